@@ -1,0 +1,100 @@
+import { z } from 'zod';
+
+/**
+ * The one environment schema of the service, shared by the API (`src/`) and the workers
+ * (`workers/`). It is parsed once at start-up; a bad value stops the process with a message that
+ * names the variable. Variables listed in {@link SECRET_ENV_VARS} are never printed.
+ */
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const optionalUrl = z.url().optional();
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+
+  /** A local database by default; `npm run db:migrate` creates it when it is missing. */
+  DATABASE_URL: z.url().default('postgresql://root@127.0.0.1:5432/audit_export'),
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  /** Namespaces every BullMQ key, so several deployments (or test runs) can share one Redis. */
+  BULLMQ_PREFIX: z.string().min(1).default('audit-export'),
+
+  /**
+   * 32 random bytes, base64, that encrypt stored AWS secrets (AES-256-GCM). Required in
+   * production; outside production a key is generated once into DATA_DIR and reused.
+   */
+  SECRET_ENCRYPTION_KEY: z.string().optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+
+  /** Region for the service's own STS calls; each configuration names its bucket's region. */
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  /** The AWS SDK's standard endpoint overrides; the SDK reads them itself, we only validate. */
+  AWS_ENDPOINT_URL: optionalUrl,
+  AWS_ENDPOINT_URL_S3: optionalUrl,
+  AWS_ENDPOINT_URL_STS: optionalUrl,
+  /** Path-style S3 addressing (`endpoint/bucket/key`), needed by S3-compatible endpoints. */
+  AWS_S3_FORCE_PATH_STYLE: booleanString.default(false),
+
+  /** Upper bound for one connection test (AssumeRole + PutObject), in milliseconds. */
+  CONNECTION_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
+
+  /** Run the export worker inside the API process (the default); `workers/` scale it out. */
+  RUN_WORKER_IN_PROCESS: booleanString.default(true),
+  /** Largest number of events in one ExportJobTask, i.e. in one S3 object. */
+  EXPORT_TASK_MAX_EVENTS: z.coerce.number().int().min(1).max(5_000_000).default(100_000),
+  /** How often the background health check looks for failing configurations. */
+  HEALTH_CHECK_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
+  /** Longest wait between two re-tests of a failing configuration (exponential backoff cap). */
+  HEALTH_CHECK_MAX_BACKOFF_MS: z.coerce.number().int().min(100).default(3_600_000),
+
+  /** Largest accepted body of POST /api/audit/events. */
+  INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Variables whose values must never appear in output, logs or errors. */
+export const SECRET_ENV_VARS = ['SECRET_ENCRYPTION_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'DATABASE_URL', 'REDIS_URL'] as const;
+
+/** Raised when the environment is invalid; the message names every bad variable, never a value. */
+export class EnvError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid environment:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    this.name = 'EnvError';
+  }
+}
+
+/** Parses an environment (process.env by default) into a typed, frozen configuration. */
+export function parseEnv(source: NodeJS.ProcessEnv = process.env): Readonly<Env> {
+  // Empty strings are treated as unset, as in a copied .env.example with blank lines.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new EnvError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  return Object.freeze(result.data);
+}
+
+let cached: Readonly<Env> | undefined;
+
+/**
+ * The process's configuration, parsed on first use. `.env` in the working directory is loaded
+ * first when present (without overriding variables already set).
+ */
+export function loadEnv(): Readonly<Env> {
+  if (!cached) {
+    try {
+      process.loadEnvFile();
+    } catch {
+      // No .env file: the environment alone configures the service.
+    }
+    cached = parseEnv(process.env);
+  }
+  return cached;
+}
