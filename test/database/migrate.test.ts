@@ -1,0 +1,93 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { MIGRATIONS_DIR, migrate } from '../../src/database/migrate';
+import { createPrismaClient } from '../../src/database/prisma';
+import { ExportInterval } from '../../src/generated/prisma/enums';
+
+const server = () => process.env.TEST_POSTGRES_SERVER as string;
+
+async function dropDatabase(name: string): Promise<void> {
+  const admin = new Client({ connectionString: `${server()}/postgres` });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin.end();
+}
+
+describe('migrate (the project\'s stand-in for `prisma migrate deploy`)', () => {
+  const name = `audit_export_test_${process.env.TEST_RUN_ID}_${randomBytes(4).toString('hex')}`;
+  const url = () => `${server()}/${name}`;
+  afterAll(() => dropDatabase(name));
+
+  it('creates a missing database, applies every migration once, and records it as Prisma does', async () => {
+    const first = await migrate(url());
+    expect(first.databaseCreated).toBe(true);
+    expect(first.applied.length).toBeGreaterThan(0);
+
+    const again = await migrate(url());
+    expect(again.databaseCreated).toBe(false);
+    expect(again.applied).toEqual([]);
+    expect(again.alreadyApplied).toEqual(first.applied);
+
+    const client = new Client({ connectionString: url() });
+    await client.connect();
+    const { rows } = await client.query('SELECT migration_name, checksum, finished_at, applied_steps_count, rolled_back_at FROM "_prisma_migrations" ORDER BY migration_name');
+    await client.end();
+    expect(rows.map((row) => row.migration_name)).toEqual(first.applied);
+    for (const row of rows) {
+      const sql = await readFile(join(MIGRATIONS_DIR, row.migration_name, 'migration.sql'));
+      // Prisma's checksum is the SHA-256 of the migration file: `prisma migrate deploy` must agree.
+      expect(row.checksum).toBe(createHash('sha256').update(sql).digest('hex'));
+      expect(row.finished_at).toBeInstanceOf(Date);
+      expect(row.applied_steps_count).toBe(1);
+      expect(row.rolled_back_at).toBeNull();
+    }
+  });
+
+  it('matches the Prisma schema: every model reads and writes through the generated client', async () => {
+    const prisma = createPrismaClient(url());
+    try {
+      // findFirst selects every scalar column of a model: a column missing from the SQL fails here.
+      await Promise.all([
+        prisma.user.findFirst(),
+        prisma.apiKey.findFirst(),
+        prisma.exportConfiguration.findFirst(),
+        prisma.auditEvent.findFirst(),
+        prisma.exportJob.findFirst(),
+        prisma.exportJobTask.findFirst(),
+      ]);
+      for (const interval of Object.values(ExportInterval)) {
+        await prisma.exportConfiguration.create({
+          data: { id: crypto.randomUUID(), interval, connectionStatus: 'SUCCESS', endpointType: 'S3_ASSUMED_ROLE', bucket: 'b-ucket', region: 'us-east-1', roleArn: 'arn:aws:iam::111122223333:role/r' },
+        });
+      }
+      expect(await prisma.exportConfiguration.count()).toBe(Object.values(ExportInterval).length);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
+  it('refuses a migration that was edited after it was applied, and rolls back a failing one whole', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'migrations-'));
+    await cp(MIGRATIONS_DIR, dir, { recursive: true });
+    const [firstName] = (await migrate(url(), dir)).alreadyApplied;
+    const firstFile = join(dir, firstName, 'migration.sql');
+    await writeFile(firstFile, (await readFile(firstFile, 'utf8')) + '\n-- edited\n');
+    await expect(migrate(url(), dir)).rejects.toThrow(/was changed after it was applied/);
+
+    const brokenDir = await mkdtemp(join(tmpdir(), 'migrations-'));
+    await cp(MIGRATIONS_DIR, brokenDir, { recursive: true });
+    await cp(join(MIGRATIONS_DIR, firstName), join(brokenDir, '99991231000000_broken'), { recursive: true });
+    await writeFile(join(brokenDir, '99991231000000_broken', 'migration.sql'), 'CREATE TABLE half_done (id int);\nSELECT no_such_function();\n');
+    await expect(migrate(url(), brokenDir)).rejects.toThrow(/99991231000000_broken failed/);
+    const client = new Client({ connectionString: url() });
+    await client.connect();
+    const halfDone = await client.query(`SELECT to_regclass('half_done') AS t`);
+    const recorded = await client.query(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = '99991231000000_broken'`);
+    await client.end();
+    expect(halfDone.rows[0].t).toBeNull();
+    expect(recorded.rowCount).toBe(0);
+  });
+});
