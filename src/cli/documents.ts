@@ -1,0 +1,146 @@
+/**
+ * The GraphQL documents the CLI sends. Field names follow the contract
+ * (/work/shared/reference/api-contract.md); the create documents select exactly what the seed's
+ * example response shows, so `create:s3:*` prints what Immuta's guide prints.
+ */
+
+const CONFIGURATION_FIELDS = /* GraphQL */ `
+  fragment ExportConfigurationFields on ExportConfiguration {
+    id
+    interval
+    enabled
+    connectionStatus
+    endpointConfiguration {
+      __typename
+      ... on S3AccessKeyEndpointConfiguration { bucket path region accessKeyId }
+      ... on S3AssumedRoleEndpointConfiguration { bucket path region roleArn externalId }
+    }
+    createdAt
+    updatedAt
+  }
+`;
+
+/** The seed's selection: `id interval enabled connectionStatus endpointConfiguration { __typename bucket path region }`. */
+const SEED_SELECTION = /* GraphQL */ `
+    id
+    interval
+    enabled
+    connectionStatus
+    endpointConfiguration {
+      __typename
+      ... on S3AccessKeyEndpointConfiguration { bucket path region }
+      ... on S3AssumedRoleEndpointConfiguration { bucket path region }
+    }
+`;
+
+export const CREATE_S3_ACCESS_KEY = /* GraphQL */ `
+  mutation CreateS3AccessKeyExportConfiguration($data: S3AccessKeyExportConfigurationInput!) {
+    createS3AccessKeyExportConfiguration(data: $data) {${SEED_SELECTION}}
+  }
+`;
+
+export const CREATE_S3_ASSUMED_ROLE = /* GraphQL */ `
+  mutation CreateS3AssumedRoleExportConfiguration($data: S3AssumedRoleExportConfigurationInput!) {
+    createS3AssumedRoleExportConfiguration(data: $data) {${SEED_SELECTION}}
+  }
+`;
+
+export const UPDATE_S3_ACCESS_KEY = /* GraphQL */ `
+  mutation UpdateS3AccessKeyExportConfiguration($data: UpdateS3AccessKeyExportConfigurationInput!) {
+    updateS3AccessKeyExportConfiguration(data: $data) { ...ExportConfigurationFields }
+  }
+  ${CONFIGURATION_FIELDS}
+`;
+
+export const UPDATE_S3_ASSUMED_ROLE = /* GraphQL */ `
+  mutation UpdateS3AssumedRoleExportConfiguration($data: UpdateS3AssumedRoleExportConfigurationInput!) {
+    updateS3AssumedRoleExportConfiguration(data: $data) { ...ExportConfigurationFields }
+  }
+  ${CONFIGURATION_FIELDS}
+`;
+
+export const LIST = /* GraphQL */ `
+  query GetAllExportConfigurations {
+    getAllExportConfigurations { ...ExportConfigurationFields }
+  }
+  ${CONFIGURATION_FIELDS}
+`;
+
+export const GET = /* GraphQL */ `
+  query GetExportConfiguration($id: String!) {
+    getExportConfiguration(id: $id) { ...ExportConfigurationFields }
+  }
+  ${CONFIGURATION_FIELDS}
+`;
+
+/** `enable|disable|delete|test|run <id>`: one mutation each, same argument and selection. */
+export const ID_MUTATIONS = {
+  enable: 'enableExportConfiguration',
+  disable: 'disableExportConfiguration',
+  delete: 'deleteExportConfiguration',
+  test: 'testExportConfigurationConnection',
+  run: 'runExportConfiguration',
+} as const;
+
+export function idMutation(field: (typeof ID_MUTATIONS)[keyof typeof ID_MUTATIONS]): string {
+  const name = field[0]!.toUpperCase() + field.slice(1);
+  return /* GraphQL */ `
+    mutation ${name}($id: String!) {
+      ${field}(id: $id) { ...ExportConfigurationFields }
+    }
+    ${CONFIGURATION_FIELDS}
+  `;
+}
+
+export const POLICIES = /* GraphQL */ `
+  query GetExportConfigurationPolicies($id: String!) {
+    getExportConfigurationPolicies(id: $id) { principalArn trustPolicy permissionsPolicy }
+  }
+`;
+
+export const JOBS = /* GraphQL */ `
+  query GetAllExportJobs($exportConfigurationId: String!) {
+    getAllExportJobs(exportConfigurationId: $exportConfigurationId) {
+      id
+      status
+      startTimestamp
+      endTimestamp
+      failureReason
+    }
+  }
+`;
+
+export const TASKS = /* GraphQL */ `
+  query GetAllExportJobTasks($exportJobId: String!) {
+    getAllExportJobTasks(exportJobId: $exportJobId) {
+      id
+      startTimestamp
+      endTimestamp
+      attempts
+      offset
+      limit
+      status
+      failureReason
+    }
+  }
+`;
+
+const API_KEY_FIELDS = 'id name prefix permissions createdAt lastUsedAt revokedAt';
+
+export const CREATE_API_KEY = /* GraphQL */ `
+  mutation CreateApiKey($data: CreateApiKeyInput!) {
+    createApiKey(data: $data) { key apiKey { ${API_KEY_FIELDS} } }
+  }
+`;
+
+export const LIST_API_KEYS = /* GraphQL */ `
+  query GetAllApiKeys {
+    getAllApiKeys { ${API_KEY_FIELDS} }
+  }
+`;
+
+export const REVOKE_API_KEY = /* GraphQL */ `
+  mutation RevokeApiKey($id: String!) {
+    revokeApiKey(id: $id) { ${API_KEY_FIELDS} }
+  }
+`;

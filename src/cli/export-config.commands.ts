@@ -1,0 +1,106 @@
+import { Option, type Command } from 'commander';
+import { CliError } from './cli.errors';
+import type { CommandContext } from './cli.program';
+import * as documents from './documents';
+import { readInputFile, type InputFileKind } from './input-file';
+
+/** Which mutation each file command sends. */
+const FILE_COMMANDS: Record<InputFileKind, { document: string; description: string }> = {
+  'create:s3:accessKey': { document: documents.CREATE_S3_ACCESS_KEY, description: 'create an S3 export authenticated with an access key' },
+  'create:s3:assumedRole': { document: documents.CREATE_S3_ASSUMED_ROLE, description: 'create an S3 export authenticated by assuming an IAM role' },
+  'update:s3:accessKey': { document: documents.UPDATE_S3_ACCESS_KEY, description: 'update an access-key S3 export (file: id plus the fields to change)' },
+  'update:s3:assumedRole': { document: documents.UPDATE_S3_ASSUMED_ROLE, description: 'update an assumed-role S3 export (file: id plus the fields to change)' },
+};
+
+const ID_COMMANDS: Record<keyof typeof documents.ID_MUTATIONS, string> = {
+  enable: 'enable an export configuration (scheduler back, connection re-tested)',
+  disable: 'disable an export configuration (scheduler removed, history kept)',
+  delete: 'delete an export configuration and its stored secret (delivered files stay)',
+  test: 'test the connection to the bucket again (writes .immuta.export.log)',
+  run: 'start an export now, outside the schedule',
+};
+
+/** `exportConfig <subcommand>` under `parent` (the program itself, or `audit`). */
+export function addExportConfigCommands(parent: Command, context: CommandContext): void {
+  const exportConfig = parent.command('exportConfig').description('manage audit export configurations');
+
+  for (const [kind, { document, description }] of Object.entries(FILE_COMMANDS) as Array<[InputFileKind, (typeof FILE_COMMANDS)[InputFileKind]]>) {
+    exportConfig
+      .command(`${kind} <file>`)
+      .description(`${description}; <file> is a JSON file like the guide's exportConfig.json`)
+      .action(async (file: string, _options: unknown, command: Command) => {
+        const data = readInputFile(kind, file);
+        const secret = 'secretAccessKey' in data ? data.secretAccessKey : undefined;
+        // The secret is sent, and from here on it is also a string every output is scrubbed of.
+        const client = context.client(command, secret ? [secret] : []);
+        context.print(client, await client.request(document, { data }));
+      });
+  }
+
+  exportConfig
+    .command('list')
+    .description('list every export configuration with its connection status')
+    .action(async (_options: unknown, command: Command) => {
+      const client = context.client(command);
+      context.print(client, await client.request(documents.LIST));
+    });
+
+  exportConfig
+    .command('get <id>')
+    .description('show one export configuration')
+    .action(async (id: string, _options: unknown, command: Command) => {
+      const client = context.client(command);
+      const response = await client.request<{ getExportConfiguration: unknown }>(documents.GET, { id });
+      if (response.data?.getExportConfiguration === null) {
+        throw new CliError(`NOT_FOUND: Export configuration ${id} was not found`);
+      }
+      context.print(client, response);
+    });
+
+  for (const [name, description] of Object.entries(ID_COMMANDS) as Array<[keyof typeof ID_COMMANDS, string]>) {
+    exportConfig
+      .command(`${name} <id>`)
+      .description(description)
+      .action(async (id: string, _options: unknown, command: Command) => {
+        const client = context.client(command);
+        context.print(client, await client.request(documents.idMutation(documents.ID_MUTATIONS[name]), { id }));
+      });
+  }
+
+  exportConfig
+    .command('policy <id>')
+    .description('print the IAM trust and permissions policies to paste into AWS')
+    .addOption(
+      new Option('--raw <which>', 'print only one policy document, as plain JSON ready to paste').choices(['trust', 'permissions']),
+    )
+    .action(async (id: string, options: { raw?: 'trust' | 'permissions' }, command: Command) => {
+      const client = context.client(command);
+      const response = await client.request<{
+        getExportConfigurationPolicies: { trustPolicy: string | null; permissionsPolicy: string };
+      }>(documents.POLICIES, { id });
+      const policies = response.data?.getExportConfigurationPolicies;
+      if (!options.raw || !policies) {
+        context.print(client, response);
+        return;
+      }
+      const document = options.raw === 'trust' ? policies.trustPolicy : policies.permissionsPolicy;
+      if (!document) throw new CliError(`Export configuration ${id} authenticates with an access key: it has no trust policy`);
+      context.io.stdout(client.redact(document) + '\n');
+    });
+
+  exportConfig
+    .command('jobs <configId>')
+    .description('list the export jobs of a configuration')
+    .action(async (configId: string, _options: unknown, command: Command) => {
+      const client = context.client(command);
+      context.print(client, await client.request(documents.JOBS, { exportConfigurationId: configId }));
+    });
+
+  exportConfig
+    .command('tasks <jobId>')
+    .description('list the tasks (one S3 object each) of an export job')
+    .action(async (jobId: string, _options: unknown, command: Command) => {
+      const client = context.client(command);
+      context.print(client, await client.request(documents.TASKS, { exportJobId: jobId }));
+    });
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { CliError } from './cli.errors';
+
+/**
+ * The JSON files of `exportConfig create:*` and `update:*`: the fields of the seed's
+ * `exportConfig.json`, which are the mutation's `data`. Checked here for shape only (unknown
+ * fields, types, required fields), so a typo is reported with the file and field name before
+ * anything is sent; the values themselves (bucket names, regions, ARNs) are the service's to judge.
+ */
+
+const INTERVALS = ['EVERY_2_HOURS', 'EVERY_4_HOURS', 'EVERY_6_HOURS', 'EVERY_12_HOURS', 'EVERY_24_HOURS'] as const;
+
+const common = {
+  interval: z.enum(INTERVALS),
+  bucket: z.string(),
+  /** Optional in the seed; null or absent both mean "bucket root". */
+  path: z.string().nullish(),
+  region: z.string(),
+};
+
+export const inputFileSchemas = {
+  'create:s3:accessKey': z.strictObject({ ...common, accessKeyId: z.string(), secretAccessKey: z.string() }),
+  'create:s3:assumedRole': z.strictObject({ ...common, roleArn: z.string() }),
+  // Updates name the configuration and change only the fields present.
+  'update:s3:accessKey': z.strictObject({
+    id: z.string(),
+    ...partial(common),
+    accessKeyId: z.string().optional(),
+    secretAccessKey: z.string().optional(),
+  }),
+  'update:s3:assumedRole': z.strictObject({ id: z.string(), ...partial(common), roleArn: z.string().optional() }),
+} as const;
+
+export type InputFileKind = keyof typeof inputFileSchemas;
+export type InputFile<K extends InputFileKind> = z.infer<(typeof inputFileSchemas)[K]>;
+
+function partial<T extends Record<string, z.ZodType>>(shape: T): { [K in keyof T]: z.ZodOptional<T[K]> } {
+  return Object.fromEntries(Object.entries(shape).map(([key, schema]) => [key, schema.optional()])) as {
+    [K in keyof T]: z.ZodOptional<T[K]>;
+  };
+}
+
+/** Reads and checks an input file; every problem is a CliError naming the file and the field. */
+export function readInputFile<K extends InputFileKind>(kind: K, file: string): InputFile<K> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(`${file}: cannot read the file (${code ?? (error as Error).message})`, 2);
+  }
+  const json = parseJson(file, text);
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new CliError(`${file}: expected a JSON object with the fields ${Object.keys(inputFileSchemas[kind].shape).join(', ')}`, 2);
+  }
+  const result = inputFileSchemas[kind].safeParse(json);
+  if (!result.success) {
+    throw new CliError(`${file}: ${result.error.issues.map(describeIssue).join('; ')}`, 2);
+  }
+  return result.data as InputFile<K>;
+}
+
+function parseJson(file: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    // V8 sometimes quotes the text around the error ("...is not valid JSON"), and that text may be
+    // the secret access key: report the position only.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    if (position === undefined) throw new CliError(`${file}: invalid JSON`, 2);
+    const before = text.slice(0, Number(position));
+    const line = before.split('\n').length;
+    const column = Number(position) - before.lastIndexOf('\n');
+    throw new CliError(`${file}: invalid JSON at line ${line}, column ${column}`, 2);
+  }
+}
+
+/** zod issue → `field "interval": ...` without echoing the offending value. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `unknown field "${key}"`).join('; ');
+  }
+  if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) {
+    return `field "${field}" is required`;
+  }
+  return `field "${field}": ${issue.message}`;
+}

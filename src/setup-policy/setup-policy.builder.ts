@@ -1,0 +1,72 @@
+/**
+ * The IAM policy documents an admin pastes into AWS to let this service deliver to their bucket,
+ * generated the way ALTR generates them (seed 002): bucket, path, account and external id are
+ * already filled in, so nothing is copied by hand from a guide with angle brackets.
+ *
+ * Pure functions: no AWS call happens here. The service's own principal comes from STS
+ * GetCallerIdentity (see setup-policy.service.ts).
+ */
+
+/** An IAM policy document, in the shape AWS's JSON policy editor accepts. */
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: Array<Record<string, unknown>>;
+}
+
+/**
+ * The ARN that a trust policy names as Principal. Immuta's guide uses the account root form
+ * (`arn:aws:iam::<account>:root`): it survives a change of the service's IAM user or role inside
+ * that account, and the External ID condition is what ties the role to one configuration.
+ */
+export function accountRootArn(callerArn: string): string {
+  // arn:<partition>:<service>:<region>:<account>:<resource>
+  const parts = callerArn.split(':');
+  if (parts.length < 6 || parts[0] !== 'arn' || !/^\d{12}$/.test(parts[4] ?? '')) {
+    throw new Error(`Not an AWS principal ARN: ${callerArn}`);
+  }
+  return `arn:${parts[1]}:iam::${parts[4]}:root`;
+}
+
+/**
+ * Trust policy for the customer's role: the service's account may assume it, but only when it
+ * presents the configuration id as External ID (the confused-deputy guard AWS recommends for
+ * third parties).
+ */
+export function buildTrustPolicy(principalArn: string, externalId: string): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { AWS: principalArn },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'sts:ExternalId': externalId } },
+      },
+    ],
+  };
+}
+
+/**
+ * Permissions policy for the role (or IAM user): `s3:PutObject` on the objects under the
+ * configured path, the only permission the service uses (the connection test and every export
+ * only write). `path` is the stored, normalised form: no leading or trailing '/', null for the
+ * bucket root.
+ */
+export function buildPermissionsPolicy(bucket: string, path: string | null, partition = 'aws'): PolicyDocument {
+  const prefix = path ? `${path}/` : '';
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Action: ['s3:PutObject'],
+        Resource: `arn:${partition}:s3:::${bucket}/${prefix}*`,
+      },
+    ],
+  };
+}
+
+/** Pretty JSON, ready to paste into the AWS console's JSON editor. */
+export function formatPolicy(document: PolicyDocument): string {
+  return JSON.stringify(document, null, 2);
+}
