@@ -1,0 +1,106 @@
+import { DomainError } from '../common/errors';
+import type { PrismaClient } from '../database/prisma';
+import type { AuditEventRepository, InsertResult } from './audit-event.repository';
+import { auditEventSchema, describeIssues, type AuditEventRecord, type RejectedLine } from './audit-event.schema';
+
+/** How the body of an ingest request is framed. */
+export type IngestFormat = 'ndjson' | 'json';
+
+/** At most this many refused lines are listed in one error, so a bad 10 MB file gets a readable answer. */
+const MAX_LISTED_LINES = 100;
+
+/**
+ * The request is refused as a whole: nothing was stored. `details.lines` lists the bad lines
+ * (1-based; for a JSON array, the 1-based position in the array) and why.
+ */
+export class IngestRejectedError extends DomainError {
+  constructor(lines: RejectedLine[], total: number) {
+    super(
+      'BAD_USER_INPUT',
+      `${total} of the submitted events ${total === 1 ? 'is' : 'are'} invalid; nothing was stored`,
+      { lines: lines.slice(0, MAX_LISTED_LINES), invalidCount: total },
+    );
+  }
+}
+
+export interface IngestResult {
+  /** Events stored by this request. */
+  accepted: number;
+  /** Events skipped because their id was already stored (or repeated in the request). */
+  duplicates: number;
+}
+
+/** Validates and stores batches of UAM events: all of a request or none of it. */
+export class AuditEventService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly repository: AuditEventRepository,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async ingest(body: string, format: IngestFormat): Promise<IngestResult> {
+    const receivedTimestamp = this.now();
+    const candidates = format === 'json' ? splitJsonArray(body) : splitNdjson(body);
+    const rejected: RejectedLine[] = [];
+    const records: AuditEventRecord[] = [];
+    for (const candidate of candidates) {
+      if ('error' in candidate) {
+        rejected.push({ line: candidate.line, errors: [candidate.error] });
+        continue;
+      }
+      const parsed = auditEventSchema.safeParse(candidate.value);
+      if (!parsed.success) {
+        rejected.push({ line: candidate.line, errors: describeIssues(parsed.error) });
+        continue;
+      }
+      const event = parsed.data;
+      records.push({
+        id: event.id.toLowerCase(),
+        action: event.action,
+        eventTimestamp: new Date(event.eventTimestamp),
+        receivedTimestamp,
+        body: { ...event, id: event.id.toLowerCase(), receivedTimestamp: receivedTimestamp.toISOString() },
+      });
+    }
+    if (rejected.length > 0) throw new IngestRejectedError(rejected, rejected.length);
+    if (records.length === 0) {
+      throw new DomainError('BAD_USER_INPUT', 'The request contains no events', { lines: [] });
+    }
+    const result: InsertResult = await this.prisma.$transaction((tx) => this.repository.insertMany(tx, records), {
+      // Large requests (INGEST_MAX_BODY_BYTES) need more than Prisma's 5 s default.
+      timeout: 60_000,
+      maxWait: 30_000,
+    });
+    return { accepted: result.inserted, duplicates: result.duplicates };
+  }
+}
+
+type Candidate = { line: number; value: unknown } | { line: number; error: string };
+
+/** One JSON value per line; blank lines are ignored but still counted, so line numbers match an editor's. */
+function splitNdjson(body: string): Candidate[] {
+  const candidates: Candidate[] = [];
+  const lines = body.split('\n');
+  for (let index = 0; index < lines.length; index += 1) {
+    const text = lines[index].replace(/\r$/, '');
+    if (text.trim() === '') continue;
+    try {
+      candidates.push({ line: index + 1, value: JSON.parse(text) });
+    } catch (error) {
+      candidates.push({ line: index + 1, error: `not valid JSON: ${(error as Error).message}` });
+    }
+  }
+  return candidates;
+}
+
+/** A JSON array of events (a single object is accepted as a one-element array). */
+function splitJsonArray(body: string): Candidate[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    return [{ line: 1, error: `not valid JSON: ${(error as Error).message}` }];
+  }
+  const values = Array.isArray(parsed) ? parsed : [parsed];
+  return values.map((value, index) => ({ line: index + 1, value }));
+}

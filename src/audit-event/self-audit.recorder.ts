@@ -1,0 +1,40 @@
+import { randomUUID } from 'node:crypto';
+import type { PrismaTransaction } from '../database/prisma';
+import type { AuditEventRepository } from './audit-event.repository';
+import type { SelfAuditEvent, SelfAuditRecorder } from './self-audit.port';
+
+/**
+ * Records the service's own changes as UAM events, in the caller's transaction, through the same
+ * repository as ingestion (and so under the same insert lock: see AuditEventRepository).
+ *
+ * Callers should record last, just before their transaction commits: the insert lock is held
+ * until then and holds up ingestion meanwhile.
+ */
+export class PrismaSelfAuditRecorder implements SelfAuditRecorder {
+  constructor(
+    private readonly repository: AuditEventRepository,
+    /** UAM `tenantId` of this deployment's own events. */
+    private readonly tenantId: string = 'audit-export',
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async record(tx: PrismaTransaction, event: SelfAuditEvent): Promise<void> {
+    const timestamp = this.now();
+    const id = randomUUID();
+    const body = {
+      id,
+      action: event.action,
+      actionStatus: 'SUCCESS',
+      actor: { type: 'USER', id: event.actor.userId, name: event.actor.userName },
+      eventTimestamp: timestamp.toISOString(),
+      receivedTimestamp: timestamp.toISOString(),
+      tenantId: this.tenantId,
+      targetType: event.targetType,
+      targets: event.targets,
+      auditPayload: { type: `${event.type}AuditPayload`, version: 1, apiKeyId: event.actor.apiKeyId, ...event.payload },
+    };
+    await this.repository.insertMany(tx, [
+      { id, action: event.action, eventTimestamp: timestamp, receivedTimestamp: timestamp, body },
+    ]);
+  }
+}
