@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/**
+ * The subset of IAM's policy grammar the sandbox evaluates. Objects are strict on purpose:
+ * an unsupported element (`NotAction`, `NotPrincipal`, a typo like `Resources`) is rejected
+ * when the policy is loaded instead of being silently ignored, which would make the
+ * sandbox grant or deny differently from AWS.
+ */
+
+const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+/** Condition operators the evaluator implements; anything else is refused at load time. */
+export const CONDITION_OPERATORS = ['StringEquals', 'StringNotEquals', 'StringLike', 'StringNotLike'] as const;
+export type ConditionOperator = (typeof CONDITION_OPERATORS)[number];
+
+const conditionBlock = z.partialRecord(z.enum(CONDITION_OPERATORS), z.record(z.string().min(1), stringOrList));
+
+const principal = z.union([
+  z.literal('*'),
+  z.strictObject({
+    AWS: stringOrList.optional(),
+    // Accepted so real-world trust policies load; a service principal never matches an
+    // IAM caller, exactly as in AWS.
+    Service: stringOrList.optional(),
+    Federated: stringOrList.optional(),
+  }),
+]);
+
+export const policyStatementSchema = z.strictObject({
+  Sid: z.string().optional(),
+  Effect: z.enum(['Allow', 'Deny']),
+  Action: stringOrList,
+  Resource: stringOrList.optional(),
+  Principal: principal.optional(),
+  Condition: conditionBlock.optional(),
+});
+
+export const policyDocumentSchema = z.strictObject({
+  Version: z.enum(['2012-10-17', '2008-10-17']).optional(),
+  Id: z.string().optional(),
+  Statement: z.union([policyStatementSchema, z.array(policyStatementSchema)]),
+});
+
+/** An IAM policy document (identity policy or role trust policy). */
+export type PolicyDocument = z.infer<typeof policyDocumentSchema>;
+export type PolicyStatement = z.infer<typeof policyStatementSchema>;
+
+/** Identity policies must say which resources they cover; trust policies must not. */
+export const identityPolicySchema = policyDocumentSchema.superRefine((doc, ctx) => {
+  statementsOf(doc).forEach((s, i) => {
+    if (!s.Resource) ctx.addIssue({ code: 'custom', message: 'identity policy statements need a Resource', path: ['Statement', i, 'Resource'] });
+    if (s.Principal) ctx.addIssue({ code: 'custom', message: 'identity policy statements must not have a Principal', path: ['Statement', i, 'Principal'] });
+  });
+});
+
+export const trustPolicySchema = policyDocumentSchema.superRefine((doc, ctx) => {
+  statementsOf(doc).forEach((s, i) => {
+    if (!s.Principal) ctx.addIssue({ code: 'custom', message: 'trust policy statements need a Principal', path: ['Statement', i, 'Principal'] });
+    if (s.Resource) ctx.addIssue({ code: 'custom', message: 'trust policy statements must not have a Resource', path: ['Statement', i, 'Resource'] });
+  });
+});
+
+/** Statements as a list (IAM allows a single object). */
+export function statementsOf(doc: PolicyDocument): PolicyStatement[] {
+  return Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
+}
+
+/** Normalises IAM's "string or list of strings". */
+export function listOf(value: string | string[] | undefined): string[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}

@@ -1,0 +1,260 @@
+import { mkdtemp } from 'node:fs/promises';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { handleAdmin, type SandboxControl } from './admin.handler';
+import { FaultInjector, type FaultConfig } from './fault.injector';
+import { bucketNameSchema, loadIamConfig, parseOrThrow, type SandboxIamConfig } from './iam.config';
+import { IamStore } from './iam.store';
+import type { PolicyDocument } from './policy.schema';
+import { authenticate, scopeService } from './request.authenticator';
+import { S3Handler } from './s3.handler';
+import type { S3Operation } from './s3.operation';
+import { S3Storage } from './s3.storage';
+import { SandboxClock } from './sandbox.clock';
+import { AwsError, awsErrors, type AwsService, newRequestId, s3ErrorXml, stsErrorXml } from './sandbox.errors';
+import { handleSts, stsOperationName } from './sts.handler';
+
+export type { SandboxIamConfig } from './iam.config';
+export { SandboxConfigError } from './iam.config';
+export type { PolicyDocument } from './policy.schema';
+export type { FaultConfig } from './fault.injector';
+
+/** Path of the IAM file shipped with the sandbox (README walkthrough identities). */
+export const DEFAULT_IAM_FILE = path.join(__dirname, 'sandbox.iam.json');
+
+export interface SandboxOptions {
+  /** IAM config object, or path to a JSON file. Default: {@link DEFAULT_IAM_FILE}. */
+  iam?: SandboxIamConfig | string;
+  /** Port to listen on; 0 picks a free one (tests). Default 0. */
+  port?: number;
+  /** Listen address. Default 127.0.0.1; the control API answers loopback peers only regardless. */
+  host?: string;
+  /** Where objects are stored. Default: a fresh temporary directory. */
+  dataDir?: string;
+  /** Suppress storage logging. Default true. */
+  silent?: boolean;
+}
+
+/** One handled S3/STS request, for assertions. Never contains secrets. */
+export interface SandboxRequestRecord {
+  time: string;
+  service: AwsService;
+  operation: string;
+  principalArn?: string;
+  bucket?: string;
+  key?: string;
+  status: number;
+  errorCode?: string;
+}
+
+/** A running sandbox: endpoint plus in-process control. */
+export interface Sandbox {
+  /** e.g. `http://127.0.0.1:4566`; use it for both S3 (path-style) and STS. */
+  endpoint: string;
+  accountId: string;
+  /** AWS region clients should sign for (any region is accepted). */
+  region: string;
+  stop(): Promise<void>;
+  /** Replaces a role's trust policy (validated; throws SandboxConfigError). */
+  setTrustPolicy(roleName: string, policy: PolicyDocument): void;
+  setRolePolicies(roleName: string, policies: PolicyDocument[]): void;
+  setUserPolicies(userName: string, policies: PolicyDocument[]): void;
+  createBucket(name: string): Promise<void>;
+  /** Deterministic S3 failure injection; null turns it off. Resets the request counter. */
+  setFaults(faults: FaultConfig | null): void;
+  /** Moves the sandbox clock forward (credential expiry), not the signature-skew check. */
+  advanceClock(ms: number): void;
+  readonly requests: ReadonlyArray<SandboxRequestRecord>;
+  user(name: string): { arn: string; accessKeyId: string; secretAccessKey: string };
+  role(name: string): { arn: string };
+}
+
+/** Bodies are buffered: signatures and checksums cover the whole payload. */
+const MAX_BODY_BYTES = 512 * 1024 * 1024;
+const MAX_LOG_RECORDS = 10_000;
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new AwsError('EntityTooLarge', 400, 'Your proposed upload exceeds the maximum allowed size (sandbox limit 512 MiB).'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sendAwsError(res: ServerResponse, service: AwsService, method: string, error: AwsError, requestId: string): void {
+  const xml = service === 's3' ? s3ErrorXml(error, requestId) : stsErrorXml(error, requestId);
+  res.writeHead(error.status, {
+    'content-type': service === 's3' ? 'application/xml' : 'text/xml',
+    [service === 's3' ? 'x-amz-request-id' : 'x-amzn-requestid']: requestId,
+    // HEAD responses have no body; S3 clients then read the status code only.
+    'content-length': method === 'HEAD' ? 0 : Buffer.byteLength(xml),
+  });
+  res.end(method === 'HEAD' ? undefined : xml);
+}
+
+/**
+ * STS and S3 share one port: the service is the one named in the SigV4 credential scope.
+ * Unsigned requests are told apart by shape (STS is a form POST with an `Action`).
+ */
+function serviceOf(req: IncomingMessage, body: Buffer): AwsService {
+  const scoped = scopeService(req.headers);
+  if (scoped === 'sts' || scoped === 's3') return scoped;
+  if (scoped) throw awsErrors.malformedAuth('s3', `The sandbox serves only the 's3' and 'sts' services, not '${scoped}'.`);
+  const form = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+  return req.method === 'POST' && form && /(^|&)Action=/.test(body.toString('latin1')) ? 'sts' : 's3';
+}
+
+/** Starts a sandbox. Stop it with `stop()`. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const config = loadIamConfig(options.iam ?? DEFAULT_IAM_FILE);
+  const clock = new SandboxClock();
+  const iam = new IamStore(config, clock);
+  const faults = new FaultInjector();
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'audit-export-sandbox-')));
+  const storage = await S3Storage.start(dataDir, options.silent ?? true);
+  for (const bucket of config.buckets) await storage.createBucket(bucket);
+  const s3 = new S3Handler(iam, storage);
+  const log: SandboxRequestRecord[] = [];
+
+  const record = (entry: Omit<SandboxRequestRecord, 'time'>) => {
+    log.push({ time: new Date(clock.now()).toISOString(), ...entry });
+    if (log.length > MAX_LOG_RECORDS) log.splice(0, log.length - MAX_LOG_RECORDS);
+  };
+
+  async function serveS3(req: IncomingMessage, res: ServerResponse, body: Buffer, requestId: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    let operation: S3Operation | undefined;
+    let classifyError: unknown;
+    try {
+      operation = s3.classify(method, url, req.headers);
+    } catch (err) {
+      classifyError = err;
+    }
+    let principalArn: string | undefined;
+    const base = () => ({ service: 's3' as const, operation: operation?.name ?? `${method} (unsupported)`, principalArn, bucket: operation?.bucket, key: operation?.key });
+    try {
+      const fault = faults.next();
+      if (fault) throw fault;
+      const authn = authenticate({ method, url, rawHeaders: req.rawHeaders, headers: req.headers }, body, 's3', iam, clock);
+      principalArn = authn.principalArn;
+      if (!operation) throw classifyError;
+      const outcome = await s3.handle(method, url, req.headers, body, authn, operation);
+      if (!outcome.response) {
+        res.writeHead(outcome.status ?? 200, { 'x-amz-request-id': requestId, 'content-length': 0 }).end();
+        record({ ...base(), status: outcome.status ?? 200 });
+        return;
+      }
+      const upstream = outcome.response;
+      const status = upstream.statusCode ?? 500;
+      const headers: Record<string, string | string[]> = { 'x-amz-request-id': requestId };
+      for (const [name, value] of Object.entries(upstream.headers)) {
+        if (value !== undefined && !['connection', 'keep-alive', 'transfer-encoding', 'x-amz-request-id'].includes(name)) headers[name] = value;
+      }
+      if (status >= 400) {
+        const errorBody = await readBody(upstream);
+        res.writeHead(status, headers).end(errorBody);
+        record({ ...base(), status, errorCode: /<Code>([^<]*)<\/Code>/.exec(errorBody.toString('utf8'))?.[1] });
+        return;
+      }
+      res.writeHead(status, headers);
+      upstream.pipe(res);
+      await new Promise<void>((resolve) => res.on('close', resolve));
+      record({ ...base(), status });
+    } catch (err) {
+      if (!(err instanceof AwsError)) throw err;
+      sendAwsError(res, 's3', method, err, requestId);
+      record({ ...base(), status: err.status, errorCode: err.code });
+    }
+  }
+
+  function serveSts(req: IncomingMessage, res: ServerResponse, body: Buffer, requestId: string): void {
+    const method = req.method ?? 'POST';
+    const url = req.url ?? '/';
+    const params = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+    for (const [k, v] of new URLSearchParams(body.toString('utf8'))) params.append(k, v);
+    let principalArn: string | undefined;
+    const operation = stsOperationName(params);
+    try {
+      const authn = authenticate({ method, url, rawHeaders: req.rawHeaders, headers: req.headers }, body, 'sts', iam, clock);
+      principalArn = authn.principalArn;
+      const result = handleSts(params, authn, iam, requestId);
+      res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(result.xml) }).end(result.xml);
+      record({ service: 'sts', operation, principalArn, status: 200 });
+    } catch (err) {
+      if (!(err instanceof AwsError)) throw err;
+      sendAwsError(res, 'sts', method, err, requestId);
+      record({ service: 'sts', operation, principalArn, status: err.status, errorCode: err.code });
+    }
+  }
+
+  const sandbox: Sandbox & SandboxControl = {
+    endpoint: '',
+    accountId: iam.accountId,
+    region: config.region,
+    get requests() {
+      return log as ReadonlyArray<SandboxRequestRecord>;
+    },
+    setTrustPolicy: (roleName, policy) => iam.setTrustPolicy(roleName, policy),
+    setRolePolicies: (roleName, policies) => iam.setRolePolicies(roleName, policies),
+    setUserPolicies: (userName, policies) => iam.setUserPolicies(userName, policies),
+    createBucket: async (name) => storage.createBucket(parseOrThrow(bucketNameSchema, name, 'bucket name')),
+    setFaults: (f) => faults.set(f),
+    advanceClock: (ms) => clock.advance(ms),
+    user: (name) => {
+      const u = iam.user(name);
+      return { arn: u.arn, accessKeyId: u.accessKeyId, secretAccessKey: u.secretAccessKey };
+    },
+    role: (name) => ({ arn: iam.role(name).arn }),
+    stop: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await storage.stop();
+    },
+  };
+
+  const server = http.createServer((req, res) => {
+    const requestId = newRequestId();
+    void (async () => {
+      let service: AwsService = 's3';
+      try {
+        const body = await readBody(req);
+        if ((req.url ?? '').startsWith('/_sandbox/')) return await handleAdmin(req, res, body, sandbox);
+        service = serviceOf(req, body);
+        if (service === 'sts') serveSts(req, res, body, requestId);
+        else await serveS3(req, res, body, requestId);
+      } catch (err) {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (err instanceof AwsError) return sendAwsError(res, service, req.method ?? 'GET', err, requestId);
+        // Unexpected: log the detail here, answer with AWS's generic text (no internals to clients).
+        console.error('[sandbox] internal error', err);
+        sendAwsError(res, service, req.method ?? 'GET', new AwsError('InternalError', 500, 'We encountered an internal error. Please try again.'), requestId);
+      }
+    })();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  sandbox.endpoint = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  return sandbox;
+}
