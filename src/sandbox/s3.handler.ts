@@ -5,7 +5,7 @@ import { decodeS3Payload } from './s3.payload';
 import { classifyS3Request, type S3Operation } from './s3.operation';
 import type { S3Storage } from './s3.storage';
 import type { AuthenticatedRequest } from './request.authenticator';
-import { AwsError, awsErrors } from './sandbox.errors';
+import { AwsError, awsErrors, xmlEscape } from './sandbox.errors';
 
 /**
  * Everything S3-specific after authentication: operation → IAM action, authorisation,
@@ -37,6 +37,8 @@ export interface S3Outcome {
   response?: IncomingMessage;
   /** Status for sandbox-answered requests. */
   status?: number;
+  /** XML body for sandbox-answered requests. */
+  body?: string;
 }
 
 function deniedMessage(principalArn: string, action: string, resource: string, explicit: boolean): string {
@@ -102,16 +104,9 @@ export class S3Handler {
     const describesBody = operation.name !== 'CompleteMultipartUpload' && operation.name !== 'CreateMultipartUpload';
     const payload = decodeS3Payload(headers, body, authn, describesBody);
 
-    if (operation.name === 'DeleteObjects') {
-      const keys = deleteKeys(payload.toString('utf8'));
-      // Simplification: AWS reports per-key AccessDenied inside a 200 response; the sandbox
-      // refuses the whole request if any key is not deletable.
-      for (const key of keys) this.authorize(authn, 's3:DeleteObject', `arn:aws:s3:::${operation.bucket}/${key}`);
-    } else {
-      this.authorize(authn, operation.action, operation.resource);
-    }
-
     const bucket = operation.bucket;
+    if (operation.name === 'DeleteObjects' && bucket) return this.deleteObjects(bucket, payload, authn, operation);
+    this.authorize(authn, operation.action, operation.resource);
     if (bucket && operation.name !== 'CreateBucket' && !(await this.storage.bucketExists(bucket))) {
       throw awsErrors.noSuchBucket(bucket);
     }
@@ -132,5 +127,43 @@ export class S3Handler {
 
     const response = await this.storage.forward({ method, url, headers: storageHeaders(headers), body: payload });
     return { operation, response };
+  }
+
+  /**
+   * DeleteObjects is answered here rather than by s3rver, whose implementation deletes keys
+   * concurrently and races on shared directories. Like S3, each key is authorised on its
+   * own and refusals are reported per key inside a 200 response.
+   */
+  private async deleteObjects(bucket: string, payload: Buffer, authn: AuthenticatedRequest, operation: S3Operation): Promise<S3Outcome> {
+    const xml = payload.toString('utf8');
+    if (!/<Delete[\s>]/.test(xml)) {
+      throw new AwsError('MalformedXML', 400, 'The XML you provided was not well-formed or did not validate against our published schema');
+    }
+    const keys = deleteKeys(xml);
+    const quiet = /<Quiet>\s*true\s*<\/Quiet>/i.test(xml);
+    if (keys.length === 0 || keys.length > 1000) {
+      throw new AwsError('MalformedXML', 400, 'The XML you provided was not well-formed or did not validate against our published schema');
+    }
+    if (!(await this.storage.bucketExists(bucket))) throw awsErrors.noSuchBucket(bucket);
+    const results: string[] = [];
+    for (const key of keys) {
+      const decision = evaluatePolicySets(this.iam.policySets(authn.caller), 's3:DeleteObject', `arn:aws:s3:::${bucket}/${key}`);
+      if (decision !== 'allow') {
+        results.push(`<Error><Key>${xmlEscape(key)}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`);
+        continue;
+      }
+      const path = `/${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+      const response = await this.storage.forward({ method: 'DELETE', url: path, headers: {}, body: Buffer.alloc(0) });
+      response.resume();
+      if ((response.statusCode ?? 500) >= 300) {
+        results.push(`<Error><Key>${xmlEscape(key)}</Key><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`);
+      } else if (!quiet) {
+        results.push(`<Deleted><Key>${xmlEscape(key)}</Key></Deleted>`);
+      }
+    }
+    const body =
+      '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${results.join('')}</DeleteResult>`;
+    return { operation, status: 200, body };
   }
 }

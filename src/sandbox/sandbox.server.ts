@@ -153,7 +153,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (!operation) throw classifyError;
       const outcome = await s3.handle(method, url, req.headers, body, authn, operation);
       if (!outcome.response) {
-        res.writeHead(outcome.status ?? 200, { 'x-amz-request-id': requestId, 'content-length': 0 }).end();
+        const text = outcome.body ?? '';
+        const headers: Record<string, string | number> = { 'x-amz-request-id': requestId, 'content-length': Buffer.byteLength(text) };
+        if (text) headers['content-type'] = 'application/xml';
+        res.writeHead(outcome.status ?? 200, headers).end(text);
         record({ ...base(), status: outcome.status ?? 200 });
         return;
       }

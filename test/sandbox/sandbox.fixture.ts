@@ -1,0 +1,76 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { STSClient } from '@aws-sdk/client-sts';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.server';
+
+/** Credentials as the SDK takes them. */
+export interface Creds {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** A sandbox on a random port with its own data directory, removed by `close()`. */
+export async function openSandbox(options: SandboxOptions = {}): Promise<Sandbox & { close(): Promise<void> }> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sandbox-test-'));
+  const sandbox = await startSandbox({ port: 0, dataDir, ...options });
+  return Object.assign(sandbox, {
+    close: async () => {
+      await sandbox.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  });
+}
+
+/**
+ * Real SDK clients pointed at the sandbox. Retries are off unless asked for, so a test sees
+ * the first answer and cannot pass because a retry papered over a failure.
+ */
+export function s3Client(sandbox: Sandbox, credentials: Creds, maxAttempts = 1): S3Client {
+  return new S3Client({ region: 'us-east-1', endpoint: sandbox.endpoint, forcePathStyle: true, credentials, maxAttempts });
+}
+
+export function stsClient(sandbox: Sandbox, credentials: Creds): STSClient {
+  return new STSClient({ region: 'us-east-1', endpoint: sandbox.endpoint, credentials, maxAttempts: 1 });
+}
+
+/** The error an SDK call rejects with; fails the test if it resolves. */
+export async function awsError(promise: Promise<unknown>): Promise<{ name: string; message: string; status?: number }> {
+  try {
+    await promise;
+  } catch (err) {
+    const e = err as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
+    return { name: e.name, message: e.message, status: e.$metadata?.httpStatusCode };
+  }
+  throw new Error('expected the AWS call to fail, but it succeeded');
+}
+
+/** Deterministic pseudo-random bytes, so a corrupted byte anywhere shows up in a comparison. */
+export function patternBytes(size: number, seed = 1): Buffer {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Trust policy in the seed's shape, for `arn:aws:iam::<account>:root` and one external id. */
+export function trustPolicyFor(accountId: string, externalId: string) {
+  return {
+    Version: '2012-10-17' as const,
+    Statement: [
+      {
+        Effect: 'Allow' as const,
+        Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'sts:ExternalId': externalId } },
+      },
+    ],
+  };
+}
