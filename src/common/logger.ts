@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
  * Paths pino blanks out wherever they appear in a logged object. This is a second line of defence:
@@ -22,9 +22,13 @@ const REDACTED_PATHS = [
   '*.apiKey',
 ];
 
-/** Creates the service logger; JSON lines on stdout. */
-export function createLogger(level: string, name = 'audit-export'): Logger {
-  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' } });
+/**
+ * Creates the service logger; JSON lines on stdout, or on `destination` (tests capture the
+ * output there to prove that no secret is ever logged).
+ */
+export function createLogger(level: string, name = 'audit-export', destination?: DestinationStream): Logger {
+  const options = { name, level, redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' } };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type { Logger };

@@ -40,6 +40,13 @@ export const envSchema = z.object({
   AWS_ENDPOINT_URL_STS: optionalUrl,
   /** Path-style S3 addressing (`endpoint/bucket/key`), needed by S3-compatible endpoints. */
   AWS_S3_FORCE_PATH_STYLE: booleanString.default(false),
+  /**
+   * The service's own AWS identity (it calls sts:AssumeRole with it). Optional: when unset, the
+   * SDK's default credential chain (shared config, SSO, container or instance role) is used.
+   */
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  AWS_SESSION_TOKEN: z.string().min(1).optional(),
 
   /** Upper bound for one connection test (AssumeRole + PutObject), in milliseconds. */
   CONNECTION_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
@@ -53,6 +60,8 @@ export const envSchema = z.object({
   /** Longest wait between two re-tests of a failing configuration (exponential backoff cap). */
   HEALTH_CHECK_MAX_BACKOFF_MS: z.coerce.number().int().min(100).default(3_600_000),
 
+  /** Largest accepted body of POST /api/audit/graphql (a GraphQL document and its variables). */
+  GRAPHQL_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** Largest accepted body of POST /api/audit/events. */
   INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
 });

@@ -1,0 +1,23 @@
+import type { ApiKeyService } from '../api-key/api-key.service';
+import type { SelfAuditRecorder } from '../audit-event/self-audit.port';
+import type { AwsClientFactory } from '../aws/aws-client.factory';
+import type { ConnectionTestService } from '../connection-test/connection-test.service';
+import type { SecretBox } from '../crypto/secret-box';
+import type { ExportConfigurationService } from '../export-config/export-config.service';
+import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
+
+/**
+ * Everything the composition root (app.ts) builds, by name. Resolvers, routes, commands and the
+ * in-process worker take what they need from here. Add new services as new fields.
+ */
+export interface AppServices {
+  secretBox: SecretBox;
+  awsClients: AwsClientFactory;
+  connectionTests: ConnectionTestService;
+  apiKeys: ApiKeyService;
+  exportConfigurations: ExportConfigurationService;
+  /** Records the service's own changes as audit events (implemented by src/audit-event). */
+  selfAudit: SelfAuditRecorder;
+  /** Keeps BullMQ job schedulers in line with configurations (implemented by src/export-schedule). */
+  exportSchedule: ExportSchedulePort;
+}

@@ -1,0 +1,145 @@
+import 'reflect-metadata';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ApolloServer } from '@apollo/server';
+import type { Express } from 'express';
+import { Redis } from 'ioredis';
+import type { DestinationStream } from 'pino';
+import { ApiKeyRepository } from '../api-key/api-key.repository';
+import { ApiKeyService } from '../api-key/api-key.service';
+import { AwsClientFactory, awsSettingsFromEnv } from '../aws/aws-client.factory';
+import { createLogger, type Logger } from '../common/logger';
+import { loadEnv, parseEnv, type Env } from '../config/env';
+import { ConnectionTestService } from '../connection-test/connection-test.service';
+import { resolveEncryptionKey } from '../crypto/encryption-key';
+import { SecretBox } from '../crypto/secret-box';
+import { createPrismaClient, type PrismaClient } from '../database/prisma';
+import { ExportConfigurationRepository } from '../export-config/export-config.repository';
+import { ExportConfigurationService } from '../export-config/export-config.service';
+import type { GraphQLContext } from '../graphql/graphql.context';
+import { createGraphQLServer } from '../graphql/graphql.server';
+import { buildGraphQLSchema } from '../graphql/schema';
+import { createHttpApp } from '../http/http.app';
+import type { AppServices } from './app.services';
+import { exportScheduleNotKept, selfAuditNotRecorded } from './placeholder-ports';
+import { SERVICE_VERSION } from './version';
+
+export interface CreateAppOptions {
+  /** Raw environment variables, parsed by the env schema; defaults to process.env (and .env). */
+  env?: Record<string, string | undefined>;
+  /** Where log lines go (tests capture them); defaults to stdout. */
+  logDestination?: DestinationStream;
+}
+
+/** The assembled service. Nothing listens and no worker runs until `start()` / the worker hook. */
+export interface App {
+  env: Readonly<Env>;
+  logger: Logger;
+  prisma: PrismaClient;
+  /** For BullMQ (maxRetriesPerRequest: null). Connects on first use. */
+  redis: Redis;
+  services: AppServices;
+  http: Express;
+  /** Listens on HOST:PORT (PORT=0 picks a free port) and returns the base URL. */
+  start(): Promise<{ url: string; port: number }>;
+  /** Registers cleanup for stop() (e.g. closing a worker); hooks run in reverse order, first. */
+  onStop(hook: () => Promise<void>): void;
+  /** Stops accepting requests, lets running ones finish, runs the hooks, closes connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: the one place where configuration, connections and services are created
+ * and handed to each other. Constructors elsewhere take their dependencies explicitly.
+ */
+export async function createApp(options: CreateAppOptions = {}): Promise<App> {
+  const env = options.env ? parseEnv(options.env) : loadEnv();
+  const logger = createLogger(env.LOG_LEVEL, 'audit-export', options.logDestination);
+  const secretBox = new SecretBox(resolveEncryptionKey(env, logger));
+  const prisma = createPrismaClient(env.DATABASE_URL);
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
+
+  // Ports implemented by other features. Replace a placeholder with the real implementation here.
+  const selfAudit = selfAuditNotRecorded;
+  const exportSchedule = exportScheduleNotKept;
+
+  const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
+  const connectionTests = new ConnectionTestService(awsClients, { timeoutMs: env.CONNECTION_TEST_TIMEOUT_MS, serviceVersion: SERVICE_VERSION }, logger);
+  const services: AppServices = {
+    secretBox,
+    awsClients,
+    connectionTests,
+    selfAudit,
+    exportSchedule,
+    apiKeys: new ApiKeyService(new ApiKeyRepository(prisma), selfAudit),
+    exportConfigurations: new ExportConfigurationService({
+      repository: new ExportConfigurationRepository(prisma),
+      connectionTests,
+      secretBox,
+      selfAudit,
+      schedule: exportSchedule,
+      logger,
+      healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
+    }),
+  };
+
+  const graphql: ApolloServer<GraphQLContext> = createGraphQLServer(await buildGraphQLSchema(services), logger);
+  await graphql.start();
+  const http = createHttpApp({
+    logger,
+    apiKeys: services.apiKeys,
+    graphql,
+    graphqlMaxBodyBytes: env.GRAPHQL_MAX_BODY_BYTES,
+    readiness: async () => {
+      await prisma.$queryRaw`SELECT 1`;
+    },
+    version: SERVICE_VERSION,
+  });
+
+  let server: Server | undefined;
+  const stopHooks: Array<() => Promise<void>> = [];
+  let stopping: Promise<void> | undefined;
+
+  return {
+    env,
+    logger,
+    prisma,
+    redis,
+    services,
+    http,
+    async start() {
+      server = await new Promise<Server>((resolve, reject) => {
+        const listening = http.listen(env.PORT, env.HOST, (error?: Error) => (error ? reject(error) : resolve(listening)));
+      });
+      const { port } = server.address() as AddressInfo;
+      const url = `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${port}`;
+      logger.info({ url, version: SERVICE_VERSION }, 'audit export service listening');
+      return { url, port };
+    },
+    onStop(hook) {
+      stopHooks.push(hook);
+    },
+    stop() {
+      stopping ??= (async () => {
+        if (server) await closeServer(server);
+        for (const hook of [...stopHooks].reverse()) await hook();
+        await graphql.stop();
+        awsClients.destroy();
+        await prisma.$disconnect();
+        if (redis.status === 'wait' || redis.status === 'end') redis.disconnect();
+        else await redis.quit();
+        logger.info('audit export service stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Stops accepting connections, lets running requests finish (bounded), then cuts the rest. */
+async function closeServer(server: Server, graceMs = 10_000): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}

@@ -1,0 +1,61 @@
+import { Field, InputType } from 'type-graphql';
+import { ExportInterval } from './export-config.type';
+
+/**
+ * Update inputs: the create input's fields plus `id`. Every other field is optional: an absent
+ * field keeps its stored value (so an interval change does not require re-sending the secret);
+ * `path: null` moves the export to the bucket root. Rules are the create rules
+ * (export-config.validation.ts), applied by the lifecycle service.
+ */
+
+@InputType('UpdateS3AccessKeyExportConfigurationInput', {
+  description: 'Changes to an access-key S3 export configuration; absent fields keep their value.',
+})
+export class UpdateS3AccessKeyExportConfigurationInput {
+  @Field(() => String, { description: 'Id of the export configuration to change.' })
+  id!: string;
+
+  @Field(() => ExportInterval, { nullable: true, description: 'How often audit events are exported; a change reschedules the export.' })
+  interval?: ExportInterval;
+
+  @Field(() => String, { nullable: true, description: 'Name of the S3 bucket (S3 bucket naming rules apply).' })
+  bucket?: string;
+
+  @Field(() => String, { nullable: true, description: 'Folder inside the bucket; null for the bucket root, absent to keep it.' })
+  path?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'AWS region of the bucket, such as "us-east-1".' })
+  region?: string;
+
+  @Field(() => String, { nullable: true, description: 'AWS access key id; a new one requires its secretAccessKey.' })
+  accessKeyId?: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'New AWS secret access key. Replaces the stored (encrypted) one, which is discarded; never returned.',
+  })
+  secretAccessKey?: string;
+}
+
+@InputType('UpdateS3AssumedRoleExportConfigurationInput', {
+  description: 'Changes to an assumed-role S3 export configuration; absent fields keep their value.',
+})
+export class UpdateS3AssumedRoleExportConfigurationInput {
+  @Field(() => String, { description: 'Id of the export configuration to change (also its External ID, which does not change).' })
+  id!: string;
+
+  @Field(() => ExportInterval, { nullable: true, description: 'How often audit events are exported; a change reschedules the export.' })
+  interval?: ExportInterval;
+
+  @Field(() => String, { nullable: true, description: 'Name of the S3 bucket (S3 bucket naming rules apply).' })
+  bucket?: string;
+
+  @Field(() => String, { nullable: true, description: 'Folder inside the bucket; null for the bucket root, absent to keep it.' })
+  path?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'AWS region of the bucket, such as "us-east-1".' })
+  region?: string;
+
+  @Field(() => String, { nullable: true, description: 'ARN of the IAM role to assume.' })
+  roleArn?: string;
+}

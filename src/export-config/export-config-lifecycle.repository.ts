@@ -1,0 +1,42 @@
+import type { PrismaTransaction } from '../database/prisma';
+import type { ExportInterval } from '../generated/prisma/enums';
+
+/** Columns a lifecycle change may write. */
+export interface ExportConfigurationChanges {
+  interval?: ExportInterval;
+  enabled?: boolean;
+  bucket?: string;
+  path?: string | null;
+  region?: string;
+  accessKeyId?: string | null;
+  secretCiphertext?: string | null;
+  roleArn?: string | null;
+  connectionStatus?: string;
+  lastTestedAt?: Date;
+  nextHealthCheckAt?: Date | null;
+  healthCheckFailures?: number;
+  updatedById: string;
+}
+
+/**
+ * The lifecycle's writes to `export_configurations` (reads go through ExportConfigurationRepository).
+ * Writes are conditional on the row version read before the change (`updated_at`): a connection
+ * test runs between the read and the write, and two admins changing the same configuration at
+ * once must not silently overwrite each other.
+ */
+export class ExportConfigurationLifecycleRepository {
+  /** Applies `changes` if the row is still at `expectedUpdatedAt`; false when it changed or is gone. */
+  async updateIfUnchanged(tx: PrismaTransaction, id: string, expectedUpdatedAt: Date, changes: ExportConfigurationChanges): Promise<boolean> {
+    const { count } = await tx.exportConfiguration.updateMany({ where: { id, updatedAt: expectedUpdatedAt }, data: changes });
+    return count === 1;
+  }
+
+  /**
+   * Deletes the row, and with it the encrypted secret and (ON DELETE CASCADE) the job history.
+   * Objects already delivered to the customer's bucket are not touched. False when already gone.
+   */
+  async delete(tx: PrismaTransaction, id: string): Promise<boolean> {
+    const { count } = await tx.exportConfiguration.deleteMany({ where: { id } });
+    return count === 1;
+  }
+}

@@ -1,0 +1,51 @@
+import type { ExportConfigurationRow } from './export-config.repository';
+import {
+  ExportConfiguration,
+  ExportInterval,
+  S3AccessKeyEndpointConfiguration,
+  S3AssumedRoleEndpointConfiguration,
+  UserType,
+} from './export-config.type';
+
+/**
+ * The only way a stored configuration becomes an API object. Fields are copied one by one (never
+ * spread), so a column added later, like `secret_ciphertext` today, stays out of responses unless
+ * someone writes it here on purpose.
+ */
+export function toExportConfiguration(row: ExportConfigurationRow): ExportConfiguration {
+  return Object.assign(new ExportConfiguration(), {
+    id: row.id,
+    interval: ExportInterval[row.interval],
+    enabled: row.enabled,
+    connectionStatus: row.connectionStatus,
+    endpointConfiguration: toEndpointConfiguration(row),
+    createdBy: toUser(row.createdBy),
+    createdAt: row.createdAt,
+    updatedBy: toUser(row.updatedBy),
+    updatedAt: row.updatedAt,
+  });
+}
+
+function toEndpointConfiguration(row: ExportConfigurationRow): S3AccessKeyEndpointConfiguration | S3AssumedRoleEndpointConfiguration {
+  switch (row.endpointType) {
+    case 'S3_ACCESS_KEY':
+      return Object.assign(new S3AccessKeyEndpointConfiguration(), {
+        bucket: row.bucket,
+        path: row.path,
+        region: row.region,
+        accessKeyId: row.accessKeyId ?? '',
+      });
+    case 'S3_ASSUMED_ROLE':
+      return Object.assign(new S3AssumedRoleEndpointConfiguration(), {
+        bucket: row.bucket,
+        path: row.path,
+        region: row.region,
+        roleArn: row.roleArn ?? '',
+        externalId: row.id,
+      });
+  }
+}
+
+function toUser(user: { id: string; name: string } | null): UserType | null {
+  return user ? Object.assign(new UserType(), { id: user.id, name: user.name }) : null;
+}

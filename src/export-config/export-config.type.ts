@@ -1,0 +1,110 @@
+import { DateTimeResolver } from 'graphql-scalars';
+import { createUnionType, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+
+/**
+ * The API's view of an export configuration. These classes are built only by
+ * export-config.mapper.ts from stored rows; they have no field for the secret access key, so it
+ * cannot reach a response even by accident.
+ */
+
+export enum ExportInterval {
+  EVERY_2_HOURS = 'EVERY_2_HOURS',
+  EVERY_4_HOURS = 'EVERY_4_HOURS',
+  EVERY_6_HOURS = 'EVERY_6_HOURS',
+  EVERY_12_HOURS = 'EVERY_12_HOURS',
+  EVERY_24_HOURS = 'EVERY_24_HOURS',
+}
+
+registerEnumType(ExportInterval, {
+  name: 'ExportInterval',
+  description: 'How often audit events are exported to the destination.',
+  valuesConfig: {
+    EVERY_2_HOURS: { description: 'Every 2 hours.' },
+    EVERY_4_HOURS: { description: 'Every 4 hours.' },
+    EVERY_6_HOURS: { description: 'Every 6 hours.' },
+    EVERY_12_HOURS: { description: 'Every 12 hours.' },
+    EVERY_24_HOURS: { description: 'Every 24 hours.' },
+  },
+});
+
+@ObjectType('User', { description: 'A user of the service: the owner of the API key that made a change.' })
+export class UserType {
+  @Field(() => ID, { description: 'Unique identifier of the user.' })
+  id!: string;
+
+  @Field(() => String, { description: 'Name of the user.' })
+  name!: string;
+}
+
+@ObjectType('S3AccessKeyEndpointConfiguration', { description: 'An S3 destination written to with an IAM user access key.' })
+export class S3AccessKeyEndpointConfiguration {
+  @Field(() => String, { description: 'Name of the S3 bucket the audit logs are written to.' })
+  bucket!: string;
+
+  @Field(() => String, { nullable: true, description: 'Folder inside the bucket (no leading or trailing "/"); null for the bucket root.' })
+  path!: string | null;
+
+  @Field(() => String, { description: 'AWS region of the bucket, such as "us-east-1".' })
+  region!: string;
+
+  @Field(() => String, { description: 'AWS access key id used to write. The secret access key is write-only and never returned.' })
+  accessKeyId!: string;
+}
+
+@ObjectType('S3AssumedRoleEndpointConfiguration', { description: 'An S3 destination written to through an IAM role the service assumes.' })
+export class S3AssumedRoleEndpointConfiguration {
+  @Field(() => String, { description: 'Name of the S3 bucket the audit logs are written to.' })
+  bucket!: string;
+
+  @Field(() => String, { nullable: true, description: 'Folder inside the bucket (no leading or trailing "/"); null for the bucket root.' })
+  path!: string | null;
+
+  @Field(() => String, { description: 'AWS region of the bucket, such as "us-east-1".' })
+  region!: string;
+
+  @Field(() => String, { description: 'ARN of the IAM role the service assumes to write.' })
+  roleArn!: string;
+
+  @Field(() => String, {
+    description: "External ID the service passes to sts:AssumeRole: the configuration's id. Name it in the role's trust policy (sts:ExternalId).",
+  })
+  externalId!: string;
+}
+
+export const EndpointConfiguration = createUnionType({
+  name: 'EndpointConfiguration',
+  description: 'Where and how audit logs are delivered.',
+  types: () => [S3AccessKeyEndpointConfiguration, S3AssumedRoleEndpointConfiguration] as const,
+  resolveType: (value) =>
+    value instanceof S3AssumedRoleEndpointConfiguration ? 'S3AssumedRoleEndpointConfiguration' : 'S3AccessKeyEndpointConfiguration',
+});
+
+@ObjectType('ExportConfiguration', { description: 'A periodic export of audit events to a destination.' })
+export class ExportConfiguration {
+  @Field(() => ID, { description: 'Server-generated UUID; also the External ID for sts:AssumeRole.' })
+  id!: string;
+
+  @Field(() => ExportInterval, { description: 'How often audit events are exported.' })
+  interval!: ExportInterval;
+
+  @Field(() => Boolean, { description: 'Whether scheduled exports run.' })
+  enabled!: boolean;
+
+  @Field(() => String, { description: '"SUCCESS" when the last connection test wrote .immuta.export.log, otherwise the reason it failed.' })
+  connectionStatus!: string;
+
+  @Field(() => EndpointConfiguration, { description: 'The destination and how the service authenticates to it.' })
+  endpointConfiguration!: S3AccessKeyEndpointConfiguration | S3AssumedRoleEndpointConfiguration;
+
+  @Field(() => UserType, { nullable: true, description: 'Who created the configuration.' })
+  createdBy!: UserType | null;
+
+  @Field(() => DateTimeResolver, { description: 'When the configuration was created.' })
+  createdAt!: Date;
+
+  @Field(() => UserType, { nullable: true, description: 'Who last changed the configuration.' })
+  updatedBy!: UserType | null;
+
+  @Field(() => DateTimeResolver, { description: 'When the configuration was last changed.' })
+  updatedAt!: Date;
+}

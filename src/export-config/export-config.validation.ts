@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { DomainError } from '../common/errors';
+
+/**
+ * The one place where export-configuration input is checked and normalised. GraphQL, the CLI and
+ * any future caller go through these schemas (via the service), so a rule cannot be skipped by
+ * taking another entry point. Messages name the field and never echo the value (it may be a secret).
+ */
+
+export const EXPORT_INTERVALS = ['EVERY_2_HOURS', 'EVERY_4_HOURS', 'EVERY_6_HOURS', 'EVERY_12_HOURS', 'EVERY_24_HOURS'] as const;
+
+const MAX_PATH_LENGTH = 512;
+
+/** S3 general purpose bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). */
+const bucket = z.string().superRefine((value, ctx) => {
+  const problem = bucketNameProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return 'must be 3-63 characters long';
+  if (!/^[a-z0-9.-]+$/.test(name)) return 'may contain only lowercase letters, digits, hyphens and dots';
+  if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return 'must begin and end with a letter or digit';
+  if (name.includes('..')) return 'must not contain two adjacent dots';
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return 'must not be formatted as an IP address';
+  if (name.startsWith('xn--') || name.startsWith('sthree-') || name.startsWith('amzn-s3-demo-')) return 'must not start with a reserved prefix (xn--, sthree-, amzn-s3-demo-)';
+  if (name.endsWith('-s3alias') || name.endsWith('--ol-s3') || name.endsWith('.mrap') || name.endsWith('--x-s3') || name.endsWith('--table-s3')) {
+    return 'must not end with a reserved suffix (-s3alias, --ol-s3, .mrap, --x-s3, --table-s3)';
+  }
+  return undefined;
+}
+
+/** `us-east-1`, `us-gov-west-1`, `cn-north-1`, `ap-southeast-3`, `eu-central-2`, ... */
+const region = z
+  .string()
+  .max(32, 'must be an AWS region such as us-east-1')
+  .regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'must be an AWS region such as us-east-1');
+
+/** arn:<aws|aws-cn|aws-us-gov>:iam::<12-digit account>:role/<optional/path/>name */
+const roleArn = z
+  .string()
+  .max(2048, 'must be at most 2048 characters')
+  .regex(
+    /^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/,
+    'must be an IAM role ARN: arn:aws:iam::<12-digit account id>:role/<name> (partitions aws, aws-cn, aws-us-gov)',
+  );
+
+const accessKeyId = z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be 16-128 uppercase letters or digits');
+
+// Whitespace and control characters are never part of an AWS secret; refusing them catches
+// copy-paste accidents without ever echoing the value.
+const secretAccessKey = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(256, 'must be at most 256 characters')
+  .regex(/^[^\s\u0000-\u001f\u007f]+$/, 'must not contain whitespace or control characters');
+
+/**
+ * The folder inside the bucket. Normalised so that `/a//b/` and `a/b` are the same path; an empty
+ * path means the bucket root (null).
+ */
+const path = z
+  .string()
+  .max(MAX_PATH_LENGTH * 2, `must be at most ${MAX_PATH_LENGTH} characters`)
+  .nullish()
+  .transform((value, ctx) => {
+    const result = normalisePath(value);
+    if (typeof result === 'object' && result !== null) {
+      ctx.addIssue({ code: 'custom', message: result.problem });
+      return z.NEVER;
+    }
+    return result;
+  });
+
+export function normalisePath(value: string | null | undefined): string | null | { problem: string } {
+  if (value === null || value === undefined) return null;
+  const trimmed = value.trim();
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(trimmed)) return { problem: 'must not contain control characters' };
+  const normalised = trimmed.replace(/\/{2,}/g, '/').replace(/^\/+|\/+$/g, '');
+  if (normalised === '') return null;
+  if (normalised.split('/').some((segment) => segment === '..' || segment === '.')) {
+    return { problem: "must not contain '.' or '..' segments" };
+  }
+  if (normalised.length > MAX_PATH_LENGTH) return { problem: `must be at most ${MAX_PATH_LENGTH} characters` };
+  return normalised;
+}
+
+const interval = z.enum(EXPORT_INTERVALS, { error: `must be one of ${EXPORT_INTERVALS.join(', ')}` });
+
+// strictObject: unknown fields are refused, not silently dropped. GraphQL already refuses them for
+// input objects; this also covers callers that bypass GraphQL.
+export const s3AccessKeyInputSchema = z.strictObject({ interval, bucket, path, region, accessKeyId, secretAccessKey });
+export const s3AssumedRoleInputSchema = z.strictObject({ interval, bucket, path, region, roleArn });
+export const configurationIdSchema = z.uuid({ error: 'must be an export configuration id (UUID)' });
+
+export type S3AccessKeyInput = z.infer<typeof s3AccessKeyInputSchema>;
+export type S3AssumedRoleInput = z.infer<typeof s3AssumedRoleInputSchema>;
+
+/**
+ * Parses `input` or throws `BAD_USER_INPUT` naming the first offending field (all of them in
+ * `extensions.fields`).
+ */
+export function parseInput<Schema extends z.ZodType>(schema: Schema, input: unknown, fieldPrefix?: string): z.infer<Schema> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.flatMap((issue) => {
+    // Unknown keys are reported on the object; name each key instead.
+    const names = issue.code === 'unrecognized_keys' ? issue.keys.map((key) => [...issue.path, key].join('.')) : [issue.path.join('.')];
+    const message = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
+    return names.map((name) => ({ field: [fieldPrefix, name].filter(Boolean).join('.') || 'input', message }));
+  });
+  const [first] = issues;
+  throw new DomainError('BAD_USER_INPUT', issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '), {
+    field: first.field,
+    fields: issues.map((issue) => issue.field),
+  });
+}

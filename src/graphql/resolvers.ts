@@ -1,0 +1,16 @@
+import { ExportConfigurationResolver } from '../export-config/export-config.resolver';
+import type { AppServices } from '../app/app.services';
+
+/** A resolver class and how the composition root builds it from the services. */
+export interface ResolverRegistration {
+  type: Function;
+  create(services: AppServices): object;
+}
+
+/**
+ * Every resolver of the GraphQL API. To add one: write the class (explicit type functions on every
+ * decorator), then add a line here. Nothing is discovered implicitly.
+ */
+export const resolverRegistrations: readonly ResolverRegistration[] = [
+  { type: ExportConfigurationResolver, create: (services) => new ExportConfigurationResolver(services.exportConfigurations) },
+];

@@ -1,0 +1,80 @@
+import { expressMiddleware } from '@as-integrations/express5';
+import type { ApolloServer } from '@apollo/server';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import { principalOf, requireApiKey } from '../api-key/api-key.middleware';
+import type { ApiKeyService } from '../api-key/api-key.service';
+import type { Logger } from '../common/logger';
+import type { GraphQLContext } from '../graphql/graphql.context';
+
+export interface HttpAppDependencies {
+  logger: Logger;
+  apiKeys: ApiKeyService;
+  graphql: ApolloServer<GraphQLContext>;
+  /** Largest accepted GraphQL request body, in bytes. */
+  graphqlMaxBodyBytes: number;
+  /** Resolves when the service can serve requests (e.g. the database answers); rejects otherwise. */
+  readiness: () => Promise<void>;
+  version: string;
+}
+
+/** The service's HTTP surface. Each route states its own authentication and body limit. */
+export function createHttpApp(deps: HttpAppDependencies): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(requestLog(deps.logger));
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await deps.readiness();
+      res.json({ status: 'ok', version: deps.version });
+    } catch (error) {
+      deps.logger.warn({ err: error }, 'readiness check failed');
+      res.status(503).json({ status: 'unavailable', version: deps.version });
+    }
+  });
+
+  // The key is checked before the body is read, so anonymous callers cannot make us parse it.
+  app.post(
+    '/api/audit/graphql',
+    requireApiKey(deps.apiKeys, 'AUDIT'),
+    express.json({ limit: deps.graphqlMaxBodyBytes }),
+    expressMiddleware(deps.graphql, { context: async ({ res }) => ({ principal: principalOf(res) }) }),
+  );
+
+  // Further routes (e.g. POST /api/audit/events with requireApiKey(..., 'INGEST')) go here.
+
+  app.use((_req, res) => {
+    res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
+  });
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+/** One line per request, without headers or body: they carry keys and secrets. */
+function requestLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      logger.info({ method: req.method, path: req.path, status: res.statusCode, durationMs: Math.round(durationMs) }, 'http request');
+    });
+    next();
+  };
+}
+
+/** Body-parser errors become GraphQL-shaped client errors; anything else is logged and hidden. */
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: { type?: string; status?: number }, _req, res, _next) => {
+    if (error.type === 'entity.too.large') {
+      res.status(413).json({ errors: [{ message: 'Request body too large', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      return;
+    }
+    if (error.type === 'entity.parse.failed' || error.type === 'encoding.unsupported' || error.type === 'charset.unsupported') {
+      res.status(400).json({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      return;
+    }
+    logger.error({ err: error }, 'unhandled error in an HTTP request');
+    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+  };
+}

@@ -1,0 +1,95 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createApp, type App } from '../../src/app/app';
+import type { Sandbox } from '../../src/sandbox/sandbox.server';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+
+/**
+ * The real service for HTTP tests: its own migrated database, listening on a free port, AWS calls
+ * going to a sandbox, every log line captured (at trace level) in `logs`.
+ */
+export interface TestApp {
+  app: App;
+  url: string;
+  db: TestDatabase;
+  /** Raw log lines the app wrote. */
+  logs: string[];
+  /** Every response body the tests received, raw, for leak checks. */
+  responses: string[];
+  /** POST /api/audit/graphql; `authorization` is sent as the header when given. */
+  graphql(body: { query: string; variables?: Record<string, unknown> }, authorization?: string): Promise<{ status: number; body: GraphQLBody }>;
+  /** Creates a user + API key through the service (as `npm run apikey:create` does). */
+  createKey(user: string, permissions: string[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface GraphQLBody {
+  data?: Record<string, any> | null;
+  errors?: Array<{ message: string; extensions?: Record<string, any> }>;
+}
+
+export async function startTestApp(options: { sandbox?: Sandbox; env?: Record<string, string> } = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const logs: string[] = [];
+  const responses: string[] = [];
+  const service = options.sandbox?.user('audit-export-service');
+  const app = await createApp({
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'trace',
+      AWS_REGION: 'us-east-1',
+      AWS_S3_FORCE_PATH_STYLE: 'true',
+      CONNECTION_TEST_TIMEOUT_MS: '5000',
+      ...(options.sandbox && service
+        ? { AWS_ENDPOINT_URL: options.sandbox.endpoint, AWS_ACCESS_KEY_ID: service.accessKeyId, AWS_SECRET_ACCESS_KEY: service.secretAccessKey }
+        : {}),
+      ...options.env,
+    },
+    logDestination: { write: (line: string) => void logs.push(line) },
+  });
+  const { url } = await app.start();
+  return {
+    app,
+    url,
+    db,
+    logs,
+    responses,
+    async graphql(body, authorization) {
+      const response = await fetch(`${url}/api/audit/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization !== undefined ? { authorization } : {}) },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      responses.push(text);
+      return { status: response.status, body: JSON.parse(text) as GraphQLBody };
+    },
+    async createKey(user, permissions) {
+      return (await app.services.apiKeys.create({ userName: user, permissions })).key;
+    },
+    async close() {
+      await app.stop();
+      await db.drop();
+    },
+  };
+}
+
+/** Reads an object back as the sandbox's read-only `auditor` user. */
+export async function readObject(sandbox: Sandbox, bucket: string, key: string): Promise<string> {
+  const auditor = sandbox.user('auditor');
+  const s3 = new S3Client({
+    region: 'us-east-1',
+    endpoint: sandbox.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: auditor.accessKeyId, secretAccessKey: auditor.secretAccessKey },
+    maxAttempts: 1,
+  });
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await object.Body!.transformToString();
+  } finally {
+    s3.destroy();
+  }
+}
