@@ -4,6 +4,8 @@ import type { AwsClientFactory } from '../aws/aws-client.factory';
 import type { ConnectionTestService } from '../connection-test/connection-test.service';
 import type { SecretBox } from '../crypto/secret-box';
 import type { ExportConfigurationService } from '../export-config/export-config.service';
+import type { ExportConfigurationLifecycleService } from '../export-config/export-config-lifecycle.service';
+import type { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
 
 /**
@@ -16,6 +18,10 @@ export interface AppServices {
   connectionTests: ConnectionTestService;
   apiKeys: ApiKeyService;
   exportConfigurations: ExportConfigurationService;
+  /** Update, enable, disable, delete of export configurations. */
+  exportConfigurationLifecycle: ExportConfigurationLifecycleService;
+  /** IAM policy documents to paste into AWS (setup help). */
+  setupPolicies: SetupPolicyService;
   /** Records the service's own changes as audit events (implemented by src/audit-event). */
   selfAudit: SelfAuditRecorder;
   /** Keeps BullMQ job schedulers in line with configurations (implemented by src/export-schedule). */

@@ -16,10 +16,17 @@ import { SecretBox } from '../crypto/secret-box';
 import { createPrismaClient, type PrismaClient } from '../database/prisma';
 import { ExportConfigurationRepository } from '../export-config/export-config.repository';
 import { ExportConfigurationService } from '../export-config/export-config.service';
+import { ExportConfigurationLifecycleRepository } from '../export-config/export-config-lifecycle.repository';
+import { ExportConfigurationLifecycleService } from '../export-config/export-config-lifecycle.service';
 import type { GraphQLContext } from '../graphql/graphql.context';
 import { createGraphQLServer } from '../graphql/graphql.server';
 import { buildGraphQLSchema } from '../graphql/schema';
 import { createHttpApp } from '../http/http.app';
+import { HealthCheckLoop } from '../health-check/health-check.loop';
+import { HealthCheckRepository } from '../health-check/health-check.repository';
+import { HealthCheckService } from '../health-check/health-check.service';
+import { ServicePrincipalResolver } from '../setup-policy/service-principal';
+import { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { AppServices } from './app.services';
 import { exportScheduleNotKept, selfAuditNotRecorded } from './placeholder-ports';
 import { SERVICE_VERSION } from './version';
@@ -65,6 +72,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
 
   const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
   const connectionTests = new ConnectionTestService(awsClients, { timeoutMs: env.CONNECTION_TEST_TIMEOUT_MS, serviceVersion: SERVICE_VERSION }, logger);
+  const awsSettings = awsSettingsFromEnv(env);
+  // The principal customers' trust policies name (sts:GetCallerIdentity, on first use).
+  const servicePrincipal = new ServicePrincipalResolver(
+    { region: awsSettings.stsRegion, endpoint: awsSettings.stsEndpoint, credentials: awsSettings.serviceCredentials },
+    logger,
+  );
   const services: AppServices = {
     secretBox,
     awsClients,
@@ -81,7 +94,35 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       logger,
       healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
     }),
+    exportConfigurationLifecycle: new ExportConfigurationLifecycleService({
+      repository: new ExportConfigurationRepository(prisma),
+      lifecycleRepository: new ExportConfigurationLifecycleRepository(),
+      connectionTests,
+      secretBox,
+      selfAudit,
+      schedule: exportSchedule,
+      logger,
+      healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
+    }),
+    setupPolicies: new SetupPolicyService(prisma, servicePrincipal),
   };
+  // Re-tests failing configurations in the background (every process may run it: rows are
+  // claimed with SKIP LOCKED). Started by start(), stopped by stop().
+  const healthCheckLoop = new HealthCheckLoop(
+    new HealthCheckService(
+      new HealthCheckRepository(prisma),
+      connectionTests,
+      {
+        periodMs: env.HEALTH_CHECK_PERIOD_MS,
+        maxBackoffMs: env.HEALTH_CHECK_MAX_BACKOFF_MS,
+        // Longer than the longest connection test, so no second process tests the same row meanwhile.
+        leaseMs: env.CONNECTION_TEST_TIMEOUT_MS * 2,
+      },
+      logger,
+    ),
+    env.HEALTH_CHECK_PERIOD_MS,
+    logger,
+  );
 
   const graphql: ApolloServer<GraphQLContext> = createGraphQLServer(await buildGraphQLSchema(services), logger);
   await graphql.start();
@@ -114,6 +155,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       const { port } = server.address() as AddressInfo;
       const url = `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${port}`;
       logger.info({ url, version: SERVICE_VERSION }, 'audit export service listening');
+      healthCheckLoop.start();
       return { url, port };
     },
     onStop(hook) {
@@ -123,6 +165,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       stopping ??= (async () => {
         if (server) await closeServer(server);
         for (const hook of [...stopHooks].reverse()) await hook();
+        await healthCheckLoop.stop();
+        servicePrincipal.destroy();
         await graphql.stop();
         awsClients.destroy();
         await prisma.$disconnect();

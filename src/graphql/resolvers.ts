@@ -1,4 +1,6 @@
 import { ExportConfigurationResolver } from '../export-config/export-config.resolver';
+import { ExportConfigurationLifecycleResolver } from '../export-config/export-config-lifecycle.resolver';
+import { SetupPolicyResolver } from '../setup-policy/setup-policy.resolver';
 import type { AppServices } from '../app/app.services';
 
 /** A resolver class and how the composition root builds it from the services. */
@@ -13,4 +15,6 @@ export interface ResolverRegistration {
  */
 export const resolverRegistrations: readonly ResolverRegistration[] = [
   { type: ExportConfigurationResolver, create: (services) => new ExportConfigurationResolver(services.exportConfigurations) },
+  { type: ExportConfigurationLifecycleResolver, create: (services) => new ExportConfigurationLifecycleResolver(services.exportConfigurationLifecycle) },
+  { type: SetupPolicyResolver, create: (services) => new SetupPolicyResolver(services.setupPolicies) },
 ];
