@@ -94,7 +94,7 @@ export function idMutation(field: (typeof ID_MUTATIONS)[keyof typeof ID_MUTATION
 
 export const POLICIES = /* GraphQL */ `
   query GetExportConfigurationPolicies($id: String!) {
-    getExportConfigurationPolicies(id: $id) { principalArn trustPolicy permissionsPolicy }
+    getExportConfigurationPolicies(id: $id) { configurationId principalArn callerArn trustPolicy permissionsPolicy }
   }
 `;
 
