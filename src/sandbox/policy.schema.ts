@@ -38,12 +38,29 @@ export const policyStatementSchema = z.strictObject({
 export const policyDocumentSchema = z.strictObject({
   Version: z.enum(['2012-10-17', '2008-10-17']).optional(),
   Id: z.string().optional(),
-  Statement: z.union([policyStatementSchema, z.array(policyStatementSchema)]),
+  // A lone statement object is normalised to a list first, so that validation errors
+  // point at `Statement[0].Field` instead of an opaque "invalid union".
+  Statement: z.preprocess((v) => (Array.isArray(v) || v === undefined ? v : [v]), z.array(policyStatementSchema).min(1)),
 });
 
+type StringOrList = string | string[];
+
+/** One statement of an IAM policy, as far as the sandbox understands them. */
+export interface PolicyStatement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Action: StringOrList;
+  Resource?: StringOrList;
+  Principal?: '*' | { AWS?: StringOrList; Service?: StringOrList; Federated?: StringOrList };
+  Condition?: Partial<Record<ConditionOperator, Record<string, StringOrList>>>;
+}
+
 /** An IAM policy document (identity policy or role trust policy). */
-export type PolicyDocument = z.infer<typeof policyDocumentSchema>;
-export type PolicyStatement = z.infer<typeof policyStatementSchema>;
+export interface PolicyDocument {
+  Version?: '2012-10-17' | '2008-10-17';
+  Id?: string;
+  Statement: PolicyStatement | PolicyStatement[];
+}
 
 /** Identity policies must say which resources they cover; trust policies must not. */
 export const identityPolicySchema = policyDocumentSchema.superRefine((doc, ctx) => {
