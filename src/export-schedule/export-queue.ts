@@ -1,0 +1,69 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import type { ExportInterval } from '../generated/prisma/enums';
+
+/**
+ * The one BullMQ queue of export runs, shared by the API (which schedules and enqueues) and the
+ * workers (which run). Job data carries ids only: BullMQ keeps it in clear text in Redis.
+ */
+
+export const EXPORT_QUEUE_NAME = 'export-runs';
+
+/** Job name → payload. The trigger of a run (SCHEDULED or MANUAL) is told by the job name. */
+export interface ExportJobPayloads {
+  /** Created by a configuration's job scheduler, every `interval`. */
+  'scheduled-export': { configurationId: string };
+  /** Created by `runExportConfiguration`. */
+  'manual-export': { configurationId: string };
+}
+
+export type ExportJobName = keyof ExportJobPayloads;
+export type ExportJobPayload = ExportJobPayloads[ExportJobName];
+
+export const EXPORT_JOB_NAMES = ['scheduled-export', 'manual-export'] as const satisfies readonly ExportJobName[];
+
+/** Milliseconds between two scheduled runs of a configuration. */
+export const INTERVAL_MS: Record<ExportInterval, number> = {
+  EVERY_2_HOURS: 2 * 3_600_000,
+  EVERY_4_HOURS: 4 * 3_600_000,
+  EVERY_6_HOURS: 6 * 3_600_000,
+  EVERY_12_HOURS: 12 * 3_600_000,
+  EVERY_24_HOURS: 24 * 3_600_000,
+};
+
+const SCHEDULER_ID_PREFIX = 'export-configuration-';
+
+/** The job scheduler id of a configuration: derived from its id, so it can always be found again. */
+export function schedulerIdFor(configurationId: string): string {
+  return `${SCHEDULER_ID_PREFIX}${configurationId}`;
+}
+
+/** The configuration id a scheduler id was derived from, or undefined for someone else's scheduler. */
+export function configurationIdOfScheduler(schedulerId: string): string | undefined {
+  return schedulerId.startsWith(SCHEDULER_ID_PREFIX) ? schedulerId.slice(SCHEDULER_ID_PREFIX.length) : undefined;
+}
+
+export interface ExportQueueOptions {
+  redisUrl: string;
+  /** BULLMQ_PREFIX: namespaces every key of the queue. */
+  prefix: string;
+  /** Tests use a unique name per test; the service uses {@link EXPORT_QUEUE_NAME}. */
+  queueName?: string;
+}
+
+/** BullMQ's connection options from a URL; blocking connections need `maxRetriesPerRequest: null`. */
+export function redisConnection(redisUrl: string): ConnectionOptions {
+  return { url: redisUrl, maxRetriesPerRequest: null };
+}
+
+export function createExportQueue(options: ExportQueueOptions): Queue<ExportJobPayload, void, ExportJobName> {
+  return new Queue<ExportJobPayload, void, ExportJobName>(options.queueName ?? EXPORT_QUEUE_NAME, {
+    connection: redisConnection(options.redisUrl),
+    prefix: options.prefix,
+    defaultJobOptions: {
+      // Runs are idempotent and resumable; the export_jobs table is the history, so Redis keeps
+      // only a little of it. BullMQ's own retries are not used: the next run resumes instead.
+      removeOnComplete: 100,
+      removeOnFail: 500,
+    },
+  });
+}

@@ -1,0 +1,81 @@
+import { Worker } from 'bullmq';
+import { Pool } from 'pg';
+import type { Logger } from '../src/common/logger';
+import type { Env } from '../src/config/env';
+import type { PrismaClient } from '../src/database/prisma';
+import { ExportJobRepository } from '../src/export-job/export-job.repository';
+import { DEFAULT_RUN_OPTIONS, ExportRunService, type ExportAwsClients, type ExportRunOptions } from '../src/export-job/export-run.service';
+import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader, type UploaderOptions } from '../src/export-job/export-task.uploader';
+import { createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
+import { ExportScheduleRepository } from '../src/export-schedule/export-schedule.repository';
+import { BullmqExportSchedule } from '../src/export-schedule/export-schedule.service';
+import { createJobHandlers, dispatchJob } from './job-handlers';
+
+export interface ExportWorkerDependencies {
+  env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS'>;
+  logger: Logger;
+  prisma: PrismaClient;
+  /** src/aws's AwsClientFactory. */
+  awsClients: ExportAwsClients;
+  /** Tests use a queue of their own; the service uses EXPORT_QUEUE_NAME. */
+  queueName?: string;
+  /** Runs of different configurations processed at the same time by this process. */
+  concurrency?: number;
+  runOptions?: Partial<Omit<ExportRunOptions, 'maxEventsPerTask'>>;
+  uploaderOptions?: Partial<UploaderOptions>;
+}
+
+export interface ExportWorker {
+  runs: ExportRunService;
+  worker: Worker<ExportJobPayload, void, ExportJobName>;
+  /** Lets running exports finish (BullMQ waits for active jobs), then closes connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the export worker: the same code whether it runs inside the API process
+ * (RUN_WORKER_IN_PROCESS) or alone (workers/export.worker.ts). Before taking jobs it rebuilds the
+ * job schedulers from PostgreSQL, because Redis may have lost them.
+ */
+export async function startExportWorker(deps: ExportWorkerDependencies): Promise<ExportWorker> {
+  const { env, logger } = deps;
+  const queueName = deps.queueName ?? EXPORT_QUEUE_NAME;
+  // A pool of its own: a run holds one connection for its lock and one to stream events.
+  const pool = new Pool({ connectionString: env.DATABASE_URL, max: 2 * (deps.concurrency ?? 2) + 2 });
+  const repository = new ExportJobRepository(deps.prisma, pool);
+  const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions });
+  const runs = new ExportRunService(
+    repository,
+    uploader,
+    deps.awsClients,
+    { ...DEFAULT_RUN_OPTIONS, ...deps.runOptions, maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS },
+    logger.child({ component: 'export-worker' }),
+  );
+
+  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName });
+  try {
+    await new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger).reconcile();
+  } finally {
+    await queue.close();
+  }
+
+  const handlers = createJobHandlers(runs, logger);
+  const worker = new Worker<ExportJobPayload, void, ExportJobName>(queueName, (job) => dispatchJob(handlers, job), {
+    connection: redisConnection(env.REDIS_URL),
+    prefix: env.BULLMQ_PREFIX,
+    concurrency: deps.concurrency ?? 2,
+  });
+  worker.on('failed', (job, error) => logger.error({ err: error, bullJobId: job?.id, name: job?.name }, 'export job handler failed'));
+  worker.on('error', (error) => logger.error({ err: error }, 'export worker error'));
+  await worker.waitUntilReady();
+  logger.info({ queueName }, 'export worker started');
+
+  return {
+    runs,
+    worker,
+    async close() {
+      await worker.close();
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import 'reflect-metadata';
+import { AwsClientFactory, awsSettingsFromEnv } from '../src/aws/aws-client.factory';
+import { createLogger } from '../src/common/logger';
+import { loadEnv } from '../src/config/env';
+import { resolveEncryptionKey } from '../src/crypto/encryption-key';
+import { SecretBox } from '../src/crypto/secret-box';
+import { createPrismaClient } from '../src/database/prisma';
+import { startExportWorker } from './export-worker';
+
+/**
+ * The export worker as a process of its own (`node dist/workers/export.worker.js`), to scale
+ * exports out of the API process. Any number can run: a run takes its configuration's lock in
+ * PostgreSQL, so two workers never export the same configuration at once.
+ */
+async function main(): Promise<void> {
+  const env = loadEnv();
+  const logger = createLogger(env.LOG_LEVEL, 'audit-export-worker');
+  const prisma = createPrismaClient(env.DATABASE_URL);
+  const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), new SecretBox(resolveEncryptionKey(env, logger)));
+  const worker = await startExportWorker({ env, logger, prisma, awsClients });
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'export worker shutting down');
+    worker
+      .close()
+      .then(async () => {
+        awsClients.destroy();
+        await prisma.$disconnect();
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'export worker shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`export worker failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
