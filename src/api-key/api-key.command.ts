@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
+import pino from 'pino';
 import { createApp } from '../app/app';
 import { DomainError } from '../common/errors';
 
@@ -19,7 +20,8 @@ async function main(argv: string[]): Promise<void> {
     .parse(argv);
   const options = program.opts<{ user: string; permission: string[]; name?: string }>();
 
-  const app = await createApp({ env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
+  // Logs go to stderr: stdout carries the key and nothing else.
+  const app = await createApp({ env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, logDestination: pino.destination(2) });
   try {
     const created = await app.services.apiKeys.create({ userName: options.user, permissions: options.permission, name: options.name });
     process.stderr.write(

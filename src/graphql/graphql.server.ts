@@ -10,8 +10,6 @@ export function createGraphQLServer(schema: GraphQLSchema, logger: Logger): Apol
     schema,
     formatError: createFormatError(logger),
     includeStacktraceInErrorResponses: false,
-    // Bad variables are the client's fault: HTTP 400, as for parse and validation errors.
-    status400ForVariableCoercionErrors: true,
     // The process's own signal handling stops the service in order (src/main.ts).
     stopOnTerminationSignals: false,
     logger: {

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildSchema as parseSdl, isInputObjectType, isObjectType, type GraphQLSchema } from 'graphql';
+import { buildGraphQLSchema, printSchemaSdl } from '../../src/graphql/schema';
+
+describe('schema.graphql', () => {
+  let schema: GraphQLSchema;
+  beforeAll(async () => {
+    schema = await buildGraphQLSchema();
+  });
+
+  it('matches the schema built from the code (run `npm run schema:emit` after an API change)', () => {
+    const committed = readFileSync(join(__dirname, '..', '..', 'schema.graphql'), 'utf8');
+    expect(printSchemaSdl(schema)).toBe(committed);
+  });
+
+  it("has the contract's names and shapes", () => {
+    const sdl = parseSdl(printSchemaSdl(schema));
+    const query = sdl.getQueryType()!.getFields();
+    const mutation = sdl.getMutationType()!.getFields();
+    expect(String(query.getAllExportConfigurations.type)).toBe('[ExportConfiguration!]!');
+    expect(String(query.getExportConfiguration.type)).toBe('ExportConfiguration');
+    expect(String(query.getExportConfiguration.args[0].type)).toBe('String!');
+    expect(String(mutation.createS3AccessKeyExportConfiguration.type)).toBe('ExportConfiguration!');
+    expect(String(mutation.createS3AssumedRoleExportConfiguration.type)).toBe('ExportConfiguration!');
+    expect(sdl.getType('ExportInterval')!.toString()).toBe('ExportInterval');
+    expect((sdl.getType('EndpointConfiguration') as unknown as { getTypes(): unknown[] }).getTypes().map(String)).toEqual([
+      'S3AccessKeyEndpointConfiguration',
+      'S3AssumedRoleEndpointConfiguration',
+    ]);
+    const fields = (name: string) => {
+      const type = sdl.getType(name);
+      if (!isObjectType(type) && !isInputObjectType(type)) throw new Error(`${name} is not an object type`);
+      return Object.fromEntries(Object.values(type.getFields()).map((field) => [field.name, String(field.type)]));
+    };
+    expect(fields('ExportConfiguration')).toEqual({
+      id: 'ID!',
+      interval: 'ExportInterval!',
+      enabled: 'Boolean!',
+      connectionStatus: 'String!',
+      endpointConfiguration: 'EndpointConfiguration!',
+      createdBy: 'User',
+      createdAt: 'DateTime!',
+      updatedBy: 'User',
+      updatedAt: 'DateTime!',
+    });
+    expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', accessKeyId: 'String!' });
+    expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', roleArn: 'String!', externalId: 'String!' });
+    expect(fields('User')).toEqual({ id: 'ID!', name: 'String!' });
+  });
+
+  it('has no field that could carry the secret access key out', () => {
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (isObjectType(type)) expect(Object.keys(type.getFields()).filter((name) => /secret|ciphertext/i.test(name))).toEqual([]);
+    }
+  });
+
+  it('describes every type, field and argument', () => {
+    const missing: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (type.name.startsWith('__') || ['String', 'Boolean', 'ID', 'Int', 'Float'].includes(type.name)) continue;
+      if (!type.description) missing.push(type.name);
+      if (isObjectType(type) || isInputObjectType(type)) {
+        for (const field of Object.values(type.getFields())) {
+          if (!field.description) missing.push(`${type.name}.${field.name}`);
+          for (const arg of 'args' in field ? field.args : []) if (!arg.description) missing.push(`${type.name}.${field.name}(${arg.name})`);
+        }
+      }
+    }
+    expect(missing.filter((name) => name !== 'Query' && name !== 'Mutation')).toEqual([]);
+  });
+});
