@@ -23,7 +23,6 @@ interface S3rverApp {
   callback(): http.RequestListener;
 }
 type S3rverCtor = new (options: Record<string, unknown>) => S3rverApp;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require('s3rver') as S3rverCtor;
 
 const TOKEN_HEADER = 'x-sandbox-storage-token';

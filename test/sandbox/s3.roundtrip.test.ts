@@ -7,6 +7,10 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  AbortMultipartUploadCommand,
+  UploadPartCommand,
+  HeadBucketCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -85,6 +89,35 @@ describe('sandbox S3 storage through the AWS SDK', () => {
     await admin.send(new DeleteObjectsCommand({ Bucket: 'scratch-bucket', Delete: { Objects: [{ Key: 'p/1' }, { Key: 'p/2' }] } }));
     expect((await admin.send(new ListObjectsV2Command({ Bucket: 'scratch-bucket' }))).KeyCount).toBe(0);
     admin.destroy();
+  });
+
+  it('aborts a multipart upload: later parts get NoSuchUpload and nothing is stored', async () => {
+    const Key = 'aborted.bin';
+    const { UploadId } = await writer.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    await writer.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: patternBytes(1024) }));
+    // exporter has s3:PutObject only; AbortMultipartUpload is its own action in IAM.
+    expect(await awsError(writer.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })))).toMatchObject({ name: 'AccessDenied', status: 403 });
+    sandbox.setUserPolicies('exporter', [
+      { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: `arn:aws:s3:::${Bucket}/*` }] },
+    ]);
+    await writer.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+    const err = await awsError(writer.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 2, Body: 'x' })));
+    expect(err).toMatchObject({ name: 'NoSuchUpload', status: 404 });
+    expect((await awsError(read(Key))).name).toBe('NoSuchKey');
+  });
+
+  it('authorises DeleteObjects per key like S3 (refusals reported inside a 200)', async () => {
+    sandbox.setUserPolicies('auditor', [
+      { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:GetObject', 's3:ListBucket', 's3:PutObject'], Resource: '*' }] },
+      { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:DeleteObject', Resource: `arn:aws:s3:::${Bucket}/tmp/*` }] },
+    ]);
+    for (const Key of ['tmp/a', 'keep/b']) await reader.send(new PutObjectCommand({ Bucket, Key, Body: Key }));
+    const out = await reader.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: [{ Key: 'tmp/a' }, { Key: 'keep/b' }] } }));
+    expect(out.Deleted?.map((d) => d.Key)).toEqual(['tmp/a']);
+    expect(out.Errors?.map((e) => [e.Key, e.Code])).toEqual([['keep/b', 'AccessDenied']]);
+    expect((await read('keep/b')).toString()).toBe('keep/b');
+    expect((await awsError(read('tmp/a'))).name).toBe('NoSuchKey');
+    await reader.send(new HeadBucketCommand({ Bucket }));
   });
 
   it('answers NoSuchBucket for a bucket that does not exist', async () => {
