@@ -16,12 +16,13 @@ const TIMEOUT_MS = 5000;
  */
 function extendedIam(): SandboxIamConfig {
   const iam = JSON.parse(readFileSync(DEFAULT_IAM_FILE, 'utf8')) as SandboxIamConfig;
-  const [role] = iam.roles;
+  const roles = iam.roles ?? [];
+  const [role] = roles;
   const writeAnywhere = { Version: '2012-10-17' as const, Statement: [{ Effect: 'Allow' as const, Action: ['s3:PutObject'], Resource: 'arn:aws:s3:::*' }] };
   return {
     ...iam,
-    users: [...iam.users, { name: 'any-bucket-writer', accessKeyId: 'AKIASANDBOXANYWRITER', secretAccessKey: 'SANDBOX/any-bucket-writer/NotASecret/000', policies: [writeAnywhere] }],
-    roles: [...iam.roles, { ...role, name: 'no-put-object', policies: [] }],
+    users: [...(iam.users ?? []), { name: 'any-bucket-writer', accessKeyId: 'AKIASANDBOXANYWRITER', secretAccessKey: 'SANDBOX/any-bucket-writer/NotASecret/000', policies: [writeAnywhere] }],
+    roles: [...roles, { ...role, name: 'no-put-object', policies: [] }],
   };
 }
 

@@ -25,7 +25,7 @@ describe('HTTP surface', () => {
       body: JSON.stringify({ query: `{ getAllExportConfigurations { id } } # ${'x'.repeat(5000)}` }),
     });
     expect(response.status).toBe(413);
-    expect((await response.json()).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(((await response.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
   it('checks the key before reading the body: a large anonymous body gets 401, not 413', async () => {
@@ -41,7 +41,7 @@ describe('HTTP surface', () => {
       body: '{"query": ',
     });
     expect(response.status).toBe(400);
-    expect((await response.json()).errors[0].extensions.code).toBe('BAD_REQUEST');
+    expect(((await response.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe('BAD_REQUEST');
   });
 
   it('answers GraphQL syntax and validation errors with their codes', async () => {
