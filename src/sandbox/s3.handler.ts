@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { IamStore } from './iam.store';
 import { evaluatePolicySets } from './policy.evaluator';
 import { decodeS3Payload } from './s3.payload';
-import { classifyS3Request, type S3Operation } from './s3.operation';
+import { assertStorableKey, classifyS3Request, type S3Operation } from './s3.operation';
 import type { S3Storage } from './s3.storage';
 import type { AuthenticatedRequest } from './request.authenticator';
 import { AwsError, awsErrors, xmlEscape } from './sandbox.errors';
@@ -150,6 +150,12 @@ export class S3Handler {
       const decision = evaluatePolicySets(this.iam.policySets(authn.caller), 's3:DeleteObject', `arn:aws:s3:::${bucket}/${key}`);
       if (decision !== 'allow') {
         results.push(`<Error><Key>${xmlEscape(key)}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`);
+        continue;
+      }
+      try {
+        assertStorableKey(key);
+      } catch (err) {
+        results.push(`<Error><Key>${xmlEscape(key)}</Key><Code>InvalidArgument</Code><Message>${xmlEscape((err as Error).message)}</Message></Error>`);
         continue;
       }
       const path = `/${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;

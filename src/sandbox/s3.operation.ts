@@ -1,5 +1,18 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { awsErrors } from './sandbox.errors';
+import { AwsError, awsErrors } from './sandbox.errors';
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/**
+ * s3rver maps keys straight onto file paths, so `.`/`..` segments would escape the data
+ * directory. S3 itself accepts such keys; the sandbox refuses them rather than let a
+ * request touch files outside its storage.
+ */
+export function assertStorableKey(key: string): void {
+  if (key.split('/').some((segment) => segment === '.' || segment === '..')) {
+    throw new AwsError('InvalidArgument', 400, "The sandbox cannot store object keys with '.' or '..' path segments.", { ArgumentName: 'key' });
+  }
+}
 
 /**
  * Maps a path-style S3 request to its API operation and the IAM action/resource AWS
@@ -42,6 +55,13 @@ export function classifyS3Request(method: string, rawUrl: string, headers: Incom
     if (m === 'GET') return op('ListBuckets', 's3:ListAllMyBuckets', '*');
     throw awsErrors.notImplemented(`${m} /`);
   }
+  // Also keeps names like `..` away from storage paths.
+  if (!BUCKET_NAME.test(bucket)) {
+    throw m === 'PUT' && key === undefined
+      ? new AwsError('InvalidBucketName', 400, 'The specified bucket is not valid.', { BucketName: bucket })
+      : awsErrors.noSuchBucket(bucket);
+  }
+  if (key !== undefined) assertStorableKey(key);
   if (key === undefined) {
     if (m === 'GET' && query.get('list-type') === '2') return op('ListObjectsV2', 's3:ListBucket', bucketArn);
     if (m === 'GET' && query.has('location')) return op('GetBucketLocation', 's3:GetBucketLocation', bucketArn);

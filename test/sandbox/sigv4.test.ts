@@ -183,3 +183,18 @@ describe('sandbox SigV4 verification', () => {
     expect(res.body).toContain('<Code>AccessDenied</Code>');
   });
 });
+
+describe('sandbox storage isolation', () => {
+  it('never lets a signed request reach paths outside the data directory', async () => {
+    const sandbox = await openSandbox();
+    try {
+      const auditor = s3Client(sandbox, sandbox.user('auditor'));
+      // auditor may read every resource ("*"); the guard must not depend on policy.
+      expect(await awsError(auditor.send(new GetObjectCommand({ Bucket: 'your-s3-bucket', Key: '../../../../etc/hostname' })))).toMatchObject({ name: 'InvalidArgument', status: 400 });
+      const raw = await send(sandbox.endpoint, { method: 'GET', path: '/../etc/hostname', headers: {}, body: Buffer.alloc(0) });
+      expect(raw.status).toBeGreaterThanOrEqual(400);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
