@@ -28,7 +28,11 @@ import { HealthCheckService } from '../health-check/health-check.service';
 import { ServicePrincipalResolver } from '../setup-policy/service-principal';
 import { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { AppServices } from './app.services';
-import { exportScheduleNotKept, selfAuditNotRecorded } from './placeholder-ports';
+import { AuditEventRepository } from '../audit-event/audit-event.repository';
+import { PrismaSelfAuditRecorder } from '../audit-event/self-audit.recorder';
+import { createExportQueue } from '../export-schedule/export-queue';
+import { ExportScheduleRepository } from '../export-schedule/export-schedule.repository';
+import { BullmqExportSchedule } from '../export-schedule/export-schedule.service';
 import { SERVICE_VERSION } from './version';
 
 export interface CreateAppOptions {
@@ -67,8 +71,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
 
   // Ports implemented by other features. Replace a placeholder with the real implementation here.
-  const selfAudit = selfAuditNotRecorded;
-  const exportSchedule = exportScheduleNotKept;
+  const selfAudit = new PrismaSelfAuditRecorder(new AuditEventRepository());
+  // The export queue, shared with the worker; job schedulers follow the configurations.
+  const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX });
+  const exportSchedule = new BullmqExportSchedule(exportQueue, new ExportScheduleRepository(prisma), logger);
 
   const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
   const connectionTests = new ConnectionTestService(awsClients, { timeoutMs: env.CONNECTION_TEST_TIMEOUT_MS, serviceVersion: SERVICE_VERSION }, logger);
@@ -166,6 +172,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         if (server) await closeServer(server);
         for (const hook of [...stopHooks].reverse()) await hook();
         await healthCheckLoop.stop();
+        await exportQueue.close();
         servicePrincipal.destroy();
         await graphql.stop();
         awsClients.destroy();
