@@ -15,6 +15,8 @@ import { S3Storage } from './s3.storage';
 import { SandboxClock } from './sandbox.clock';
 import { AwsError, awsErrors, type AwsService, newRequestId, s3ErrorXml, stsErrorXml } from './sandbox.errors';
 import { handleSts, stsOperationName } from './sts.handler';
+// Imported (not only read by path) so that `tsc` copies it next to the compiled sandbox.
+import shippedIam from './sandbox.iam.json';
 
 export type { SandboxIamConfig } from './iam.config';
 export { SandboxConfigError } from './iam.config';
@@ -118,7 +120,7 @@ function serviceOf(req: IncomingMessage, body: Buffer): AwsService {
 
 /** Starts a sandbox. Stop it with `stop()`. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  const config = loadIamConfig(options.iam ?? DEFAULT_IAM_FILE);
+  const config = loadIamConfig(options.iam ?? (shippedIam as unknown as SandboxIamConfig));
   const clock = new SandboxClock();
   const iam = new IamStore(config, clock);
   const faults = new FaultInjector();
