@@ -34,7 +34,10 @@ export const envSchema = z.object({
 
   /** Region for the service's own STS calls; each configuration names its bucket's region. */
   AWS_REGION: z.string().min(1).default('us-east-1'),
-  /** The AWS SDK's standard endpoint overrides; the SDK reads them itself, we only validate. */
+  /**
+   * The AWS SDK's standard endpoint overrides (e.g. the local sandbox). Passed to the SDK clients
+   * explicitly (src/aws), so an app built from an env object behaves like one built from process.env.
+   */
   AWS_ENDPOINT_URL: optionalUrl,
   AWS_ENDPOINT_URL_S3: optionalUrl,
   AWS_ENDPOINT_URL_STS: optionalUrl,
