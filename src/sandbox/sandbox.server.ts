@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -33,7 +33,7 @@ export interface SandboxOptions {
   port?: number;
   /** Listen address. Default 127.0.0.1; the control API answers loopback peers only regardless. */
   host?: string;
-  /** Where objects are stored. Default: a fresh temporary directory. */
+  /** Where objects are stored. Default: a fresh temporary directory, deleted by `stop()`. */
   dataDir?: string;
   /** Suppress storage logging. Default true. */
   silent?: boolean;
@@ -228,6 +228,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       server.closeAllConnections();
       await closed;
       await storage.stop();
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 
