@@ -11,6 +11,12 @@ export interface ApiKeyRecord {
   user: { id: string; name: string };
 }
 
+/** A key as listings show it. */
+export interface ApiKeyListing extends ApiKeyRecord {
+  name: string;
+  createdAt: Date;
+}
+
 const recordSelect = {
   id: true,
   prefix: true,
@@ -46,6 +52,16 @@ export class ApiKeyRepository {
 
   async markRevoked(tx: PrismaTransaction, id: string, at: Date): Promise<ApiKeyRecord> {
     return tx.apiKey.update({ where: { id }, data: { revokedAt: at }, select: recordSelect });
+  }
+
+  /** Every key (revoked ones too) with what a listing shows, newest first; never the hash. */
+  async list(where: { id?: string } = {}): Promise<ApiKeyListing[]> {
+    const rows = await this.prisma.apiKey.findMany({
+      where,
+      select: { ...recordSelect, name: true, createdAt: true },
+      orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
+    });
+    return rows;
   }
 
   async touch(id: string, at: Date): Promise<void> {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ApiKeyPermission } from '../generated/prisma/enums';
 import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
 import type { AuditActor, SelfAuditRecorder } from '../audit-event/self-audit.port';
-import type { ApiKeyRecord, ApiKeyRepository } from './api-key.repository';
+import type { ApiKeyListing, ApiKeyRecord, ApiKeyRepository } from './api-key.repository';
 
 export { ApiKeyPermission };
 
@@ -39,7 +39,7 @@ export class ApiKeyService {
   ) {}
 
   /** Creates a key for `userName` (creating the user if needed). The key is returned once. */
-  async create(input: { userName: string; permissions: readonly string[]; name?: string }): Promise<CreatedApiKey> {
+  async create(input: { userName: string; permissions: readonly string[]; name?: string; actor?: AuditActor }): Promise<CreatedApiKey> {
     const userName = input.userName.trim();
     if (!/^[\p{L}\p{N}][\p{L}\p{N} ._@-]{0,127}$/u.test(userName)) {
       throw new BadUserInputError('user', 'must be 1-128 letters, digits, spaces or ._@- characters');
@@ -60,8 +60,9 @@ export class ApiKeyService {
       await this.selfAudit.record(tx, {
         action: 'CREATE',
         type: 'ApiKeyCreated',
-        // The first key has no key before it: its creator is its own owner.
-        actor: { userId: user.id, userName: user.name, apiKeyId: created.id },
+        // Over GraphQL the caller is the actor; the first key (npm run apikey:create) has no key
+        // before it, so its creator is its own owner.
+        actor: input.actor ?? { userId: user.id, userName: user.name, apiKeyId: created.id },
         targetType: 'API_KEY',
         targets: [{ type: 'API_KEY', id: created.id, name: prefix }],
         payload: { prefix, permissions, userName: user.name },
@@ -96,6 +97,11 @@ export class ApiKeyService {
     if (!principal) throw new UnauthenticatedError();
     if (!principal.permissions.includes(permission)) throw new ForbiddenError(permission);
     return principal;
+  }
+
+  /** Keys as listings show them (never the key or its hash), newest first; `id` narrows to one. */
+  list(filter: { id?: string } = {}): Promise<ApiKeyListing[]> {
+    return this.repository.list(filter);
   }
 
   /** Revokes a key; later requests with it are UNAUTHENTICATED. Revoking twice is harmless. */

@@ -9,14 +9,15 @@ export function addApiKeyCommands(program: Command, context: CommandContext): vo
   apikey
     .command('create')
     .description('create an API key; the key is printed once and cannot be shown again')
-    .requiredOption('--name <name>', 'a name to tell the key apart')
+    .option('--name <name>', 'a label to tell the key apart')
+    .option('--user <name>', 'owner of the key (created when missing); default: the owner of the key in use')
     .addOption(
       new Option('--permission <permission...>', 'permissions of the key').choices(['AUDIT', 'INGEST']).default(['AUDIT']),
     )
-    .action(async (options: { name: string; permission: string[] }, command: Command) => {
+    .action(async (options: { name?: string; user?: string; permission: string[] }, command: Command) => {
       const client = context.client(command);
       const response = await client.request(documents.CREATE_API_KEY, {
-        data: { name: options.name, permissions: options.permission },
+        data: { name: options.name, userName: options.user, permissions: options.permission },
       });
       context.print(client, response);
       context.io.stderr('Store this key now: the service keeps only its hash.\n');

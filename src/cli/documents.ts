@@ -125,7 +125,7 @@ export const TASKS = /* GraphQL */ `
   }
 `;
 
-const API_KEY_FIELDS = 'id name prefix permissions createdAt lastUsedAt revokedAt';
+const API_KEY_FIELDS = 'id name prefix permissions userName createdAt lastUsedAt revokedAt';
 
 export const CREATE_API_KEY = /* GraphQL */ `
   mutation CreateApiKey($data: CreateApiKeyInput!) {

@@ -1,6 +1,7 @@
 import { ExportConfigurationResolver } from '../export-config/export-config.resolver';
 import { ExportConfigurationLifecycleResolver } from '../export-config/export-config-lifecycle.resolver';
 import { SetupPolicyResolver } from '../setup-policy/setup-policy.resolver';
+import { ApiKeyResolver } from '../api-key/api-key.resolver';
 import type { AppServices } from '../app/app.services';
 
 /** A resolver class and how the composition root builds it from the services. */
@@ -17,4 +18,5 @@ export const resolverRegistrations: readonly ResolverRegistration[] = [
   { type: ExportConfigurationResolver, create: (services) => new ExportConfigurationResolver(services.exportConfigurations) },
   { type: ExportConfigurationLifecycleResolver, create: (services) => new ExportConfigurationLifecycleResolver(services.exportConfigurationLifecycle) },
   { type: SetupPolicyResolver, create: (services) => new SetupPolicyResolver(services.setupPolicies) },
+  { type: ApiKeyResolver, create: (services) => new ApiKeyResolver(services.apiKeys) },
 ];
