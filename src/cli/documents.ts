@@ -102,10 +102,14 @@ export const JOBS = /* GraphQL */ `
   query GetAllExportJobs($exportConfigurationId: String!) {
     getAllExportJobs(exportConfigurationId: $exportConfigurationId) {
       id
+      exportConfigurationId
       status
+      trigger
+      eventCount
       startTimestamp
       endTimestamp
       failureReason
+      createdAt
     }
   }
 `;
@@ -121,6 +125,7 @@ export const TASKS = /* GraphQL */ `
       limit
       status
       failureReason
+      objectKey
     }
   }
 `;
