@@ -2,6 +2,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { DomainError } from '../common/errors';
 import type { Logger } from '../common/logger';
+import { literalErrorField, variableErrorField } from './input-error-field';
 
 /**
  * Codes a client may see as they are: the request's own fault, described without server internals.
@@ -29,7 +30,11 @@ export function createFormatError(logger: Logger) {
     // A GraphQLError thrown by graphql-js or Apollo itself (parse, validation, variable coercion);
     // not one carrying an unexpected exception from a resolver.
     if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code) && error instanceof GraphQLError) {
-      return { message: withoutInputValues(error), locations: formatted.locations, extensions: { code } };
+      const message = withoutInputValues(error);
+      // A bad input value is BAD_USER_INPUT naming the field, as a literal or as a variable.
+      const field = code === 'BAD_USER_INPUT' ? variableErrorField(message, error.originalError?.message) : code === 'GRAPHQL_VALIDATION_FAILED' ? literalErrorField(error) : undefined;
+      if (field) return { message: message.startsWith(`${field}: `) ? message : `${field}: ${message}`, locations: formatted.locations, extensions: { code: 'BAD_USER_INPUT', field } };
+      return { message, locations: formatted.locations, extensions: { code } };
     }
     logger.error({ err: original, path: formatted.path }, 'unexpected error in a GraphQL operation');
     return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };

@@ -73,9 +73,8 @@ describe('export configuration input validation', () => {
     const { status, body } = await t.graphql({ query, variables: { data } }, key);
     const [error] = body.errors ?? [];
     expect(error?.extensions?.code).toBe('BAD_USER_INPUT');
-    // Our rules name the field in extensions.field; GraphQL's own coercion names it in the message.
-    if (error.extensions?.field) expect(error.extensions.field).toBe(`data.${field}`);
-    else expect(error.message).toMatch(new RegExp(`"data\\.${field}"|Field "${field}"`));
+    // Named the same way whether our rules or GraphQL's own type checks refused it.
+    expect(error.extensions?.field).toBe(`data.${field}`);
     expect(error.message).toContain(field);
     expect(status === 200 || status === 400).toBe(true);
     expect(body.data ?? null).toBeNull();
@@ -105,6 +104,28 @@ describe('export configuration input validation', () => {
     const error = await expectRefused(CREATE_ACCESS_KEY, { ...validAccessKey, kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/x' }, 'kmsKeyArn');
     expect(JSON.stringify(error)).not.toContain(SECRET);
     await expectRefused(CREATE_ASSUMED_ROLE, { ...validAssumedRole, externalId: 'chosen-by-client' }, 'externalId');
+  });
+
+  describe('in a literal document, as in the seed', () => {
+    const literal = (fields: string) => `mutation { createS3AccessKeyExportConfiguration(data: { ${fields} }) { id } }`;
+    const valid = `bucket: "your-s3-bucket", region: "us-east-1", accessKeyId: "AKIAVALIDATIONTEST01", secretAccessKey: "${SECRET}"`;
+
+    it.each([
+      ['interval', `interval: EVERY_3_HOURS, ${valid}`],
+      ['interval', `interval: "EVERY_12_HOURS", ${valid}`],
+      ['nope', `interval: EVERY_12_HOURS, nope: 1, ${valid}`],
+      ['bucket', `interval: EVERY_12_HOURS, region: "us-east-1", accessKeyId: "AKIAVALIDATIONTEST01", secretAccessKey: "x"`],
+      ['secretAccessKey', `interval: EVERY_12_HOURS, bucket: "your-s3-bucket", region: "us-east-1", accessKeyId: "AKIAVALIDATIONTEST01", secretAccessKey: 12345`],
+      ['bucket', `interval: EVERY_12_HOURS, ${valid.replace('your-s3-bucket', 'Bad_Bucket')}`],
+    ])('refuses a bad %s with BAD_USER_INPUT naming it', async (field, fields) => {
+      const before = await rowCount();
+      const { body } = await t.graphql({ query: literal(fields) }, key);
+      expect(body.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: `data.${field}` });
+      expect(body.errors![0].message).toContain(field);
+      expect(JSON.stringify(body)).not.toContain(SECRET);
+      expect(JSON.stringify(body)).not.toContain('12345');
+      expect(await rowCount()).toBe(before);
+    });
   });
 
   it('refuses a missing required field', async () => {
