@@ -70,15 +70,15 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const prisma = createPrismaClient(env.DATABASE_URL);
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
 
-  // Ports implemented by other features. Replace a placeholder with the real implementation here.
+  // Ports that the export-config and api-key services call, implemented by other features.
   const selfAudit = new PrismaSelfAuditRecorder(new AuditEventRepository());
   // The export queue, shared with the worker; job schedulers follow the configurations.
   const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX });
   const exportSchedule = new BullmqExportSchedule(exportQueue, new ExportScheduleRepository(prisma), logger);
 
-  const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
-  const connectionTests = new ConnectionTestService(awsClients, { timeoutMs: env.CONNECTION_TEST_TIMEOUT_MS, serviceVersion: SERVICE_VERSION }, logger);
   const awsSettings = awsSettingsFromEnv(env);
+  const awsClients = new AwsClientFactory(awsSettings, secretBox);
+  const connectionTests = new ConnectionTestService(awsClients, { timeoutMs: env.CONNECTION_TEST_TIMEOUT_MS, serviceVersion: SERVICE_VERSION }, logger);
   // The principal customers' trust policies name (sts:GetCallerIdentity, on first use).
   const servicePrincipal = new ServicePrincipalResolver(
     { region: awsSettings.stsRegion, endpoint: awsSettings.stsEndpoint, credentials: awsSettings.serviceCredentials },
