@@ -63,7 +63,7 @@ export class ExportConfigurationRepository {
   /** Records the outcome of a connection test (create, re-test, health check). */
   async recordConnectionTest(
     id: string,
-    result: { connectionStatus: string; lastTestedAt: Date; nextHealthCheckAt: Date | null; updatedById?: string },
+    result: { connectionStatus: string; lastTestedAt: Date; nextHealthCheckAt: Date | null; healthCheckFailures?: number; updatedById?: string },
     tx: PrismaTransaction | PrismaClient = this.prisma,
   ): Promise<ExportConfigurationRow> {
     return tx.exportConfiguration.update({ where: { id }, data: result, include });

@@ -91,7 +91,12 @@ export class ExportConfigurationService {
   async testConnection(id: string, actor: AuditActor): Promise<ExportConfiguration> {
     const row = await this.loadRow(id);
     const result = await this.deps.connectionTests.test(row);
-    const updated = await this.deps.repository.recordConnectionTest(row.id, { ...this.connectionFields(result), updatedById: actor.userId });
+    const updated = await this.deps.repository.recordConnectionTest(row.id, {
+      ...this.connectionFields(result),
+      // A passing test ends the health check's backoff; a failing one leaves its count alone.
+      ...(result.ok ? { healthCheckFailures: 0 } : {}),
+      updatedById: actor.userId,
+    });
     return toExportConfiguration(updated);
   }
 
