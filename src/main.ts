@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { createApp } from './app/app';
+import { startExportWorker } from '../workers/export-worker';
 
 /**
  * The API process: GraphQL at POST /api/audit/graphql, and (by default, RUN_WORKER_IN_PROCESS)
@@ -9,12 +10,10 @@ async function main(): Promise<void> {
   const app = await createApp();
 
   if (app.env.RUN_WORKER_IN_PROCESS) {
-    // ── In-process worker hook ──────────────────────────────────────────────────────────────
-    // Start the export worker here and register its shutdown, e.g.
-    //   const worker = await startExportWorker(app);
-    //   app.onStop(() => worker.close());
-    // Until it exists, the API runs alone.
-    app.logger.info('in-process export worker: not available yet');
+    // The same worker as workers/export.worker.ts, in this process; stopped (letting running
+    // exports finish) before the app closes its connections.
+    const worker = await startExportWorker({ env: app.env, logger: app.logger, prisma: app.prisma, awsClients: app.services.awsClients });
+    app.onStop(() => worker.close());
   }
 
   await app.start();

@@ -7,6 +7,8 @@ import type { ExportConfigurationService } from '../export-config/export-config.
 import type { ExportConfigurationLifecycleService } from '../export-config/export-config-lifecycle.service';
 import type { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
+import type { AuditEventService } from '../audit-event/audit-event.service';
+import type { ExportJobService } from '../export-job/export-job.service';
 
 /**
  * Everything the composition root (app.ts) builds, by name. Resolvers, routes, commands and the
@@ -26,4 +28,8 @@ export interface AppServices {
   selfAudit: SelfAuditRecorder;
   /** Keeps BullMQ job schedulers in line with configurations (implemented by src/export-schedule). */
   exportSchedule: ExportSchedulePort;
+  /** Ingestion of UAM events (POST /api/audit/events). */
+  auditEvents: AuditEventService;
+  /** Export history and manual runs (getAllExportJobs, getAllExportJobTasks, runExportConfiguration). */
+  exportJobs: ExportJobService;
 }

@@ -33,6 +33,9 @@ import { PrismaSelfAuditRecorder } from '../audit-event/self-audit.recorder';
 import { createExportQueue } from '../export-schedule/export-queue';
 import { ExportScheduleRepository } from '../export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../export-schedule/export-schedule.service';
+import { AuditEventService } from '../audit-event/audit-event.service';
+import { ExportJobHistoryRepository } from '../export-job/export-job-history.repository';
+import { ExportJobService } from '../export-job/export-job.service';
 import { SERVICE_VERSION } from './version';
 
 export interface CreateAppOptions {
@@ -71,7 +74,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
 
   // Ports that the export-config and api-key services call, implemented by other features.
-  const selfAudit = new PrismaSelfAuditRecorder(new AuditEventRepository());
+  const auditEventRepository = new AuditEventRepository();
+  const selfAudit = new PrismaSelfAuditRecorder(auditEventRepository);
   // The export queue, shared with the worker; job schedulers follow the configurations.
   const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX });
   const exportSchedule = new BullmqExportSchedule(exportQueue, new ExportScheduleRepository(prisma), logger);
@@ -111,6 +115,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
     }),
     setupPolicies: new SetupPolicyService(prisma, servicePrincipal),
+    auditEvents: new AuditEventService(prisma, auditEventRepository),
+    exportJobs: new ExportJobService({
+      history: new ExportJobHistoryRepository(prisma),
+      runQueue: exportSchedule,
+      configurations: { findById: (id) => services.exportConfigurations.findById(id) },
+    }),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are
   // claimed with SKIP LOCKED). Started by start(), stopped by stop().
@@ -137,6 +147,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     apiKeys: services.apiKeys,
     graphql,
     graphqlMaxBodyBytes: env.GRAPHQL_MAX_BODY_BYTES,
+    auditEvents: services.auditEvents,
+    ingestMaxBodyBytes: env.INGEST_MAX_BODY_BYTES,
     readiness: async () => {
       await prisma.$queryRaw`SELECT 1`;
     },
@@ -155,6 +167,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     services,
     http,
     async start() {
+      // PostgreSQL is the source of truth for schedules; Redis may have lost them.
+      await reconcileSchedules(exportSchedule, logger);
       server = await new Promise<Server>((resolve, reject) => {
         const listening = http.listen(env.PORT, env.HOST, (error?: Error) => (error ? reject(error) : resolve(listening)));
       });
@@ -193,4 +207,24 @@ async function closeServer(server: Server, graceMs = 10_000): Promise<void> {
   const timer = setTimeout(() => server.closeAllConnections(), graceMs);
   await closed;
   clearTimeout(timer);
+}
+
+/**
+ * Rebuilds the job schedulers from PostgreSQL at start-up. An unreachable Redis must not keep the
+ * API from serving, so this is bounded and only logged: the worker reconciles again when it starts.
+ */
+async function reconcileSchedules(schedule: BullmqExportSchedule, logger: Logger, timeoutMs = 15_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      schedule.reconcile(),
+      new Promise((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    logger.error({ err: error }, 'could not reconcile the export schedulers with the configurations');
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -104,8 +104,11 @@ export class AwsClientFactory {
     };
   }
 
-  /** An S3 client for one bucket's region. Call `destroy()` on it when done. */
-  createS3Client(region: string, credentials: AwsCredentials, options: { maxAttempts?: number } = {}): S3Client {
+  /**
+   * An S3 client for one bucket's region. Call `destroy()` on it when done. `credentials` may be a
+   * provider: the client calls it again as `expiration` nears (long export runs, src/export-job).
+   */
+  createS3Client(region: string, credentials: AwsCredentials | (() => Promise<AwsCredentials>), options: { maxAttempts?: number } = {}): S3Client {
     return new S3Client({
       region,
       credentials,

@@ -15,7 +15,7 @@ export interface UploaderOptions {
   gzipLevel: number;
 }
 
-export const DEFAULT_UPLOADER_OPTIONS: UploaderOptions = { partSizeBytes: 8 * 1024 * 1024, queueSize: 4, gzipLevel: 6 };
+export const DEFAULT_UPLOADER_OPTIONS: UploaderOptions = { partSizeBytes: 5 * 1024 * 1024, queueSize: 2, gzipLevel: 6 };
 
 /** Lines are handed to gzip in chunks of about this size: one zlib call per line would dominate. */
 const LINE_CHUNK_BYTES = 256 * 1024;

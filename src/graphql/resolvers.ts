@@ -1,3 +1,4 @@
+import { ExportJobResolver } from '../export-job/export-job.resolver';
 import { ExportConfigurationResolver } from '../export-config/export-config.resolver';
 import { ExportConfigurationLifecycleResolver } from '../export-config/export-config-lifecycle.resolver';
 import { SetupPolicyResolver } from '../setup-policy/setup-policy.resolver';
@@ -18,5 +19,6 @@ export const resolverRegistrations: readonly ResolverRegistration[] = [
   { type: ExportConfigurationResolver, create: (services) => new ExportConfigurationResolver(services.exportConfigurations) },
   { type: ExportConfigurationLifecycleResolver, create: (services) => new ExportConfigurationLifecycleResolver(services.exportConfigurationLifecycle) },
   { type: SetupPolicyResolver, create: (services) => new SetupPolicyResolver(services.setupPolicies) },
+  { type: ExportJobResolver, create: (services) => new ExportJobResolver(services.exportJobs) },
   { type: ApiKeyResolver, create: (services) => new ApiKeyResolver(services.apiKeys) },
 ];

@@ -4,6 +4,8 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler } 
 import { principalOf, requireApiKey } from '../api-key/api-key.middleware';
 import type { ApiKeyService } from '../api-key/api-key.service';
 import type { Logger } from '../common/logger';
+import { createAuditEventRouter } from '../audit-event/audit-event.router';
+import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { GraphQLContext } from '../graphql/graphql.context';
 
 export interface HttpAppDependencies {
@@ -12,6 +14,9 @@ export interface HttpAppDependencies {
   graphql: ApolloServer<GraphQLContext>;
   /** Largest accepted GraphQL request body, in bytes. */
   graphqlMaxBodyBytes: number;
+  /** Ingestion of audit events, and the largest accepted body (INGEST_MAX_BODY_BYTES). */
+  auditEvents: AuditEventService;
+  ingestMaxBodyBytes: number;
   /** Resolves when the service can serve requests (e.g. the database answers); rejects otherwise. */
   readiness: () => Promise<void>;
   version: string;
@@ -42,7 +47,7 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
     expressMiddleware(deps.graphql, { context: async ({ res }) => ({ principal: principalOf(res) }) }),
   );
 
-  // Further routes (e.g. POST /api/audit/events with requireApiKey(..., 'INGEST')) go here.
+  app.use(createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger }));
 
   app.use((_req, res) => {
     res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });

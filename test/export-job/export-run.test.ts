@@ -108,7 +108,7 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
         if (during.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
         return harness.awsClients.credentialsFor(source);
       },
-      createS3Client: (region, credentials, options) => harness.awsClients.createS3Client(region, credentials as AwsCredentials, options),
+      createS3Client: (region, credentials, options) => harness.awsClients.createS3Client(region, credentials, options),
     };
     const runs = runService({ maxEventsPerTask: 500, aws });
     await expect(runs.run(configurationId, 'SCHEDULED')).resolves.toMatchObject({ status: 'succeeded', eventCount: 2_000 });
@@ -177,7 +177,7 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
         clients += 1;
         // Before the second task: an hour passes for the sandbox; the first session has expired.
         if (clients === 2) harness.sandbox.advanceClock(3_600_000);
-        return harness.awsClients.createS3Client(region, credentials as AwsCredentials, options);
+        return harness.awsClients.createS3Client(region, credentials, options);
       },
     };
     const assumeRolesBefore = harness.sandbox.requests.filter((request) => request.operation === 'AssumeRole').length;

@@ -1,0 +1,30 @@
+import type { ExportJobRow, ExportJobTaskRow } from './export-job-history.repository';
+import { ExportJob, ExportJobTask, ExportStatus, ExportTrigger } from './export-job.type';
+
+export function toExportJob(row: ExportJobRow): ExportJob {
+  return Object.assign(new ExportJob(), {
+    id: row.id,
+    exportConfigurationId: row.configurationId,
+    status: ExportStatus[row.status],
+    trigger: ExportTrigger[row.trigger],
+    eventCount: row.eventCount,
+    startTimestamp: row.startTimestamp,
+    endTimestamp: row.endTimestamp,
+    failureReason: row.failureReason,
+    createdAt: row.createdAt,
+  });
+}
+
+export function toExportJobTask(row: ExportJobTaskRow): ExportJobTask {
+  return Object.assign(new ExportJobTask(), {
+    id: row.id,
+    startTimestamp: row.startTimestamp,
+    endTimestamp: row.endTimestamp,
+    attempts: row.attempts,
+    offset: row.offset,
+    limit: row.limit,
+    status: ExportStatus[row.status],
+    failureReason: row.failureReason,
+    objectKey: row.objectKey,
+  });
+}

@@ -1,0 +1,102 @@
+import { DateTimeResolver } from 'graphql-scalars';
+import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+
+/**
+ * The API's view of export jobs and their tasks, built only by export-job.mapper.ts from stored
+ * rows. Sequence numbers (the cursor) are internal and stay out of the API.
+ */
+
+export enum ExportStatus {
+  PENDING = 'PENDING',
+  IN_PROGRESS = 'IN_PROGRESS',
+  SUCCEEDED = 'SUCCEEDED',
+  FAILED = 'FAILED',
+}
+
+registerEnumType(ExportStatus, {
+  name: 'ExportStatus',
+  description: 'Where an export job or task stands.',
+  valuesConfig: {
+    PENDING: { description: 'Planned, not started yet.' },
+    IN_PROGRESS: { description: 'Being delivered (or interrupted by a crash; the next run resumes it).' },
+    SUCCEEDED: { description: 'Delivered.' },
+    FAILED: { description: 'Gave up for now; failureReason says why. The next run resumes it from the same events.' },
+  },
+});
+
+export enum ExportTrigger {
+  SCHEDULED = 'SCHEDULED',
+  MANUAL = 'MANUAL',
+}
+
+registerEnumType(ExportTrigger, {
+  name: 'ExportTrigger',
+  description: 'What started an export job.',
+  valuesConfig: {
+    SCHEDULED: { description: "The configuration's schedule (its interval)." },
+    MANUAL: { description: 'runExportConfiguration.' },
+  },
+});
+
+@ObjectType('ExportJob', { description: 'One export run of a configuration: the events ingested since the previous job, up to the newest one when it started.' })
+export class ExportJob {
+  @Field(() => ID, { description: 'Unique identifier of the job.' })
+  id!: string;
+
+  @Field(() => String, { description: 'Id of the export configuration the job delivers for.' })
+  exportConfigurationId!: string;
+
+  @Field(() => ExportStatus, { description: 'Where the job stands.' })
+  status!: ExportStatus;
+
+  @Field(() => ExportTrigger, { description: 'What started the job.' })
+  trigger!: ExportTrigger;
+
+  @Field(() => Int, { description: 'Number of events the job delivers.' })
+  eventCount!: number;
+
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the job started.' })
+  startTimestamp!: Date | null;
+
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the job succeeded or failed; null while it runs.' })
+  endTimestamp!: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'Why the job failed; null unless FAILED.' })
+  failureReason!: string | null;
+
+  @Field(() => DateTimeResolver, { description: 'When the job was planned.' })
+  createdAt!: Date;
+}
+
+@ObjectType('ExportJobTask', { description: 'A bounded slice of an export job, delivered as one gzip NDJSON object.' })
+export class ExportJobTask {
+  @Field(() => ID, { description: 'Unique identifier of the task.' })
+  id!: string;
+
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the task was first tried.' })
+  startTimestamp!: Date | null;
+
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the task last succeeded or failed.' })
+  endTimestamp!: Date | null;
+
+  @Field(() => Int, {
+    description:
+      'Number of tries: 1 for a task delivered at once, plus every retry (a request the S3 client sent again after a transient error, or the task tried again after a failure or a crash).',
+  })
+  attempts!: number;
+
+  @Field(() => Int, { description: "Position of the task's first event within its job (0-based)." })
+  offset!: number;
+
+  @Field(() => Int, { description: 'Number of events in the task.' })
+  limit!: number;
+
+  @Field(() => ExportStatus, { description: 'Where the task stands.' })
+  status!: ExportStatus;
+
+  @Field(() => String, { nullable: true, description: 'Why the last try failed; null once the task succeeded.' })
+  failureReason!: string | null;
+
+  @Field(() => String, { description: 'Key of the object in the bucket; the same on every retry, so a retry overwrites instead of duplicating.' })
+  objectKey!: string;
+}
