@@ -73,7 +73,7 @@ export class ConnectionTestService {
 }
 
 /** `AccessKey <accessKeyId>` or `AssumedRole <roleArn>`, as in the seed's status text. */
-function describeAuthentication(target: CredentialSource): string {
+export function describeAuthentication(target: CredentialSource): string {
   return target.endpointType === 'S3_ACCESS_KEY' ? `AccessKey ${target.accessKeyId}` : `AssumedRole ${target.roleArn}`;
 }
 

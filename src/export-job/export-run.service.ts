@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentials, CredentialSource } from '../aws/aws-client.factory';
 import type { Logger } from '../common/logger';
+import { describeAuthentication } from '../connection-test/connection-test.service';
 import type { ExportTrigger } from '../generated/prisma/enums';
 import { RefreshingCredentials } from './export-credentials';
 import { classifyFailure, ExportTaskFailure, failureReason } from './export-failure';
@@ -123,7 +124,8 @@ export class ExportRunService {
       } catch (error) {
         const failure = error instanceof ExportTaskFailure ? error : new ExportTaskFailure(failureReason(error), 'transient', error);
         await this.repository.failTask(task.id, failure.message);
-        // Only a permanent failure says something about the bucket or the credentials.
+        // Only a permanent failure says something about the bucket or the credentials; the text has
+        // the connection test's form, so connectionStatus reads the same whoever found the problem.
         const connectionStatus = failure.kind === 'permanent' ? `Error testing access to S3 using ${describeAuthentication(configuration)} - ${failure.message}` : undefined;
         await this.repository.failJob(job.id, `Task at offset ${task.offset} failed: ${failure.message}`, connectionStatus);
         this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId: task.id, kind: failure.kind, reason: failure.message }, 'export job failed');
@@ -168,9 +170,4 @@ export class ExportRunService {
 function backoff(attempt: number, baseMs: number, maxMs: number): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** (attempt - 1));
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}
-
-/** `AccessKey <accessKeyId>` or `AssumedRole <roleArn>`, as the connection test writes it. */
-function describeAuthentication(configuration: RunConfiguration): string {
-  return configuration.endpointType === 'S3_ACCESS_KEY' ? `AccessKey ${configuration.accessKeyId}` : `AssumedRole ${configuration.roleArn}`;
 }
