@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 
 /**
@@ -13,7 +14,19 @@ import { Client } from 'pg';
  * be run again once fixed.
  */
 
-export const MIGRATIONS_DIR = resolve(__dirname, '../../prisma/migrations');
+/**
+ * prisma/migrations of this project, found upwards from this file, so the same code works from
+ * src/ (tsx, jest) and from the compiled dist/src/.
+ */
+export const MIGRATIONS_DIR = findUpwards(__dirname, join('prisma', 'migrations'));
+
+function findUpwards(start: string, relative: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    const candidate = join(dir, relative);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`No ${relative} directory above ${start}`);
+  }
+}
 
 // The same advisory lock key Prisma's schema engine takes, so our migrator and `prisma migrate`
 // never run at the same time against one database.
