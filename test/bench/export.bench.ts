@@ -2,40 +2,59 @@ import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { Client, Pool } from 'pg';
-import { AwsClientFactory } from '../../src/aws/aws-client.factory';
-import { createLogger } from '../../src/common/logger';
-import { AUDIT_EVENT_INSERT_LOCK } from '../../src/audit-event/audit-event.repository';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { migrate } from '../../src/database/migrate';
-import { createPrismaClient } from '../../src/database/prisma';
-import { ExportJobRepository } from '../../src/export-job/export-job.repository';
-import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
-import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader } from '../../src/export-job/export-task.uploader';
-import { startSandbox } from '../../src/sandbox/sandbox.server';
+import { startSandboxProcess } from './export-bench.sandbox';
+import type { ExporterRequest, ExporterResult } from './export-bench.exporter';
 
 /**
- * `npm run bench:export -- [--events N] [--task-max M]`
+ * `npm run bench:export -- [--events N | --sizes N1,N2,...] [--task-max M] [--gzip-level L]`
  *
- * Seeds N realistic UAM events (about 700 bytes of JSON each) into a fresh database with COPY,
- * exports them to a sandbox S3 started in this process, and prints events/s, MB/s and peak RSS.
- * In the same run it times the reference, `COPY (SELECT body FROM audit_events ORDER BY sequence)
- * TO STDOUT | gzip -6` (psql and gzip as separate processes), and prints the ratio.
- * Targets: at least 0.5 of the reference throughput; peak RSS under 300 MB, flat in N.
+ * For each N (default 1,000,000), in a fresh database: seeds N realistic UAM events (about 700
+ * bytes of JSON each) with COPY, times the reference, then exports them to a sandbox S3 and prints
+ * events/s, MB/s and the exporter's memory. At the end, one table and a PASS/FAIL line per target:
+ * at least 0.5 of the reference throughput; peak RSS under 300 MB; and, with several sizes, flat in N.
+ *
+ * Four kinds of process, so that only the exporter is measured:
+ * - this one: databases, reference, configuration, the table;
+ * - the sandbox (`src/sandbox/main.ts`, one per N), whose request buffering and s3rver would
+ *   otherwise count in the exporter's RSS;
+ * - the seeder (export-bench.seed.ts), which builds a million rows of text;
+ * - the exporter (export-bench.exporter.ts), a fresh Node process per N, so one N's memory does
+ *   not carry into the next. It reports its RSS after a GC just before the run (baseline), the
+ *   kernel's peak RSS during the run (VmHWM, reset at the start), and heap/external figures
+ *   sampled every 10 ms.
+ *
+ * The reference is `COPY (SELECT body FROM audit_events ORDER BY sequence) TO STDOUT | gzip -6`,
+ * psql and gzip as separate processes. It selects `body` rather than `row_to_json(audit_events)`
+ * because the export writes exactly the bodies, one per line; `row_to_json` of the whole row
+ * would make PostgreSQL do more work than the export asks of it and flatter the ratio.
  */
 
-function argument(name: string, fallback: number): number {
+const RATIO_TARGET = 0.5;
+const PEAK_RSS_TARGET_MB = 300;
+/** "Flat in N": the exporter's peak RSS may differ by at most this much between the sizes of one invocation. */
+const FLATNESS_TARGET_MB = 30;
+
+function option(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);
-  if (index === -1) return fallback;
-  const value = Number(process.argv[index + 1]?.replace(/_/g, ''));
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
+  return index === -1 ? undefined : (process.argv[index + 1] ?? '');
+}
+
+function positiveInteger(name: string, text: string): number {
+  const value = Number(text.replace(/_/g, ''));
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs positive integers, got "${text}"`);
   return value;
 }
 
-const EVENTS = argument('events', 1_000_000);
-const TASK_MAX = argument('task-max', Number(process.env.EXPORT_TASK_MAX_EVENTS ?? 100_000));
-const GZIP_LEVEL = argument('gzip-level', 6);
+const SIZES = (option('sizes') ?? option('events') ?? '1000000').split(',').map((text) => positiveInteger('sizes', text.trim()));
+const TASK_MAX = positiveInteger('task-max', option('task-max') ?? process.env.EXPORT_TASK_MAX_EVENTS ?? '100000');
+const GZIP_LEVEL = positiveInteger('gzip-level', option('gzip-level') ?? '6');
 const SERVER = process.env.TEST_POSTGRES_URL ?? serverOf(process.env.DATABASE_URL) ?? 'postgresql://root@127.0.0.1:5432';
+const IAM_FILE = path.join(__dirname, '..', '..', 'src', 'sandbox', 'sandbox.iam.json');
 
 function serverOf(url: string | undefined): string | undefined {
   if (!url) return undefined;
@@ -44,55 +63,24 @@ function serverOf(url: string | undefined): string | undefined {
   return parsed.toString().replace(/\/$/, '');
 }
 
-/** One realistic event as a COPY text row (tab-separated; backslashes doubled as COPY text wants). */
-function copyRow(index: number, received: string): string {
-  const id = randomUUID();
-  const eventTimestamp = new Date(Date.UTC(2026, 0, 1) + index * 37).toISOString();
-  const user = index % 997;
-  const body = JSON.stringify({
-    id,
-    action: index % 5 === 0 ? 'UPDATE' : 'QUERY',
-    actionStatus: index % 50 === 0 ? 'FAILURE' : 'SUCCESS',
-    actor: { type: 'USER', id: `user${user}@example.com`, name: `User ${user}`, identityProvider: 'bim' },
-    actorIp: `10.${index % 250}.${(index >> 8) % 250}.${(index * 7) % 250}`,
-    eventTimestamp,
-    receivedTimestamp: received,
-    tenantId: 'tenant-4a2b9c',
-    targetType: 'DATASOURCE',
-    targets: [{ type: 'DATASOURCE', id: String(index % 5000), name: `analytics.sales_${index % 5000}`, technology: 'Snowflake' }],
-    auditPayload: {
-      type: 'DatabricksQueryAuditPayload',
-      version: 1,
-      queryId: randomUUID(),
-      query: `SELECT region, sum(amount) FROM sales_${index % 5000} GROUP BY region`,
-      rowsProduced: index % 5000,
-    },
-    requestId: randomUUID(),
-    userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/128.0',
-  });
-  return `${id}\t${index % 5 === 0 ? 'UPDATE' : 'QUERY'}\t${eventTimestamp}\t${received}\t${body.replace(/\\/g, '\\\\')}\n`;
+interface SizeResult {
+  events: number;
+  rawBytes: number;
+  reference: { seconds: number; gzipBytes: number };
+  exporter: ExporterResult;
+  uploads: number;
 }
 
-async function seed(url: string, count: number): Promise<void> {
-  const psql = spawn('psql', ['-q', '-v', 'ON_ERROR_STOP=1', url], { stdio: ['pipe', 'ignore', 'inherit'] });
-  const write = async (text: string) => {
-    if (!psql.stdin.write(text)) await once(psql.stdin, 'drain');
-  };
-  // The same insert lock as every other insert (see AuditEventRepository), then COPY.
-  await write(`BEGIN;\nSELECT pg_advisory_xact_lock(${AUDIT_EVENT_INSERT_LOCK});\nCOPY audit_events (id, action, event_timestamp, received_timestamp, body) FROM STDIN;\n`);
-  const received = new Date().toISOString();
-  let chunk = '';
-  for (let index = 0; index < count; index += 1) {
-    chunk += copyRow(index, received);
-    if (chunk.length > 1 << 20) {
-      await write(chunk);
-      chunk = '';
-    }
-  }
-  await write(`${chunk}\\.\nCOMMIT;\nVACUUM (ANALYZE) audit_events;\n`);
-  psql.stdin.end();
-  const [code] = (await once(psql, 'exit')) as [number];
-  if (code !== 0) throw new Error(`psql COPY failed (exit ${code})`);
+const mb = (bytes: number) => bytes / 1024 / 1024;
+const fmt = (value: number, digits = 1) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const say = (text: string) => process.stdout.write(`${text}\n`);
+const peakRss = (result: ExporterResult) => result.kernelPeakRss ?? result.sampledPeak.rss;
+
+/** Runs a TypeScript file of this folder as a child process, as tsx runs this one. */
+function tsChild(file: string, args: string[], extraExecArgv: string[] = [], ipc = false) {
+  return spawn(process.execPath, [...process.execArgv, ...extraExecArgv, path.join(__dirname, file), ...args], {
+    stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'inherit', 'inherit'],
+  });
 }
 
 /** The reference: PostgreSQL's own COPY, compressed by gzip -6, both outside Node. */
@@ -109,95 +97,136 @@ async function reference(url: string): Promise<{ seconds: number; gzipBytes: num
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, gzipBytes: Number(output.trim()) };
 }
 
-function rssSampler(): { peak: () => number; stop: () => void } {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => {
-    const usage = process.memoryUsage();
-    if (usage.rss > peak && process.env.BENCH_DEBUG) process.stderr.write(`rss ${mb(usage.rss).toFixed(0)} heap ${mb(usage.heapUsed).toFixed(0)}/${mb(usage.heapTotal).toFixed(0)} external ${mb(usage.external).toFixed(0)} arrayBuffers ${mb(usage.arrayBuffers).toFixed(0)}\n`);
-    peak = Math.max(peak, usage.rss);
-  }, 20);
-  return { peak: () => Math.max(peak, process.memoryUsage().rss), stop: () => clearInterval(timer) };
+async function runExporter(request: ExporterRequest): Promise<ExporterResult> {
+  // --expose-gc: the exporter takes its baseline after a full collection.
+  const child = tsChild('export-bench.exporter.ts', [], ['--expose-gc'], true);
+  const exited = once(child, 'exit');
+  const reply = new Promise<{ result?: ExporterResult; error?: string }>((resolve, reject) => {
+    child.once('message', (message) => resolve(message as { result?: ExporterResult; error?: string }));
+    child.once('exit', (code) => reject(new Error(`exporter exited (code ${code}) without a result`)));
+  });
+  child.send(request);
+  const { result, error } = await reply;
+  await exited;
+  if (!result) throw new Error(`export failed in the exporter process: ${error}`);
+  return result;
 }
 
-const mb = (bytes: number) => bytes / 1024 / 1024;
-const fmt = (value: number, digits = 1) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-async function main(): Promise<void> {
-  const seedOnly = process.argv.indexOf('--seed-only');
-  if (seedOnly !== -1) {
-    await seed(process.argv[seedOnly + 1], EVENTS);
-    return;
-  }
+async function benchOne(events: number): Promise<SizeResult> {
   const database = `audit_export_bench_${randomBytes(4).toString('hex')}`;
   const url = `${SERVER}/${database}`;
   await migrate(url);
-  const sandbox = await startSandbox();
-  const prisma = createPrismaClient(url);
-  const pool = new Pool({ connectionString: url, max: 4 });
-  const secretBox = new SecretBox(randomBytes(32));
-  const service = sandbox.user('audit-export-service');
-  const awsClients = new AwsClientFactory(
-    {
-      stsRegion: sandbox.region,
-      forcePathStyle: true,
-      s3Endpoint: sandbox.endpoint,
-      stsEndpoint: sandbox.endpoint,
-      serviceCredentials: { accessKeyId: service.accessKeyId, secretAccessKey: service.secretAccessKey },
-      requestTimeoutMs: 60_000,
-    },
-    secretBox,
-  );
+  const sandbox = await startSandboxProcess();
+  const admin = new Client({ connectionString: url });
+  await admin.connect();
   try {
-    process.stdout.write(`bench:export: ${EVENTS.toLocaleString('en-US')} events, at most ${TASK_MAX.toLocaleString('en-US')} per task, database ${database}\n`);
+    say(`\nbench:export: ${events.toLocaleString('en-US')} events, at most ${TASK_MAX.toLocaleString('en-US')} per task, database ${database}, sandbox ${sandbox.endpoint} (pid ${sandbox.pid})`);
     let started = Date.now();
-    // In a child process, so that generating the rows does not inflate this process's RSS.
-    const seeder = spawn(process.execPath, [...process.execArgv, __filename, '--seed-only', url, '--events', String(EVENTS)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const seeder = tsChild('export-bench.seed.ts', [url, String(events)]);
     const [seedExit] = (await once(seeder, 'exit')) as [number];
     if (seedExit !== 0) throw new Error(`seeding failed (exit ${seedExit})`);
-    const [stats] = (await pool.query<{ count: string; bytes: string }>('SELECT count(*)::text AS count, sum(octet_length(body::text))::text AS bytes FROM audit_events')).rows;
+    const [stats] = (await admin.query<{ count: string; bytes: string }>('SELECT count(*)::text AS count, sum(octet_length(body::text))::text AS bytes FROM audit_events')).rows;
     const rawBytes = Number(stats.bytes);
-    process.stdout.write(`seeded with COPY in ${fmt((Date.now() - started) / 1000)} s: ${Number(stats.count).toLocaleString('en-US')} events, ${fmt(mb(rawBytes))} MB of JSON (${fmt(rawBytes / EVENTS, 0)} bytes/event)\n`);
+    say(`seeded with COPY in ${fmt((Date.now() - started) / 1000)} s: ${Number(stats.count).toLocaleString('en-US')} events, ${fmt(mb(rawBytes))} MB of JSON (${fmt(rawBytes / events, 0)} bytes/event)`);
 
     const ref = await reference(url);
-    const refRate = EVENTS / ref.seconds;
-    process.stdout.write(`reference COPY | gzip -6: ${fmt(ref.seconds, 2)} s, ${fmt(refRate, 0)} events/s, ${fmt(mb(rawBytes) / ref.seconds)} MB/s, ${fmt(mb(ref.gzipBytes))} MB gzip\n`);
+    say(`reference COPY | gzip -6:  ${fmt(ref.seconds, 2)} s, ${fmt(events / ref.seconds, 0)} events/s, ${fmt(mb(rawBytes) / ref.seconds)} MB/s, ${fmt(mb(ref.gzipBytes))} MB gzip`);
 
-    const id = randomUUID();
-    const exporter = sandbox.user('exporter');
-    await prisma.exportConfiguration.create({
-      data: { id, interval: 'EVERY_24_HOURS', connectionStatus: 'SUCCESS', endpointType: 'S3_ACCESS_KEY', bucket: 'your-s3-bucket', path: 'bench', region: sandbox.region, accessKeyId: exporter.accessKeyId, secretCiphertext: secretBox.encrypt(exporter.secretAccessKey, id) },
-    });
-    const repository = new ExportJobRepository(prisma, pool);
-    const runs = new ExportRunService(repository, new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, gzipLevel: GZIP_LEVEL }), awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: TASK_MAX }, createLogger('silent'));
-
-    global.gc?.();
-    const rssBefore = process.memoryUsage().rss;
-    if (process.env.BENCH_DEBUG) process.stderr.write(`before: ${JSON.stringify(process.memoryUsage())}\n`);
-    const sampler = rssSampler();
-    started = Date.now();
-    const outcome = await runs.run(id, 'MANUAL');
-    const seconds = (Date.now() - started) / 1000;
-    sampler.stop();
-    if (outcome.status !== 'succeeded' || outcome.eventCount !== EVENTS) throw new Error(`export did not succeed: ${JSON.stringify(outcome)}`);
-    const uploads = sandbox.requests.filter((request) => ['PutObject', 'UploadPart'].includes(request.operation) && request.status === 200).length;
-    const rate = EVENTS / seconds;
-    process.stdout.write(
-      `export to sandbox S3:      ${fmt(seconds, 2)} s, ${fmt(rate, 0)} events/s, ${fmt(mb(rawBytes) / seconds)} MB/s, ${outcome.jobIds.length} job, ${Math.ceil(EVENTS / TASK_MAX)} objects, ${uploads} PutObject/UploadPart requests\n`,
+    // The sandbox's IAM file is public test fakes; the bench uses its users as the tests do.
+    const iam = JSON.parse(readFileSync(IAM_FILE, 'utf8')) as { region: string; users: Array<{ name: string; accessKeyId: string; secretAccessKey: string }> };
+    const user = (name: string) => iam.users.find((candidate) => candidate.name === name) ?? (() => { throw new Error(`sandbox user ${name} missing from ${IAM_FILE}`); })();
+    const secretKey = randomBytes(32);
+    const configurationId = randomUUID();
+    const exporterUser = user('exporter');
+    await admin.query(
+      `INSERT INTO export_configurations (id, interval, connection_status, endpoint_type, bucket, path, region, access_key_id, secret_ciphertext, updated_at)
+       VALUES ($1, 'EVERY_24_HOURS', 'SUCCESS', 'S3_ACCESS_KEY', 'your-s3-bucket', 'bench', $2, $3, $4, now())`,
+      [configurationId, iam.region, exporterUser.accessKeyId, new SecretBox(secretKey).encrypt(exporterUser.secretAccessKey, configurationId)],
     );
-    const ratio = rate / refRate;
-    const peak = sampler.peak();
-    process.stdout.write(`ratio export/reference:    ${fmt(ratio, 2)} (target >= 0.5) ${ratio >= 0.5 ? 'OK' : 'BELOW TARGET'}\n`);
-    process.stdout.write(`peak RSS:                  ${fmt(mb(peak))} MB (before export ${fmt(mb(rssBefore))} MB; sandbox included, it runs in this process) (target < 300) ${mb(peak) < 300 ? 'OK' : 'ABOVE TARGET'}\n`);
+    const service = user('audit-export-service');
+    const exporter = await runExporter({
+      databaseUrl: url,
+      configurationId,
+      events,
+      taskMax: TASK_MAX,
+      gzipLevel: GZIP_LEVEL,
+      s3Endpoint: sandbox.endpoint,
+      region: iam.region,
+      serviceCredentials: { accessKeyId: service.accessKeyId, secretAccessKey: service.secretAccessKey },
+      secretKeyHex: secretKey.toString('hex'),
+    });
+    const uploads = (await sandbox.requests()).filter((request) => ['PutObject', 'UploadPart'].includes(request.operation) && request.status === 200).length;
+    const { baseline, sampledPeak, after } = exporter;
+    say(
+      `export to sandbox S3:      ${fmt(exporter.seconds, 2)} s, ${fmt(events / exporter.seconds, 0)} events/s, ${fmt(mb(rawBytes) / exporter.seconds)} MB/s, ` +
+        `${exporter.jobs} job, ${Math.ceil(events / TASK_MAX)} objects, ${uploads} PutObject/UploadPart requests`,
+    );
+    say(
+      `exporter memory (MB):      RSS baseline ${fmt(mb(baseline.rss))}, peak ${fmt(mb(peakRss(exporter)))} (sampled ${fmt(mb(sampledPeak.rss))}), after run+GC ${fmt(mb(after.rss))}; ` +
+        `heapUsed ${fmt(mb(baseline.heapUsed))} -> peak ${fmt(mb(sampledPeak.heapUsed))}; heapTotal peak ${fmt(mb(sampledPeak.heapTotal))}; ` +
+        `external ${fmt(mb(baseline.external))} -> peak ${fmt(mb(sampledPeak.external))}; arrayBuffers peak ${fmt(mb(sampledPeak.arrayBuffers))}`,
+    );
+    return { events, rawBytes, reference: ref, exporter, uploads };
   } finally {
-    awsClients.destroy();
-    await pool.end();
-    await prisma.$disconnect();
-    await sandbox.stop();
-    const admin = new Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
     await admin.end();
+    await sandbox.stop();
+    const server = new Client({ connectionString: `${SERVER}/postgres` });
+    await server.connect();
+    await server.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await server.end();
   }
+}
+
+function printSummary(results: SizeResult[]): boolean {
+  const header = ['N', 'ref ev/s', 'ref MB/s', 'export ev/s', 'export MB/s', 'ratio', 'baseline RSS MB', 'peak RSS MB', 'delta MB', 'peak heapUsed MB'];
+  const rows = results.map((result) => {
+    const { exporter, reference: ref, events, rawBytes } = result;
+    return [
+      events.toLocaleString('en-US'),
+      fmt(events / ref.seconds, 0),
+      fmt(mb(rawBytes) / ref.seconds),
+      fmt(events / exporter.seconds, 0),
+      fmt(mb(rawBytes) / exporter.seconds),
+      fmt(ref.seconds / exporter.seconds, 2),
+      fmt(mb(exporter.baseline.rss)),
+      fmt(mb(peakRss(exporter))),
+      fmt(mb(peakRss(exporter) - exporter.baseline.rss)),
+      fmt(mb(exporter.sampledPeak.heapUsed)),
+    ];
+  });
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  const line = (cells: string[]) => `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join(' | ')} |`;
+  say(`\nbench:export summary (task max ${TASK_MAX.toLocaleString('en-US')}, gzip -${GZIP_LEVEL}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}; peak RSS = the exporter process's VmHWM during the run)`);
+  say(line(header));
+  say(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
+  for (const row of rows) say(line(row));
+
+  let passed = true;
+  const verdict = (ok: boolean, text: string) => {
+    passed &&= ok;
+    say(`${ok ? 'PASS' : 'FAIL'}  ${text}`);
+  };
+  say('');
+  for (const result of results) {
+    const ratio = result.reference.seconds / result.exporter.seconds;
+    verdict(ratio >= RATIO_TARGET, `N=${result.events.toLocaleString('en-US')}: ratio ${fmt(ratio, 2)} >= ${RATIO_TARGET}`);
+    verdict(mb(peakRss(result.exporter)) < PEAK_RSS_TARGET_MB, `N=${result.events.toLocaleString('en-US')}: peak RSS ${fmt(mb(peakRss(result.exporter)))} MB < ${PEAK_RSS_TARGET_MB} MB`);
+  }
+  if (results.length > 1) {
+    const peaks = results.map((result) => mb(peakRss(result.exporter)));
+    const spread = Math.max(...peaks) - Math.min(...peaks);
+    verdict(
+      spread <= FLATNESS_TARGET_MB,
+      `flat in N: peak RSS ${results.map((result, index) => `${result.events.toLocaleString('en-US')}: ${fmt(peaks[index])} MB`).join(', ')}; spread ${fmt(spread)} MB <= ${FLATNESS_TARGET_MB} MB`,
+    );
+  }
+  return passed;
+}
+
+async function main(): Promise<void> {
+  const results: SizeResult[] = [];
+  for (const events of SIZES) results.push(await benchOne(events));
+  if (!printSummary(results)) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {

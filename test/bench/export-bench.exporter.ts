@@ -1,0 +1,130 @@
+import 'reflect-metadata';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Pool } from 'pg';
+import { AwsClientFactory } from '../../src/aws/aws-client.factory';
+import { createLogger } from '../../src/common/logger';
+import { SecretBox } from '../../src/crypto/secret-box';
+import { createPrismaClient } from '../../src/database/prisma';
+import { ExportJobRepository } from '../../src/export-job/export-job.repository';
+import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
+import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader } from '../../src/export-job/export-task.uploader';
+
+/**
+ * The measured process of `bench:export`: one export run, alone in a fresh Node process (the
+ * sandbox, the seeding and the bench's own bookkeeping run elsewhere). Started by export.bench.ts
+ * with an IPC channel; receives an ExporterRequest, answers with an ExporterResult, exits.
+ */
+
+export interface ExporterRequest {
+  databaseUrl: string;
+  configurationId: string;
+  events: number;
+  taskMax: number;
+  gzipLevel: number;
+  s3Endpoint: string;
+  region: string;
+  serviceCredentials: { accessKeyId: string; secretAccessKey: string };
+  /** The SecretBox key the configuration's secret was encrypted with, hex. */
+  secretKeyHex: string;
+}
+
+/** Memory figures in bytes. */
+export interface MemoryPeaks {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export interface ExporterResult {
+  seconds: number;
+  eventCount: number;
+  jobs: number;
+  /** process.memoryUsage() after a full GC, just before the run. */
+  baseline: MemoryPeaks;
+  /** The highest value of each figure sampled every 10 ms during the run. */
+  sampledPeak: MemoryPeaks;
+  /** The kernel's own peak RSS (VmHWM) over the run, reset just before it; undefined if /proc is unavailable. */
+  kernelPeakRss?: number;
+  /** process.memoryUsage() after the run and a full GC: what the run left behind. */
+  after: MemoryPeaks;
+}
+
+function usage(): MemoryPeaks {
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, heapTotal, external, arrayBuffers };
+}
+
+/** Resets the kernel's peak RSS of this process (Linux: `5` into clear_refs); false where unsupported. */
+function resetKernelPeak(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function kernelPeak(): number | undefined {
+  const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return match ? Number(match[1]) * 1024 : undefined;
+}
+
+async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
+  const prisma = createPrismaClient(request.databaseUrl);
+  const pool = new Pool({ connectionString: request.databaseUrl, max: 4 });
+  const awsClients = new AwsClientFactory(
+    {
+      stsRegion: request.region,
+      forcePathStyle: true,
+      s3Endpoint: request.s3Endpoint,
+      stsEndpoint: request.s3Endpoint,
+      serviceCredentials: request.serviceCredentials,
+      requestTimeoutMs: 60_000,
+    },
+    new SecretBox(Buffer.from(request.secretKeyHex, 'hex')),
+  );
+  try {
+    const repository = new ExportJobRepository(prisma, pool);
+    const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, gzipLevel: request.gzipLevel });
+    const runs = new ExportRunService(repository, uploader, awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: request.taskMax }, createLogger('silent'));
+    await prisma.$connect();
+
+    global.gc?.();
+    const baseline = usage();
+    const sampledPeak = { ...baseline };
+    const hasKernelPeak = resetKernelPeak();
+    const sampler = setInterval(() => {
+      const now = usage();
+      for (const key of Object.keys(now) as Array<keyof MemoryPeaks>) sampledPeak[key] = Math.max(sampledPeak[key], now[key]);
+      if (process.env.BENCH_DEBUG && now.rss === sampledPeak.rss) {
+        process.stderr.write(`  rss ${mib(now.rss)} heapUsed ${mib(now.heapUsed)}/${mib(now.heapTotal)} external ${mib(now.external)} arrayBuffers ${mib(now.arrayBuffers)}\n`);
+      }
+    }, 10);
+    const started = process.hrtime.bigint();
+    const outcome = await runs.run(request.configurationId, 'MANUAL');
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    clearInterval(sampler);
+    const kernelPeakRss = hasKernelPeak ? kernelPeak() : undefined;
+    if (outcome.status !== 'succeeded' || outcome.eventCount !== request.events) throw new Error(`export did not succeed: ${JSON.stringify(outcome)}`);
+    global.gc?.();
+    return { seconds, eventCount: outcome.eventCount, jobs: outcome.jobIds.length, baseline, sampledPeak, kernelPeakRss, after: usage() };
+  } finally {
+    awsClients.destroy();
+    await pool.end();
+    await prisma.$disconnect();
+  }
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)}M`;
+
+if (require.main === module) {
+  if (!process.send) throw new Error('export-bench.exporter.ts is started by export.bench.ts (it needs an IPC channel)');
+  process.once('message', (request: ExporterRequest) => {
+    exportOnce(request).then(
+      (result) => process.send!({ result }, () => process.exit(0)),
+      (error: unknown) => process.send!({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, () => process.exit(1)),
+    );
+  });
+}

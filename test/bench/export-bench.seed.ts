@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { AUDIT_EVENT_INSERT_LOCK } from '../../src/audit-event/audit-event.repository';
+
+/**
+ * Seeds the bench database: `tsx test/bench/export-bench.seed.ts <database url> <count>`.
+ * Run as a child process of the bench, so that generating a million rows never shows in the
+ * memory of the process that measures, nor of the exporter.
+ */
+
+/** One realistic event as a COPY text row (tab-separated; backslashes doubled as COPY text wants). */
+function copyRow(index: number, received: string): string {
+  const id = randomUUID();
+  const eventTimestamp = new Date(Date.UTC(2026, 0, 1) + index * 37).toISOString();
+  const user = index % 997;
+  const body = JSON.stringify({
+    id,
+    action: index % 5 === 0 ? 'UPDATE' : 'QUERY',
+    actionStatus: index % 50 === 0 ? 'FAILURE' : 'SUCCESS',
+    actor: { type: 'USER', id: `user${user}@example.com`, name: `User ${user}`, identityProvider: 'bim' },
+    actorIp: `10.${index % 250}.${(index >> 8) % 250}.${(index * 7) % 250}`,
+    eventTimestamp,
+    receivedTimestamp: received,
+    tenantId: 'tenant-4a2b9c',
+    targetType: 'DATASOURCE',
+    targets: [{ type: 'DATASOURCE', id: String(index % 5000), name: `analytics.sales_${index % 5000}`, technology: 'Snowflake' }],
+    auditPayload: {
+      type: 'DatabricksQueryAuditPayload',
+      version: 1,
+      queryId: randomUUID(),
+      query: `SELECT region, sum(amount) FROM sales_${index % 5000} GROUP BY region`,
+      rowsProduced: index % 5000,
+    },
+    requestId: randomUUID(),
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/128.0',
+  });
+  return `${id}\t${index % 5 === 0 ? 'UPDATE' : 'QUERY'}\t${eventTimestamp}\t${received}\t${body.replace(/\\/g, '\\\\')}\n`;
+}
+
+/** COPYs `count` events through psql, under the same insert lock as every other insert (see AuditEventRepository). */
+export async function seedEvents(url: string, count: number): Promise<void> {
+  const psql = spawn('psql', ['-q', '-v', 'ON_ERROR_STOP=1', url], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const write = async (text: string) => {
+    if (!psql.stdin.write(text)) await once(psql.stdin, 'drain');
+  };
+  await write(`BEGIN;\nSELECT pg_advisory_xact_lock(${AUDIT_EVENT_INSERT_LOCK});\nCOPY audit_events (id, action, event_timestamp, received_timestamp, body) FROM STDIN;\n`);
+  const received = new Date().toISOString();
+  let chunk = '';
+  for (let index = 0; index < count; index += 1) {
+    chunk += copyRow(index, received);
+    if (chunk.length > 1 << 20) {
+      await write(chunk);
+      chunk = '';
+    }
+  }
+  await write(`${chunk}\\.\nCOMMIT;\nVACUUM (ANALYZE) audit_events;\n`);
+  psql.stdin.end();
+  const [code] = (await once(psql, 'exit')) as [number];
+  if (code !== 0) throw new Error(`psql COPY failed (exit ${code})`);
+}
+
+if (require.main === module) {
+  const [url, count] = process.argv.slice(2);
+  seedEvents(url, Number(count)).catch((error: unknown) => {
+    process.stderr.write(`seeding failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}
