@@ -1,6 +1,10 @@
 import { startTestApp, type TestApp } from '../http/app.fixture';
 import { CliHarness, json } from './cli.fixture';
 
+// Every CLI call is a fresh Node process (through tsx, as `npm run cli` does): about a second
+// each, several seconds on a loaded 2-core machine, and these tests make many of them.
+jest.setTimeout(120_000);
+
 /** `audit-export apikey create|list|revoke` over GraphQL, against the app on port 0. */
 
 let service: TestApp;

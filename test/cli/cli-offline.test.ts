@@ -3,6 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CliHarness } from './cli.fixture';
 
+// Every CLI call is a fresh Node process (through tsx, as `npm run cli` does): about a second
+// each, several seconds on a loaded 2-core machine, and these tests make many of them.
+jest.setTimeout(120_000);
+
 /**
  * What the CLI does before (or without) a working service: profiles, input file checks, and
  * failures it must report readably and without echoing secrets.

@@ -6,6 +6,10 @@ import { uamEvent } from '../export-job/export-fixtures';
 import { startTestApp, type TestApp } from '../http/app.fixture';
 import { CliHarness, json } from './cli.fixture';
 
+// Every CLI call is a fresh Node process (through tsx, as `npm run cli` does): about a second
+// each, several seconds on a loaded 2-core machine, and these tests make many of them.
+jest.setTimeout(120_000);
+
 /** `exportConfig run <id>`, `jobs <configId>` and `tasks <jobId>` against the app and its worker. */
 
 const prefix = `${process.env.BULLMQ_PREFIX ?? 'audit-export-test'}-cli-runs-${randomBytes(4).toString('hex')}`;

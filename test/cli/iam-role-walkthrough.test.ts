@@ -2,6 +2,10 @@ import { openSandbox } from '../sandbox/sandbox.fixture';
 import { readObject, startTestApp, type TestApp } from '../http/app.fixture';
 import { CliHarness, json } from './cli.fixture';
 
+// Every CLI call is a fresh Node process (through tsx, as `npm run cli` does): about a second
+// each, several seconds on a loaded 2-core machine, and these tests make many of them.
+jest.setTimeout(120_000);
+
 /**
  * The seed's "How to export using an AWS IAM role", step by step, with the CLI against the app
  * (port 0) and the S3+STS sandbox:
