@@ -8,25 +8,39 @@ import { ExportInterval } from './export-config.type';
  * (export-config.validation.ts), applied by the lifecycle service.
  */
 
+/**
+ * The fields both update inputs share; type-graphql puts them first, in this order, in each
+ * subclass. A function, not a plain base class, only because `id` is described differently per
+ * kind: redeclaring a decorated field in a subclass needs an initializer (TS2612, class fields use
+ * define semantics here), and leaving `id` to the subclasses would move it after `region` in
+ * introspection. The class is not a GraphQL type of its own: type-graphql 2 only emits inputs a
+ * resolver takes.
+ */
+function updateS3ExportConfigurationInput(idDescription: string) {
+  @InputType()
+  abstract class UpdateS3ExportConfigurationInput {
+    @Field(() => String, { description: idDescription })
+    id!: string;
+
+    @Field(() => ExportInterval, { nullable: true, description: 'How often audit events are exported; a change reschedules the export.' })
+    interval?: ExportInterval;
+
+    @Field(() => String, { nullable: true, description: 'Name of the S3 bucket (S3 bucket naming rules apply).' })
+    bucket?: string;
+
+    @Field(() => String, { nullable: true, description: 'Folder inside the bucket; null for the bucket root, absent to keep it.' })
+    path?: string | null;
+
+    @Field(() => String, { nullable: true, description: 'AWS region of the bucket, such as "us-east-1".' })
+    region?: string;
+  }
+  return UpdateS3ExportConfigurationInput;
+}
+
 @InputType('UpdateS3AccessKeyExportConfigurationInput', {
   description: 'Changes to an access-key S3 export configuration; absent fields keep their value.',
 })
-export class UpdateS3AccessKeyExportConfigurationInput {
-  @Field(() => String, { description: 'Id of the export configuration to change.' })
-  id!: string;
-
-  @Field(() => ExportInterval, { nullable: true, description: 'How often audit events are exported; a change reschedules the export.' })
-  interval?: ExportInterval;
-
-  @Field(() => String, { nullable: true, description: 'Name of the S3 bucket (S3 bucket naming rules apply).' })
-  bucket?: string;
-
-  @Field(() => String, { nullable: true, description: 'Folder inside the bucket; null for the bucket root, absent to keep it.' })
-  path?: string | null;
-
-  @Field(() => String, { nullable: true, description: 'AWS region of the bucket, such as "us-east-1".' })
-  region?: string;
-
+export class UpdateS3AccessKeyExportConfigurationInput extends updateS3ExportConfigurationInput('Id of the export configuration to change.') {
   @Field(() => String, { nullable: true, description: 'AWS access key id; a new one requires its secretAccessKey.' })
   accessKeyId?: string;
 
@@ -40,22 +54,9 @@ export class UpdateS3AccessKeyExportConfigurationInput {
 @InputType('UpdateS3AssumedRoleExportConfigurationInput', {
   description: 'Changes to an assumed-role S3 export configuration; absent fields keep their value.',
 })
-export class UpdateS3AssumedRoleExportConfigurationInput {
-  @Field(() => String, { description: 'Id of the export configuration to change (also its External ID, which does not change).' })
-  id!: string;
-
-  @Field(() => ExportInterval, { nullable: true, description: 'How often audit events are exported; a change reschedules the export.' })
-  interval?: ExportInterval;
-
-  @Field(() => String, { nullable: true, description: 'Name of the S3 bucket (S3 bucket naming rules apply).' })
-  bucket?: string;
-
-  @Field(() => String, { nullable: true, description: 'Folder inside the bucket; null for the bucket root, absent to keep it.' })
-  path?: string | null;
-
-  @Field(() => String, { nullable: true, description: 'AWS region of the bucket, such as "us-east-1".' })
-  region?: string;
-
+export class UpdateS3AssumedRoleExportConfigurationInput extends updateS3ExportConfigurationInput(
+  'Id of the export configuration to change (also its External ID, which does not change).',
+) {
   @Field(() => String, { nullable: true, description: 'ARN of the IAM role to assume.' })
   roleArn?: string;
 }

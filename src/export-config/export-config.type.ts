@@ -36,8 +36,14 @@ export class UserType {
   name!: string;
 }
 
-@ObjectType('S3AccessKeyEndpointConfiguration', { description: 'An S3 destination written to with an IAM user access key.' })
-export class S3AccessKeyEndpointConfiguration {
+/**
+ * The destination fields both S3 endpoint kinds share; type-graphql puts them first, in this order,
+ * in each subclass. Not a GraphQL type of its own: type-graphql 2 has no `isAbstract` type option,
+ * but it only emits types reachable from a resolver (or listed in `orphanedTypes`), and nothing
+ * returns this class.
+ */
+@ObjectType()
+export abstract class S3EndpointConfiguration {
   @Field(() => String, { description: 'Name of the S3 bucket the audit logs are written to.' })
   bucket!: string;
 
@@ -46,22 +52,16 @@ export class S3AccessKeyEndpointConfiguration {
 
   @Field(() => String, { description: 'AWS region of the bucket, such as "us-east-1".' })
   region!: string;
+}
 
+@ObjectType('S3AccessKeyEndpointConfiguration', { description: 'An S3 destination written to with an IAM user access key.' })
+export class S3AccessKeyEndpointConfiguration extends S3EndpointConfiguration {
   @Field(() => String, { description: 'AWS access key id used to write. The secret access key is write-only and never returned.' })
   accessKeyId!: string;
 }
 
 @ObjectType('S3AssumedRoleEndpointConfiguration', { description: 'An S3 destination written to through an IAM role the service assumes.' })
-export class S3AssumedRoleEndpointConfiguration {
-  @Field(() => String, { description: 'Name of the S3 bucket the audit logs are written to.' })
-  bucket!: string;
-
-  @Field(() => String, { nullable: true, description: 'Folder inside the bucket (no leading or trailing "/"); null for the bucket root.' })
-  path!: string | null;
-
-  @Field(() => String, { description: 'AWS region of the bucket, such as "us-east-1".' })
-  region!: string;
-
+export class S3AssumedRoleEndpointConfiguration extends S3EndpointConfiguration {
   @Field(() => String, { description: 'ARN of the IAM role the service assumes to write.' })
   roleArn!: string;
 
