@@ -5,10 +5,11 @@ import type { AuditActor, SelfAuditRecorder } from '../audit-event/self-audit.po
 import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
 import type { ConnectionTestResult, ConnectionTestService } from '../connection-test/connection-test.service';
 import type { EndpointType } from '../generated/prisma/enums';
-import { toExportConfiguration } from './export-config.mapper';
+import { describeForAudit, toExportConfiguration } from './export-config.mapper';
 import type { ExportConfigurationRepository, ExportConfigurationRow } from './export-config.repository';
 import type { ExportConfigurationChanges, ExportConfigurationLifecycleRepository } from './export-config-lifecycle.repository';
 import type { ExportConfiguration } from './export-config.type';
+import { connectionTestColumns, loadConfigurationRow, syncSchedule } from './export-config.steps';
 import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationLifecycleDependencies {
@@ -50,7 +51,7 @@ export class ExportConfigurationLifecycleService {
    */
   async updateS3AccessKey(input: unknown, actor: AuditActor): Promise<ExportConfiguration> {
     const data = parseInput(accessKeyUpdateSchema, input, 'data');
-    const row = await this.loadRow(data.id, 'data.id');
+    const row = await loadConfigurationRow(this.deps.repository, data.id, 'data.id');
     this.requireEndpointType(row, 'S3_ACCESS_KEY');
     const accessKeyId = data.accessKeyId ?? row.accessKeyId;
     if (data.accessKeyId !== undefined && data.accessKeyId !== row.accessKeyId && data.secretAccessKey === undefined) {
@@ -66,7 +67,7 @@ export class ExportConfigurationLifecycleService {
   /** Changes an assumed-role configuration; the External ID (the configuration id) stays the same. */
   async updateS3AssumedRole(input: unknown, actor: AuditActor): Promise<ExportConfiguration> {
     const data = parseInput(assumedRoleUpdateSchema, input, 'data');
-    const row = await this.loadRow(data.id, 'data.id');
+    const row = await loadConfigurationRow(this.deps.repository, data.id, 'data.id');
     this.requireEndpointType(row, 'S3_ASSUMED_ROLE');
     const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.destinationChanges(row, data) };
     if (data.roleArn !== undefined && data.roleArn !== row.roleArn) changes.roleArn = data.roleArn;
@@ -75,14 +76,14 @@ export class ExportConfigurationLifecycleService {
 
   /** Enables a configuration: its connection is tested again and its scheduler comes back. */
   async enable(id: string, actor: AuditActor): Promise<ExportConfiguration> {
-    const row = await this.loadRow(id, 'id');
+    const row = await loadConfigurationRow(this.deps.repository, id, 'id');
     const result = await this.deps.connectionTests.test(row);
     const updated = await this.write(row, { enabled: true, ...this.connectionFields(result), updatedById: actor.userId }, actor, row.enabled ? null : {
       action: 'UPDATE',
       type: 'ExportConfigurationEnabled',
       payload: { connectionStatus: result.status },
     });
-    await this.syncSchedule(updated);
+    await syncSchedule(this.deps, updated);
     return toExportConfiguration(updated);
   }
 
@@ -91,13 +92,13 @@ export class ExportConfigurationLifecycleService {
    * alone; the configuration and its job history are kept.
    */
   async disable(id: string, actor: AuditActor): Promise<ExportConfiguration> {
-    const row = await this.loadRow(id, 'id');
+    const row = await loadConfigurationRow(this.deps.repository, id, 'id');
     const updated = await this.write(row, { enabled: false, nextHealthCheckAt: null, healthCheckFailures: 0, updatedById: actor.userId }, actor, row.enabled ? {
       action: 'UPDATE',
       type: 'ExportConfigurationDisabled',
       payload: {},
     } : null);
-    await this.syncSchedule(updated);
+    await syncSchedule(this.deps, updated);
     return toExportConfiguration(updated);
   }
 
@@ -106,7 +107,7 @@ export class ExportConfigurationLifecycleService {
    * Files already delivered to the bucket stay. Returns the configuration as it was.
    */
   async delete(id: string, actor: AuditActor): Promise<ExportConfiguration> {
-    const row = await this.loadRow(id, 'id');
+    const row = await loadConfigurationRow(this.deps.repository, id, 'id');
     await this.deps.repository.transaction(async (tx) => {
       if (!(await this.deps.lifecycleRepository.delete(tx, row.id))) throw new NotFoundError('Export configuration', row.id);
       await this.deps.selfAudit.record(tx, {
@@ -149,7 +150,7 @@ export class ExportConfigurationLifecycleService {
       payload: { changedFields, ...extraPayload, ...describeForAudit({ ...row, ...changes }) },
     });
     this.deps.logger.info({ configurationId: row.id, changedFields, connectionTested: connectionChanged, userId: actor.userId }, 'export configuration updated');
-    if (changes.interval !== undefined) await this.syncSchedule(updated);
+    if (changes.interval !== undefined) await syncSchedule(this.deps, updated);
     return toExportConfiguration(updated);
   }
 
@@ -201,43 +202,8 @@ export class ExportConfigurationLifecycleService {
     }
   }
 
-  private async loadRow(id: unknown, field: string): Promise<ExportConfigurationRow> {
-    const configurationId = parseInput(configurationIdSchema, id, field);
-    const row = await this.deps.repository.findById(configurationId);
-    if (!row) throw new NotFoundError('Export configuration', configurationId);
-    return row;
-  }
-
   private connectionFields(result: ConnectionTestResult) {
-    return {
-      connectionStatus: result.status,
-      lastTestedAt: result.testedAt,
-      // A new test starts the health check's backoff afresh.
-      healthCheckFailures: 0,
-      nextHealthCheckAt: result.ok ? null : new Date(result.testedAt.getTime() + this.deps.healthCheckPeriodMs),
-    };
+    // A new test starts the health check's backoff afresh.
+    return { ...connectionTestColumns(result, this.deps.healthCheckPeriodMs), healthCheckFailures: 0 };
   }
-
-  private async syncSchedule(row: ExportConfigurationRow): Promise<void> {
-    try {
-      await this.deps.schedule.sync({ id: row.id, interval: row.interval, enabled: row.enabled });
-    } catch (error) {
-      this.deps.logger.error({ err: error, configurationId: row.id }, 'could not sync the export schedule');
-    }
-  }
-}
-
-/** Non-secret description of a configuration, for self-audit events (no secret, no ciphertext). */
-function describeForAudit(row: Pick<ExportConfigurationRow, 'interval' | 'enabled' | 'endpointType' | 'bucket' | 'path' | 'region' | 'accessKeyId' | 'roleArn' | 'connectionStatus'>): Record<string, unknown> {
-  return {
-    interval: row.interval,
-    enabled: row.enabled,
-    endpointType: row.endpointType,
-    bucket: row.bucket,
-    path: row.path,
-    region: row.region,
-    accessKeyId: row.accessKeyId,
-    roleArn: row.roleArn,
-    connectionStatus: row.connectionStatus,
-  };
 }

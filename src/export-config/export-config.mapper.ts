@@ -49,3 +49,23 @@ function toEndpointConfiguration(row: ExportConfigurationRow): S3AccessKeyEndpoi
 function toUser(user: { id: string; name: string } | null): UserType | null {
   return user ? Object.assign(new UserType(), { id: user.id, name: user.name }) : null;
 }
+
+/**
+ * Non-secret description of a configuration, for self-audit events (no secret, no ciphertext);
+ * copied field by field for the same reason as above.
+ */
+export function describeForAudit(
+  row: Pick<ExportConfigurationRow, 'interval' | 'enabled' | 'endpointType' | 'bucket' | 'path' | 'region' | 'accessKeyId' | 'roleArn' | 'connectionStatus'>,
+): Record<string, unknown> {
+  return {
+    interval: row.interval,
+    enabled: row.enabled,
+    endpointType: row.endpointType,
+    bucket: row.bucket,
+    path: row.path,
+    region: row.region,
+    accessKeyId: row.accessKeyId,
+    roleArn: row.roleArn,
+    connectionStatus: row.connectionStatus,
+  };
+}

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { NotFoundError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { SecretBox } from '../crypto/secret-box';
 import type { AuditActor, SelfAuditRecorder } from '../audit-event/self-audit.port';
 import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
-import type { ConnectionTestResult, ConnectionTestService } from '../connection-test/connection-test.service';
-import { toExportConfiguration } from './export-config.mapper';
-import type { ExportConfigurationRepository, ExportConfigurationRow, NewExportConfiguration } from './export-config.repository';
+import type { ConnectionTestService } from '../connection-test/connection-test.service';
+import { describeForAudit, toExportConfiguration } from './export-config.mapper';
+import type { ExportConfigurationRepository, NewExportConfiguration } from './export-config.repository';
 import type { ExportConfiguration } from './export-config.type';
+import { connectionTestColumns, loadConfigurationRow, syncSchedule } from './export-config.steps';
 import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationServiceDependencies {
@@ -26,9 +26,10 @@ export interface ExportConfigurationServiceDependencies {
  * stored when input is refused), test the connection, then store the row and its self-audit event
  * in one transaction, then sync the schedule.
  *
- * Lifecycle operations (update, enable, disable, delete) belong here too; they follow the
- * `testConnection` pattern: `loadRow` → change → `repository` in a transaction with a self-audit
- * event → `schedule.sync`/`remove`.
+ * Lifecycle operations (update, enable, disable, delete) live in ExportConfigurationLifecycleService
+ * and follow the `testConnection` pattern: `loadConfigurationRow` → change → `repository` in a
+ * transaction with a self-audit event → `schedule.sync`/`remove`; the steps both services take are
+ * in export-config.steps.ts.
  */
 export class ExportConfigurationService {
   constructor(private readonly deps: ExportConfigurationServiceDependencies) {}
@@ -89,23 +90,15 @@ export class ExportConfigurationService {
 
   /** Re-runs the connection test (the seed's step 5) and stores its outcome. */
   async testConnection(id: string, actor: AuditActor): Promise<ExportConfiguration> {
-    const row = await this.loadRow(id);
+    const row = await loadConfigurationRow(this.deps.repository, id, 'id');
     const result = await this.deps.connectionTests.test(row);
     const updated = await this.deps.repository.recordConnectionTest(row.id, {
-      ...this.connectionFields(result),
+      ...connectionTestColumns(result, this.deps.healthCheckPeriodMs),
       // A passing test ends the health check's backoff; a failing one leaves its count alone.
       ...(result.ok ? { healthCheckFailures: 0 } : {}),
       updatedById: actor.userId,
     });
     return toExportConfiguration(updated);
-  }
-
-  /** The stored row (with its encrypted secret) or NOT_FOUND; for use inside this service only. */
-  private async loadRow(id: string): Promise<ExportConfigurationRow> {
-    const configurationId = parseInput(configurationIdSchema, id, 'id');
-    const row = await this.deps.repository.findById(configurationId);
-    if (!row) throw new NotFoundError('Export configuration', configurationId);
-    return row;
   }
 
   private async createAndTest(
@@ -116,7 +109,7 @@ export class ExportConfigurationService {
     // error of the mutation, it is the configuration's status.
     const result = await this.deps.connectionTests.test(candidate);
     const row = await this.deps.repository.transaction(async (tx) => {
-      const created = await this.deps.repository.insert(tx, { ...candidate, ...this.connectionFields(result), createdById: actor.userId });
+      const created = await this.deps.repository.insert(tx, { ...candidate, ...connectionTestColumns(result, this.deps.healthCheckPeriodMs), createdById: actor.userId });
       await this.deps.selfAudit.record(tx, {
         action: 'CREATE',
         type: 'ExportConfigurationCreated',
@@ -131,44 +124,7 @@ export class ExportConfigurationService {
       { configurationId: row.id, endpointType: row.endpointType, connectionStatus: row.connectionStatus, userId: actor.userId },
       'export configuration created',
     );
-    await this.syncSchedule(row);
+    await syncSchedule(this.deps, row);
     return toExportConfiguration(row);
   }
-
-  private connectionFields(result: ConnectionTestResult) {
-    return {
-      connectionStatus: result.status,
-      lastTestedAt: result.testedAt,
-      // A failing configuration is picked up by the background health check, which re-tests it
-      // with backoff, so an AssumeRole configuration turns SUCCESS once its trust policy is fixed.
-      nextHealthCheckAt: result.ok ? null : new Date(result.testedAt.getTime() + this.deps.healthCheckPeriodMs),
-    };
-  }
-
-  /**
-   * PostgreSQL is the source of truth and the scheduler is rebuilt from it, so a scheduler outage
-   * must not undo or fail a stored change: it is logged and repaired by the next rebuild.
-   */
-  private async syncSchedule(row: ExportConfigurationRow): Promise<void> {
-    try {
-      await this.deps.schedule.sync({ id: row.id, interval: row.interval, enabled: row.enabled });
-    } catch (error) {
-      this.deps.logger.error({ err: error, configurationId: row.id }, 'could not sync the export schedule');
-    }
-  }
-}
-
-/** Non-secret description of a configuration, for self-audit events. */
-function describeForAudit(row: ExportConfigurationRow): Record<string, unknown> {
-  return {
-    interval: row.interval,
-    enabled: row.enabled,
-    endpointType: row.endpointType,
-    bucket: row.bucket,
-    path: row.path,
-    region: row.region,
-    accessKeyId: row.accessKeyId,
-    roleArn: row.roleArn,
-    connectionStatus: row.connectionStatus,
-  };
 }
