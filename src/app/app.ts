@@ -15,7 +15,7 @@ import { resolveEncryptionKey } from '../crypto/encryption-key';
 import { SecretBox } from '../crypto/secret-box';
 import { createPrismaClient, type PrismaClient } from '../database/prisma';
 import { ExportConfigurationRepository } from '../export-config/export-config.repository';
-import { ExportConfigurationService } from '../export-config/export-config.service';
+import { ExportConfigurationService, type ExportConfigurationServiceDependencies } from '../export-config/export-config.service';
 import { ExportConfigurationLifecycleRepository } from '../export-config/export-config-lifecycle.repository';
 import { ExportConfigurationLifecycleService } from '../export-config/export-config-lifecycle.service';
 import type { GraphQLContext } from '../graphql/graphql.context';
@@ -88,6 +88,16 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     { region: awsSettings.stsRegion, endpoint: awsSettings.stsEndpoint, credentials: awsSettings.serviceCredentials },
     logger,
   );
+  // The create and lifecycle services work on the same rows with the same collaborators.
+  const exportConfigurationDependencies: ExportConfigurationServiceDependencies = {
+    repository: new ExportConfigurationRepository(prisma),
+    connectionTests,
+    secretBox,
+    selfAudit,
+    schedule: exportSchedule,
+    logger,
+    healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
+  };
   const services: AppServices = {
     secretBox,
     awsClients,
@@ -95,24 +105,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     selfAudit,
     exportSchedule,
     apiKeys: new ApiKeyService(new ApiKeyRepository(prisma), selfAudit),
-    exportConfigurations: new ExportConfigurationService({
-      repository: new ExportConfigurationRepository(prisma),
-      connectionTests,
-      secretBox,
-      selfAudit,
-      schedule: exportSchedule,
-      logger,
-      healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
-    }),
+    exportConfigurations: new ExportConfigurationService(exportConfigurationDependencies),
     exportConfigurationLifecycle: new ExportConfigurationLifecycleService({
-      repository: new ExportConfigurationRepository(prisma),
+      ...exportConfigurationDependencies,
       lifecycleRepository: new ExportConfigurationLifecycleRepository(),
-      connectionTests,
-      secretBox,
-      selfAudit,
-      schedule: exportSchedule,
-      logger,
-      healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
     }),
     setupPolicies: new SetupPolicyService(prisma, servicePrincipal),
     auditEvents: new AuditEventService(prisma, auditEventRepository),
