@@ -3,7 +3,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ApolloServer } from '@apollo/server';
 import type { Express } from 'express';
-import { Redis } from 'ioredis';
 import type { DestinationStream } from 'pino';
 import { ApiKeyRepository } from '../api-key/api-key.repository';
 import { ApiKeyService } from '../api-key/api-key.service';
@@ -50,8 +49,6 @@ export interface App {
   env: Readonly<Env>;
   logger: Logger;
   prisma: PrismaClient;
-  /** For BullMQ (maxRetriesPerRequest: null). Connects on first use. */
-  redis: Redis;
   services: AppServices;
   http: Express;
   /** Listens on HOST:PORT (PORT=0 picks a free port) and returns the base URL. */
@@ -71,7 +68,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const logger = createLogger(env.LOG_LEVEL, 'audit-export', options.logDestination);
   const secretBox = new SecretBox(resolveEncryptionKey(env, logger));
   const prisma = createPrismaClient(env.DATABASE_URL);
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
 
   // Ports that the export-config and api-key services call, implemented by other features.
   const auditEventRepository = new AuditEventRepository();
@@ -159,7 +155,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     env,
     logger,
     prisma,
-    redis,
     services,
     http,
     async start() {
@@ -187,8 +182,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         await graphql.stop();
         awsClients.destroy();
         await prisma.$disconnect();
-        if (redis.status === 'wait' || redis.status === 'end') redis.disconnect();
-        else await redis.quit();
         logger.info('audit export service stopped');
       })();
       return stopping;
