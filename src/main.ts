@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createApp } from './app/app';
-import { startExportWorker } from '../workers/export-worker';
+import { startExportWorker } from '../workers/export-worker.factory';
 
 /**
  * The API process: GraphQL at POST /api/audit/graphql, and (by default, RUN_WORKER_IN_PROCESS)

@@ -5,7 +5,7 @@ import { loadEnv } from '../src/config/env';
 import { resolveEncryptionKey } from '../src/crypto/encryption-key';
 import { SecretBox } from '../src/crypto/secret-box';
 import { createPrismaClient } from '../src/database/prisma';
-import { startExportWorker } from './export-worker';
+import { startExportWorker } from './export-worker.factory';
 
 /**
  * The export worker as a process of its own (`node dist/workers/export.worker.js`), to scale

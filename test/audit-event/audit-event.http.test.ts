@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.server';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
-import { startExportWorker, type ExportWorker } from '../../workers/export-worker';
+import { startExportWorker, type ExportWorker } from '../../workers/export-worker.factory';
 import { startTestApp, type TestApp } from '../http/app.fixture';
 import { readExports, uamEvent } from '../export-job/export-fixtures';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
-import { startExportWorker, type ExportWorker } from '../../workers/export-worker';
+import { startExportWorker, type ExportWorker } from '../../workers/export-worker.factory';
 import { openSandbox } from '../sandbox/sandbox.fixture';
 import { uamEvent } from '../export-job/export-fixtures';
 import { startTestApp, type TestApp } from '../http/app.fixture';
