@@ -33,14 +33,17 @@ import type { ExporterRequest, ExporterResult } from './export-bench.exporter';
  * because the export writes exactly the bodies, one per line; `row_to_json` of the whole row
  * would make PostgreSQL do more work than the export asks of it and flatter the ratio.
  *
- * Why the exporter's memory rises from N=100k to N=300k and then stays flat (measured in the
- * exporter process alone, 2 cores, gzip -6, 100k events per task, 5 MB parts, queueSize 2):
- * after a full GC the run leaves heapUsed where it started (23 -> 27 MB) and arrayBuffers at 0,
- * so nothing per task is retained. The growth is garbage waiting for collection: every 256 KB
- * chunk of lines becomes a fresh Buffer on its way into gzip (about 800 MB of them for 1M events)
- * and lib-storage concatenates each 5 MB part; V8 only forces a full GC for such external memory
- * after roughly 64 MB of it, which a 100k run (one object, two parts) never reaches and every
- * run from about 300k does. Peak arrayBuffers: 27 MB at 100k, 62 MB at 300k, 63-72 MB at 1M.
+ * Why the exporter's peak RSS rises with N (measured in the exporter process alone, 2 cores,
+ * gzip -6, 100k events per task, 5 MB parts, queueSize 2): after the run and a full GC, heapUsed
+ * is back where it started (23 -> 27 MB) and arrayBuffers at 0, so no per-task JS state is kept.
+ * What grows is garbage Buffers and the allocator's hold on their memory: every 256 KB chunk of
+ * lines becomes a fresh Buffer on its way into gzip (about 800 MB of them for 1M events) and
+ * lib-storage concatenates each 5 MB part; V8 only forces a full GC for such external memory
+ * after some 64 MB of it, which a 100k run (one object, two parts) never reaches. Peak
+ * arrayBuffers: 27-33 MB at 100k, 62-64 MB at 300k, 63-72 MB at 1M. RSS after the run and a GC
+ * stays near the peak (e.g. 299 MB after a 308 MB peak at 1M): glibc keeps the freed memory.
+ * Peak RSS at 1M varied between 254 and 308 MB over five runs. Not fixed yet: cutting that churn
+ * (reusing the input buffers of gzip, or reading jsonb in binary so rows arrive as Buffers).
  *
  * MALLOC_ARENA_MAX=2 (set by `npm run bench:export`, and advisable for the export worker): zlib
  * runs on libuv's thread pool, so without a cap glibc gives those threads their own arenas and
