@@ -1,6 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
+import { createGzip, type Gzip } from 'node:zlib';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -17,7 +15,11 @@ export interface UploaderOptions {
 
 export const DEFAULT_UPLOADER_OPTIONS: UploaderOptions = { partSizeBytes: 5 * 1024 * 1024, queueSize: 2, gzipLevel: 6 };
 
-/** Lines are handed to gzip in chunks of about this size: one zlib call per line would dominate. */
+/**
+ * Lines are handed to gzip in chunks of about this size (one zlib call per line would dominate),
+ * through two buffers allocated once per task and reused: fresh buffers per chunk add up to the
+ * whole task's uncompressed size in short-lived memory, which the allocator keeps as RSS.
+ */
 const LINE_CHUNK_BYTES = 256 * 1024;
 
 /**
@@ -35,7 +37,6 @@ export class ExportTaskUploader {
   /** Uploads the task's object (overwriting an earlier attempt's) and returns the number of events in it. */
   async upload(s3: S3Client, bucket: string, jobId: string, task: PlannedTask, abortSignal?: AbortSignal): Promise<number> {
     const { rows, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence);
-    const lines = new NdjsonLines(task.limit);
     const gzip = createGzip({ level: this.options.gzipLevel });
     const upload = new Upload({
       client: s3,
@@ -57,16 +58,18 @@ export class ExportTaskUploader {
       leavePartsOnError: false,
       abortController: abortSignal ? linkedAbortController(abortSignal) : undefined,
     });
-    const produced = pipeline(rows, lines, gzip);
+    const produced = writeNdjson(rows, gzip, task.limit);
     try {
       // Both must finish: the upload reads what the pipeline produces; if either fails, the other stops.
       await Promise.all([
         produced.catch(async (error: unknown) => {
+          gzip.destroy(error instanceof Error ? error : new Error(String(error)));
           await upload.abort().catch(() => undefined);
           throw error;
         }),
         upload.done().catch((error: unknown) => {
           rows.destroy();
+          gzip.destroy();
           throw error;
         }),
       ]);
@@ -76,47 +79,62 @@ export class ExportTaskUploader {
       release(error instanceof Error ? error : new Error(String(error)));
       throw error;
     }
-    return lines.count;
+    return produced;
   }
 }
 
 /**
- * `[bodyText]` rows → newline-terminated lines, in chunks of about LINE_CHUNK_BYTES. Refuses to
- * end with a count other than the planned one: the object must hold exactly the task's events.
+ * Writes `[bodyText]` rows into gzip as newline-terminated lines and ends it; returns the line
+ * count. Refuses to end with a count other than the planned one: the object must hold exactly the
+ * task's events.
+ *
+ * Double buffering: one buffer is being compressed while the other fills. zlib reads a chunk in
+ * place until the write's callback, so a buffer is reused only after its write has completed;
+ * waiting for that callback is also the backpressure from gzip and the upload behind it.
  */
-class NdjsonLines extends Transform {
-  count = 0;
-  private chunk: string[] = [];
-  private chunkLength = 0;
+async function writeNdjson(rows: AsyncIterable<[string]>, gzip: Gzip, expected: number): Promise<number> {
+  const buffers = [Buffer.allocUnsafe(LINE_CHUNK_BYTES), Buffer.allocUnsafe(LINE_CHUNK_BYTES)];
+  let current = 0;
+  let used = 0;
+  let count = 0;
+  let inFlight: Promise<void> = Promise.resolve();
 
-  constructor(private readonly expected: number) {
-    super({ writableObjectMode: true, readableObjectMode: false, writableHighWaterMark: 64 });
-  }
+  const flush = async (): Promise<void> => {
+    if (used === 0) return;
+    await inFlight; // the other buffer's write is done: after this switch it may be refilled
+    inFlight = writeChunk(gzip, buffers[current].subarray(0, used));
+    current = 1 - current;
+    used = 0;
+  };
 
-  override _transform(row: [string], _encoding: BufferEncoding, callback: TransformCallback): void {
-    const body = row[0];
-    this.chunk.push(body, '\n');
-    this.chunkLength += body.length + 1;
-    this.count += 1;
-    if (this.chunkLength >= LINE_CHUNK_BYTES) this.flushChunk();
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.flushChunk();
-    if (this.count !== this.expected) {
-      callback(new Error(`Expected ${this.expected} events in the task, read ${this.count}`));
-      return;
+  for await (const [body] of rows) {
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit: flush before a line that might not fit.
+    const worstCaseBytes = body.length * 3 + 1;
+    if (used + worstCaseBytes > LINE_CHUNK_BYTES) await flush();
+    if (worstCaseBytes > LINE_CHUNK_BYTES) {
+      // A single event larger than a chunk: it gets a buffer of its own.
+      await inFlight;
+      inFlight = writeChunk(gzip, Buffer.from(body + '\n', 'utf8'));
+    } else {
+      used += buffers[current].write(body, used, 'utf8');
+      buffers[current][used++] = 0x0a;
     }
-    callback();
+    count += 1;
   }
+  await flush();
+  await inFlight;
+  if (count !== expected) throw new Error(`Expected ${expected} events in the task, read ${count}`);
+  await new Promise<void>((resolve, reject) => {
+    gzip.once('error', reject);
+    gzip.end(resolve);
+  });
+  return count;
+}
 
-  private flushChunk(): void {
-    if (this.chunkLength === 0) return;
-    this.push(this.chunk.join(''));
-    this.chunk = [];
-    this.chunkLength = 0;
-  }
+function writeChunk(gzip: Gzip, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    gzip.write(chunk, (error) => (error ? reject(error) : resolve()));
+  });
 }
 
 function linkedAbortController(signal: AbortSignal): AbortController {
