@@ -33,17 +33,16 @@ import type { ExporterRequest, ExporterResult } from './export-bench.exporter';
  * because the export writes exactly the bodies, one per line; `row_to_json` of the whole row
  * would make PostgreSQL do more work than the export asks of it and flatter the ratio.
  *
- * Why the exporter's peak RSS rises with N (measured in the exporter process alone, 2 cores,
- * gzip -6, 100k events per task, 5 MB parts, queueSize 2): after the run and a full GC, heapUsed
- * is back where it started (23 -> 27 MB) and arrayBuffers at 0, so no per-task JS state is kept.
- * What grows is garbage Buffers and the allocator's hold on their memory: every 256 KB chunk of
- * lines becomes a fresh Buffer on its way into gzip (about 800 MB of them for 1M events) and
- * lib-storage concatenates each 5 MB part; V8 only forces a full GC for such external memory
- * after some 64 MB of it, which a 100k run (one object, two parts) never reaches. Peak
- * arrayBuffers: 27-33 MB at 100k, 62-64 MB at 300k, 63-72 MB at 1M. RSS after the run and a GC
- * stays near the peak (e.g. 299 MB after a 308 MB peak at 1M): glibc keeps the freed memory.
- * Peak RSS at 1M varied between 254 and 308 MB over five runs. Not fixed yet: cutting that churn
- * (reusing the input buffers of gzip, or reading jsonb in binary so rows arrive as Buffers).
+ * The exporter's memory (measured in the exporter process alone, 2 cores, gzip -6, 100k events
+ * per task, 5 MB parts, queueSize 2). After the run and a full GC, heapUsed is back where it
+ * started and arrayBuffers at 0: no per-task JS state is kept. Before commit d78e6a6 every 256 KB
+ * chunk of lines became a fresh Buffer on its way into gzip (about 800 MB of garbage for 1M events)
+ * and the peak rose with N (239 / 276 / 308 MB at 100k / 300k / 1M). The uploader now reuses two
+ * line buffers; what is left is lib-storage's 5 MB part concatenation and per-task zlib and stream
+ * state, which V8 collects only after some tens of MB of external memory, so the peak settles once
+ * a run spans two tasks or more: 237 / 272 / 258 MB at 100k / 300k / 1M in one invocation after the
+ * change. The 100k run (a single task) stays below that plateau, which is what the spread check
+ * below still reports; run-to-run noise at 1M was about 25 MB before the change.
  *
  * MALLOC_ARENA_MAX=2 (set by `npm run bench:export`, and advisable for the export worker): zlib
  * runs on libuv's thread pool, so without a cap glibc gives those threads their own arenas and
