@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Pool, PoolClient } from 'pg';
 import QueryStream from 'pg-query-stream';
+import type { ConnectionTarget } from '../connection-test/connection-test.service';
 import type { PrismaClient } from '../database/prisma';
 import type { ExportStatus, ExportTrigger } from '../generated/prisma/enums';
 
@@ -19,16 +20,8 @@ export interface RunLock {
 }
 
 /** What a run needs of its configuration (a Prisma row fits). */
-export interface RunConfiguration {
-  id: string;
+export interface RunConfiguration extends ConnectionTarget {
   enabled: boolean;
-  endpointType: 'S3_ACCESS_KEY' | 'S3_ASSUMED_ROLE';
-  bucket: string;
-  path: string | null;
-  region: string;
-  accessKeyId: string | null;
-  secretCiphertext: string | null;
-  roleArn: string | null;
   cursor: bigint;
 }
 

@@ -1,15 +1,8 @@
+import type { ConnectionTarget } from '../connection-test/connection-test.service';
 import type { PrismaClient } from '../database/prisma';
 
 /** A configuration claimed for a background re-test, in its stored form (what the connection test takes). */
-export interface HealthCheckCandidate {
-  id: string;
-  endpointType: 'S3_ACCESS_KEY' | 'S3_ASSUMED_ROLE';
-  bucket: string;
-  path: string | null;
-  region: string;
-  accessKeyId: string | null;
-  secretCiphertext: string | null;
-  roleArn: string | null;
+export interface HealthCheckCandidate extends ConnectionTarget {
   /** Failures before this attempt. */
   healthCheckFailures: number;
   /** The row version the test ran against; a result for an older version is dropped. */
