@@ -1,13 +1,13 @@
 import { createGzip, type Gzip } from 'node:zlib';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { ExportJobRepository, PlannedTask } from './export-job.repository';
+import { PartBufferPool, writeObjectInParts } from './multipart-object.writer';
 
 export interface UploaderOptions {
-  /** Multipart part size; lib-storage buffers up to queueSize parts, so memory is about their product. */
+  /** Multipart part size, at least 5 MiB (S3's minimum). */
   partSizeBytes: number;
-  /** Parts uploaded in parallel. */
+  /** Parts uploaded in parallel; a task holds this many part buffers plus the one filling. */
   queueSize: number;
   /** zlib level; 6 is gzip's default. */
   gzipLevel: number;
@@ -24,50 +24,47 @@ const LINE_CHUNK_BYTES = 256 * 1024;
 
 /**
  * Writes one task's events into its object: rows streamed from PostgreSQL in sequence order, one
- * UAM event per line, through gzip, into `@aws-sdk/lib-storage`'s Upload (a single PutObject for
- * small objects, a multipart upload for large ones). Nothing holds more than a batch of rows, a
- * chunk of lines and `queueSize` parts in memory, whatever the task size.
+ * UAM event per line, through gzip, into writeObjectInParts (a single PutObject for small objects,
+ * a multipart upload for large ones). Nothing holds more than a batch of rows, a chunk of lines
+ * and `queueSize + 1` part buffers in memory, whatever the task size; the part buffers are kept
+ * for the next task.
  */
 export class ExportTaskUploader {
+  private readonly partBuffers: PartBufferPool;
+
   constructor(
     private readonly repository: ExportJobRepository,
     private readonly options: UploaderOptions = DEFAULT_UPLOADER_OPTIONS,
-  ) {}
+  ) {
+    // One task's worth kept: tasks of a run go one after another; overlapping runs allocate more and drop them after.
+    this.partBuffers = new PartBufferPool(options.partSizeBytes, options.queueSize + 1);
+  }
 
   /** Uploads the task's object (overwriting an earlier attempt's) and returns the number of events in it. */
   async upload(s3: S3Client, bucket: string, jobId: string, task: PlannedTask, abortSignal?: AbortSignal): Promise<number> {
     const { rows, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence);
     const gzip = createGzip({ level: this.options.gzipLevel });
-    const upload = new Upload({
-      client: s3,
-      params: {
-        Bucket: bucket,
-        Key: task.objectKey,
-        Body: gzip,
-        ContentType: 'application/x-ndjson',
-        ContentEncoding: 'gzip',
-        Metadata: {
-          'export-job-id': jobId,
-          'event-offset': String(task.offset),
-          'event-count': String(task.limit),
-        },
+    const target = {
+      Bucket: bucket,
+      Key: task.objectKey,
+      ContentType: 'application/x-ndjson',
+      ContentEncoding: 'gzip',
+      Metadata: {
+        'export-job-id': jobId,
+        'event-offset': String(task.offset),
+        'event-count': String(task.limit),
       },
-      partSize: this.options.partSizeBytes,
-      queueSize: this.options.queueSize,
-      // A failed multipart upload is aborted, so no orphaned parts are billed to the customer.
-      leavePartsOnError: false,
-      abortController: abortSignal ? linkedAbortController(abortSignal) : undefined,
-    });
+    };
     const produced = writeNdjson(rows, gzip, task.limit);
     try {
-      // Both must finish: the upload reads what the pipeline produces; if either fails, the other stops.
+      // Both must finish: the writer reads what the pipeline produces; if either fails, the other stops.
       await Promise.all([
-        produced.catch(async (error: unknown) => {
+        produced.catch((error: unknown) => {
+          // The writer sees the error on its next read and aborts the multipart upload.
           gzip.destroy(error instanceof Error ? error : new Error(String(error)));
-          await upload.abort().catch(() => undefined);
           throw error;
         }),
-        upload.done().catch((error: unknown) => {
+        writeObjectInParts(s3, target, gzip, { pool: this.partBuffers, concurrency: this.options.queueSize, abortSignal }).catch((error: unknown) => {
           rows.destroy();
           gzip.destroy();
           throw error;
@@ -135,13 +132,6 @@ function writeChunk(gzip: Gzip, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     gzip.write(chunk, (error) => (error ? reject(error) : resolve()));
   });
-}
-
-function linkedAbortController(signal: AbortSignal): AbortController {
-  const controller = new AbortController();
-  if (signal.aborted) controller.abort();
-  else signal.addEventListener('abort', () => controller.abort(), { once: true });
-  return controller;
 }
 
 /**

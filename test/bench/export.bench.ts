@@ -35,14 +35,22 @@ import type { ExporterRequest, ExporterResult } from './export-bench.exporter';
  *
  * The exporter's memory (measured in the exporter process alone, 2 cores, gzip -6, 100k events
  * per task, 5 MB parts, queueSize 2). After the run and a full GC, heapUsed is back where it
- * started and arrayBuffers at 0: no per-task JS state is kept. Before commit d78e6a6 every 256 KB
- * chunk of lines became a fresh Buffer on its way into gzip (about 800 MB of garbage for 1M events)
- * and the peak rose with N (239 / 276 / 308 MB at 100k / 300k / 1M). The uploader now reuses two
- * line buffers; what is left is lib-storage's 5 MB part concatenation and per-task zlib and stream
- * state, which V8 collects only after some tens of MB of external memory, so the peak settles once
- * a run spans two tasks or more: 237 / 272 / 258 MB at 100k / 300k / 1M in one invocation after the
- * change. The 100k run (a single task) stays below that plateau, which is what the spread check
- * below still reports; run-to-run noise at 1M was about 25 MB before the change.
+ * started: no per-task JS state is kept. Two kinds of short-lived buffer made the peak rise with N,
+ * because V8 frees a Buffer promoted to the old generation only at a full collection, which it
+ * starts after some tens of MB of external memory, and the allocator keeps what it freed:
+ * - before commit d78e6a6 every 256 KB chunk of lines was a fresh Buffer on its way into gzip
+ *   (about 800 MB of garbage for 1M events): peak 239 / 276 / 308 MB at 100k / 300k / 1M;
+ * - until the uploader's own multipart writer (multipart-object.writer.ts) replaced lib-storage,
+ *   gzip's 16 KB output chunks waited in lib-storage's part queue and every 5 MB part was a fresh
+ *   concatenation: arrayBuffers climbed to ~60 MB from the second task on and the peak settled
+ *   only after several tasks: 245 / 247 / 260 MB, with ~25 MB run-to-run noise at 1M.
+ * Now lines go through two reused buffers and gzip's output is copied into `queueSize + 1` part
+ * buffers kept for the next task; arrayBuffers stays near 20 MB whatever N, and the peak no longer
+ * grows with it: 243 / 236 / 228 MB at 100k / 300k / 1M in one invocation. About 45 MB of the
+ * rise over the baseline comes before the first row, a fixed cost of the process rather than of N:
+ * most of it (~32 MB) is Prisma's query compiler, WebAssembly instantiated at the first query.
+ * The rest of the rise, during the rows, is V8's young generation being touched for the first
+ * time (heapTotal does not move).
  *
  * MALLOC_ARENA_MAX=2 (set by `npm run bench:export`, and advisable for the export worker): zlib
  * runs on libuv's thread pool, so without a cap glibc gives those threads their own arenas and
