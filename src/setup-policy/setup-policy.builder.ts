@@ -47,10 +47,12 @@ export function buildTrustPolicy(principalArn: string, externalId: string): Poli
 }
 
 /**
- * Permissions policy for the role (or IAM user): `s3:PutObject` on the objects under the
- * configured path, the only permission the service uses (the connection test and every export
- * only write). `path` is the stored, normalised form: no leading or trailing '/', null for the
- * bucket root.
+ * Permissions policy for the role (or IAM user) on the objects under the configured path:
+ * `s3:PutObject`, which covers the connection test, single uploads and every step of a multipart
+ * upload; and `s3:AbortMultipartUpload`, so that the parts of a failed multipart upload are
+ * deleted at once instead of billed until a lifecycle rule removes them (Keycard's seed asks for
+ * the same pair). Nothing is read, listed or deleted. `path` is the stored, normalised form: no
+ * leading or trailing '/', null for the bucket root.
  */
 export function buildPermissionsPolicy(bucket: string, path: string | null, partition = 'aws'): PolicyDocument {
   const prefix = path ? `${path}/` : '';
@@ -59,7 +61,7 @@ export function buildPermissionsPolicy(bucket: string, path: string | null, part
     Statement: [
       {
         Effect: 'Allow',
-        Action: ['s3:PutObject'],
+        Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
         Resource: `arn:${partition}:s3:::${bucket}/${prefix}*`,
       },
     ],

@@ -12,7 +12,7 @@ export interface SetupPolicies {
   callerArn: string | null;
   /** Trust policy of the customer's role; null for access-key configurations (nothing is assumed). */
   trustPolicy: string | null;
-  /** Permissions policy for the role or the IAM user: s3:PutObject under the bucket and path. */
+  /** Permissions policy for the role or the IAM user: s3:PutObject and s3:AbortMultipartUpload under the bucket and path. */
   permissionsPolicy: string;
 }
 

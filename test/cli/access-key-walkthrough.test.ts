@@ -75,7 +75,7 @@ test('create:s3:accessKey answers like the seed, writes .immuta.export.log, and 
   const policies = json(await cli.run(['exportConfig', 'policy', id])).data.getExportConfigurationPolicies;
   expect(policies.trustPolicy).toBeNull();
   expect(JSON.parse(policies.permissionsPolicy).Statement).toEqual([
-    { Effect: 'Allow', Action: ['s3:PutObject'], Resource: 'arn:aws:s3:::your-s3-bucket/your-optional-s3-bucket-path/*' },
+    { Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: 'arn:aws:s3:::your-s3-bucket/your-optional-s3-bucket-path/*' },
   ]);
 
   // update: a new interval and a new path (which re-runs the connection test).
