@@ -41,7 +41,7 @@ export class ExportTaskUploader {
   }
 
   /** Uploads the task's object (overwriting an earlier attempt's) and returns the number of events in it. */
-  async upload(s3: S3Client, bucket: string, jobId: string, task: PlannedTask, abortSignal?: AbortSignal): Promise<number> {
+  async upload(s3: S3Client, bucket: string, jobId: string, task: PlannedTask): Promise<number> {
     const { rows, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence);
     const gzip = createGzip({ level: this.options.gzipLevel });
     const target = {
@@ -55,28 +55,28 @@ export class ExportTaskUploader {
         'event-count': String(task.limit),
       },
     };
-    const produced = writeNdjson(rows, gzip, task.limit);
-    try {
-      // Both must finish: the writer reads what the pipeline produces; if either fails, the other stops.
-      await Promise.all([
-        produced.catch((error: unknown) => {
-          // The writer sees the error on its next read and aborts the multipart upload.
-          gzip.destroy(error instanceof Error ? error : new Error(String(error)));
-          throw error;
-        }),
-        writeObjectInParts(s3, target, gzip, { pool: this.partBuffers, concurrency: this.options.queueSize, abortSignal }).catch((error: unknown) => {
-          rows.destroy();
-          gzip.destroy();
-          throw error;
-        }),
-      ]);
-      release();
-    } catch (error) {
+    const produced = writeNdjson(rows, gzip, task.limit).catch((error: unknown) => {
+      // The writer sees the error on its next read and aborts the multipart upload.
+      gzip.destroy(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    });
+    const written = writeObjectInParts(s3, target, gzip, { pool: this.partBuffers, concurrency: this.options.queueSize }).catch((error: unknown) => {
+      rows.destroy();
+      gzip.destroy();
+      throw error;
+    });
+    // Both settle before this returns, whichever fails first: the writer's abort of the multipart
+    // upload is finished before the task is retried under the same key or the S3 client destroyed.
+    const [lines, upload] = await Promise.allSettled([produced, written]);
+    const failure = [upload, lines].find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failure) {
+      const error = failure.reason instanceof Error ? failure.reason : new Error(String(failure.reason));
       // The connection may be mid-query: drop it rather than hand it back to the pool.
-      release(error instanceof Error ? error : new Error(String(error)));
+      release(error);
       throw error;
     }
-    return produced;
+    release();
+    return (lines as PromiseFulfilledResult<number>).value;
   }
 }
 
@@ -123,14 +123,26 @@ async function writeNdjson(rows: AsyncIterable<[string]>, gzip: Gzip, expected: 
   if (count !== expected) throw new Error(`Expected ${expected} events in the task, read ${count}`);
   await new Promise<void>((resolve, reject) => {
     gzip.once('error', reject);
-    gzip.end(resolve);
+    // 'close' after 'finish' comes too late to matter; before it, gzip was destroyed.
+    gzip.once('close', () => reject(new Error('gzip closed before it finished')));
+    gzip.end(() => resolve());
   });
   return count;
 }
 
+/**
+ * Resolves when gzip has taken the chunk. A destroyed gzip (the upload failed) never calls back
+ * writes it was holding, so 'close' settles them too: otherwise the task would wait forever.
+ */
 function writeChunk(gzip: Gzip, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    gzip.write(chunk, (error) => (error ? reject(error) : resolve()));
+    const closedFirst = () => reject(new Error('gzip closed before it took the chunk'));
+    gzip.once('close', closedFirst);
+    gzip.write(chunk, (error) => {
+      gzip.off('close', closedFirst);
+      if (error) reject(error);
+      else resolve();
+    });
   });
 }
 

@@ -73,9 +73,11 @@ export async function writeObjectInParts(
   s3: S3Client,
   target: ObjectTarget,
   source: AsyncIterable<Buffer>,
-  options: { pool: PartBufferPool; concurrency: number; abortSignal?: AbortSignal },
+  options: { pool: PartBufferPool; concurrency: number },
 ): Promise<ObjectWriteResult> {
-  const { pool, concurrency, abortSignal } = options;
+  const { pool, concurrency } = options;
+  // Below 1 the wait for a free slot below would never end.
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`Part upload concurrency must be an integer of at least 1, got ${concurrency}`);
   const partSize = pool.partSizeBytes;
   const held: Buffer[] = [];
   const spare: Buffer[] = [];
@@ -97,7 +99,7 @@ export async function writeObjectInParts(
     if (partNumber > MAX_PARTS) throw new Error(`Object ${target.Key} would need more than ${MAX_PARTS} parts of ${partSize} bytes`);
     const number = partNumber;
     const sent = s3
-      .send(new UploadPartCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, PartNumber: number, Body: body, ChecksumAlgorithm: ChecksumAlgorithm.CRC32 }), { abortSignal })
+      .send(new UploadPartCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, PartNumber: number, Body: body, ChecksumAlgorithm: ChecksumAlgorithm.CRC32 }))
       .then(
         (result) => {
           if (!result.ETag) throw new Error(`UploadPart ${number} of ${target.Key} returned no ETag`);
@@ -116,7 +118,6 @@ export async function writeObjectInParts(
   };
   const throwIfStopped = () => {
     if (partFailure) throw partFailure.error;
-    abortSignal?.throwIfAborted();
   };
 
   let buffer = takeBuffer();
@@ -129,10 +130,7 @@ export async function writeObjectInParts(
         if (used === partSize) {
           // A full buffer with more data behind it: it is a part of a multipart upload.
           if (uploadId === undefined) {
-            const created = await s3.send(
-              new CreateMultipartUploadCommand({ ...target, ChecksumAlgorithm: ChecksumAlgorithm.CRC32 }),
-              { abortSignal },
-            );
+            const created = await s3.send(new CreateMultipartUploadCommand({ ...target, ChecksumAlgorithm: ChecksumAlgorithm.CRC32 }));
             if (!created.UploadId) throw new Error(`CreateMultipartUpload for ${target.Key} returned no UploadId`);
             uploadId = created.UploadId;
           }
@@ -151,17 +149,14 @@ export async function writeObjectInParts(
     throwIfStopped();
 
     if (uploadId === undefined) {
-      await s3.send(new PutObjectCommand({ ...target, Body: buffer.subarray(0, used) }), { abortSignal });
+      await s3.send(new PutObjectCommand({ ...target, Body: buffer.subarray(0, used) }));
       return { parts: 0, bytes };
     }
     sendPart(buffer.subarray(0, used), buffer);
     await Promise.all(inFlight);
     throwIfStopped();
     completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    await s3.send(
-      new CompleteMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, MultipartUpload: { Parts: completed } }),
-      { abortSignal },
-    );
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, MultipartUpload: { Parts: completed } }));
     return { parts: completed.length, bytes };
   } catch (error) {
     // Parts still in flight read from pooled buffers: wait for them before the buffers go back.

@@ -130,12 +130,18 @@ export function uamEvent(index: number): Record<string, unknown> {
   };
 }
 
-/** Ingests `count` new events through the ingest service (batches of 1000) and returns their ids in order. */
-export async function ingestEvents(prisma: PrismaClient, count: number, startIndex = 0): Promise<string[]> {
+/**
+ * Ingests `count` new events through the ingest service (batches of 1000) and returns their ids in
+ * order. `incompressibleBytes` adds that much random base64 to each event's payload, for objects
+ * that stay large after gzip.
+ */
+export async function ingestEvents(prisma: PrismaClient, count: number, startIndex = 0, incompressibleBytes = 0): Promise<string[]> {
   const service = new AuditEventService(prisma, new AuditEventRepository());
   const ids: string[] = [];
+  const withPadding = (event: Record<string, unknown>) =>
+    incompressibleBytes === 0 ? event : { ...event, auditPayload: { ...(event.auditPayload as object), padding: randomBytes((incompressibleBytes * 3) / 4).toString('base64') } };
   for (let start = 0; start < count; start += 1000) {
-    const events = Array.from({ length: Math.min(1000, count - start) }, (_, offset) => uamEvent(startIndex + start + offset));
+    const events = Array.from({ length: Math.min(1000, count - start) }, (_, offset) => withPadding(uamEvent(startIndex + start + offset)));
     await service.ingest(events.map((event) => JSON.stringify(event)).join('\n'), 'ndjson');
     ids.push(...events.map((event) => event.id as string));
   }

@@ -167,6 +167,27 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
     expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
   });
 
+  it('sends a task larger than a part as a multipart upload; a refused upload fails the task without hanging, and the next run completes it', async () => {
+    const configurationId = await createAccessKeyConfiguration(db.prisma, harness);
+    // About 8 MB of gzip in one task: two 5 MB parts.
+    const ids = await ingestEvents(db.prisma, 2_000, 0, 4_000);
+    const runs = runService({ maxEventsPerTask: 10_000 });
+
+    // Every S3 request refused: the writer fails at CreateMultipartUpload with gzip's output still
+    // unread, while the rows keep coming. Both sides must stop and the run report the refusal.
+    harness.sandbox.setFaults({ s3FailureRatio: 1, status: 403, code: 'AccessDenied' });
+    await expect(runs.run(configurationId, 'SCHEDULED')).resolves.toMatchObject({ status: 'failed', reason: expect.stringMatching(/AccessDenied|denied/i) });
+    harness.sandbox.setFaults(null);
+    const [task] = await db.prisma.exportJobTask.findMany();
+    expect(task).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect(await readExports(harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual([]);
+
+    await expect(runs.run(configurationId, 'SCHEDULED')).resolves.toMatchObject({ status: 'succeeded', eventCount: 2_000 });
+    const writes = harness.sandbox.requests.filter((request) => request.key === task.objectKey && request.status === 200).map((request) => request.operation);
+    expect(writes).toEqual(['CreateMultipartUpload', 'UploadPart', 'UploadPart', 'CompleteMultipartUpload']);
+    expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
+  });
+
   it('assumes the role with the configuration id as External ID and gets new credentials when they expire mid-run', async () => {
     const configurationId = await createAssumedRoleConfiguration(db.prisma, harness);
     const ids = await ingestEvents(db.prisma, 1_500);

@@ -12,6 +12,23 @@ async function* unevenChunks(bytes: Buffer): AsyncGenerator<Buffer> {
   }
 }
 
+/** Counts the buffers a pool hands out and takes back. */
+function countingPool(): PartBufferPool & { acquired: Set<Buffer>; released: Buffer[] } {
+  const pool = Object.assign(new PartBufferPool(MIN_PART_SIZE_BYTES, 3), { acquired: new Set<Buffer>(), released: [] as Buffer[] });
+  const acquire = pool.acquire.bind(pool);
+  const release = pool.release.bind(pool);
+  pool.acquire = () => {
+    const buffer = acquire();
+    pool.acquired.add(buffer);
+    return buffer;
+  };
+  pool.release = (buffer) => {
+    pool.released.push(buffer);
+    release(buffer);
+  };
+  return pool;
+}
+
 describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
   let sandbox: Awaited<ReturnType<typeof openSandbox>>;
   let writer: S3Client;
@@ -23,7 +40,11 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
     writer = s3Client(sandbox, sandbox.user('exporter'), 10);
     reader = s3Client(sandbox, sandbox.user('auditor'));
   });
-  afterEach(() => sandbox.setFaults(null));
+  afterEach(() => {
+    sandbox.setFaults(null);
+    // The exporter's policy in sandbox.iam.json; some tests change it.
+    sandbox.setUserPolicies('exporter', [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:PutObject'], Resource: `arn:aws:s3:::${Bucket}/*` }] }]);
+  });
   afterAll(async () => {
     writer.destroy();
     reader.destroy();
@@ -36,14 +57,7 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
     sandbox.requests.filter((request) => request.key === Key && !['GetObject', 'HeadObject'].includes(request.operation)).map((request) => `${request.operation} ${request.status}`);
 
   it('sends an object larger than a part as a multipart upload, byte for byte, reusing its part buffers', async () => {
-    const pool = new PartBufferPool(MIN_PART_SIZE_BYTES, 3);
-    const acquired = new Set<Buffer>();
-    const acquire = pool.acquire.bind(pool);
-    pool.acquire = () => {
-      const buffer = acquire();
-      acquired.add(buffer);
-      return buffer;
-    };
+    const pool = countingPool();
     const body = patternBytes(2 * MIN_PART_SIZE_BYTES + 12_345, 5);
     const target = { Bucket, Key: 'writer/multipart.bin', ContentType: 'application/octet-stream', Metadata: { 'event-count': '7' } };
 
@@ -57,7 +71,19 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
     const second = patternBytes(2 * MIN_PART_SIZE_BYTES + 1, 6);
     await writeObjectInParts(writer, { Bucket, Key: 'writer/multipart-2.bin' }, unevenChunks(second), { pool, concurrency: 2 });
     expect((await read('writer/multipart-2.bin')).equals(second)).toBe(true);
-    expect(acquired.size).toBe(3);
+    expect(pool.acquired.size).toBe(3);
+  });
+
+  it('sends exactly two parts for exactly two parts of data, and an empty object as an empty PutObject', async () => {
+    const pool = countingPool();
+    const body = patternBytes(2 * MIN_PART_SIZE_BYTES, 12);
+    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/two-parts.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 2, bytes: body.length });
+    expect((await read('writer/two-parts.bin')).equals(body)).toBe(true);
+    expect(operationsOn('writer/two-parts.bin')).toEqual(['CreateMultipartUpload 200', 'UploadPart 200', 'UploadPart 200', 'CompleteMultipartUpload 200']);
+
+    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/empty.bin' }, unevenChunks(Buffer.alloc(0)), { pool, concurrency: 2 })).toEqual({ parts: 0, bytes: 0 });
+    expect((await read('writer/empty.bin')).length).toBe(0);
+    expect(operationsOn('writer/empty.bin')).toEqual(['PutObject 200']);
   });
 
   it('sends an object that fits in one part as a single PutObject', async () => {
@@ -106,7 +132,31 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
     expect((await awsError(read('writer/abort-denied.bin'))).name).toBe('NoSuchKey');
   });
 
-  it('refuses a part size below S3 minimum', () => {
+  it('stops at a part S3 refuses for good: throws its error, aborts the upload, stores nothing and returns every buffer', async () => {
+    const Key = 'writer/refused-part.bin';
+    const pool = countingPool();
+    const source = async function* () {
+      yield patternBytes(MIN_PART_SIZE_BYTES + 10, 13); // part 1 goes out once this is read past
+      while (!operationsOn(Key).includes('UploadPart 200')) await new Promise((resolve) => setTimeout(resolve, 5));
+      // From part 2 on, the key may still abort the upload but no longer write.
+      sandbox.setUserPolicies('exporter', [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:AbortMultipartUpload', Resource: `arn:aws:s3:::${Bucket}/*` }] }]);
+      for (let index = 0; index < 4; index++) yield* unevenChunks(patternBytes(MIN_PART_SIZE_BYTES, 14 + index));
+    };
+    const error = await writeObjectInParts(writer, { Bucket, Key }, source(), { pool, concurrency: 2 }).catch((caught: unknown) => caught as Error);
+    expect(error).toMatchObject({ name: 'AccessDenied' });
+    const operations = operationsOn(Key);
+    expect(operations.slice(0, 2)).toEqual(['CreateMultipartUpload 200', 'UploadPart 200']);
+    expect(operations).toContain('UploadPart 403');
+    expect(operations.at(-1)).toBe('AbortMultipartUpload 204');
+    expect(operations).not.toContain('CompleteMultipartUpload 200');
+    expect((await awsError(read(Key))).name).toBe('NoSuchKey');
+    expect(new Set(pool.released)).toEqual(pool.acquired);
+  });
+
+  it('refuses a part size below S3 minimum and a concurrency below 1', async () => {
     expect(() => new PartBufferPool(MIN_PART_SIZE_BYTES - 1, 3)).toThrow(/at least 5242880 bytes/);
+    const pool = new PartBufferPool(MIN_PART_SIZE_BYTES, 3);
+    await expect(writeObjectInParts(writer, { Bucket, Key: 'writer/never.bin' }, unevenChunks(Buffer.from('x')), { pool, concurrency: 0 })).rejects.toThrow(/at least 1/);
+    expect(operationsOn('writer/never.bin')).toEqual([]);
   });
 });
