@@ -46,7 +46,10 @@ import type { ExporterRequest, ExporterResult } from './export-bench.exporter';
  *   only after several tasks: 245 / 247 / 260 MB, with ~25 MB run-to-run noise at 1M.
  * Now lines go through two reused buffers and gzip's output is copied into `queueSize + 1` part
  * buffers kept for the next task; arrayBuffers stays near 20 MB whatever N, and the peak no longer
- * grows with it: 243 / 236 / 228 MB at 100k / 300k / 1M in one invocation. About 45 MB of the
+ * grows with it: 243 / 236 / 228 MB at 100k / 300k / 1M in one invocation, 228 / 226 / 224 MB in
+ * the next (after the uploader's failure handling was tightened), 244 / 238 MB at 1M / 100k in
+ * reverse order. Between invocations the level moves by ~20 MB; within one, the sizes stay 4-6 MB
+ * apart. About 45 MB of the
  * rise over the baseline comes before the first row, a fixed cost of the process rather than of N:
  * most of it (~32 MB) is Prisma's query compiler, WebAssembly instantiated at the first query.
  * The rest of the rise, during the rows, is V8's young generation being touched for the first
