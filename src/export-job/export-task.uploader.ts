@@ -2,7 +2,7 @@ import { createGzip, type Gzip } from 'node:zlib';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
 import type { ExportJobRepository, PlannedTask } from './export-job.repository';
-import { PartBufferPool, writeObjectInParts } from './multipart-object.writer';
+import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts } from './multipart-object.writer';
 
 export interface UploaderOptions {
   /** Multipart part size, at least 5 MiB (S3's minimum). */
@@ -13,7 +13,7 @@ export interface UploaderOptions {
   gzipLevel: number;
 }
 
-export const DEFAULT_UPLOADER_OPTIONS: UploaderOptions = { partSizeBytes: 5 * 1024 * 1024, queueSize: 2, gzipLevel: 6 };
+export const DEFAULT_UPLOADER_OPTIONS: UploaderOptions = { partSizeBytes: MIN_PART_SIZE_BYTES, queueSize: 2, gzipLevel: 6 };
 
 /**
  * Lines are handed to gzip in chunks of about this size (one zlib call per line would dominate),
@@ -57,7 +57,7 @@ export class ExportTaskUploader {
     };
     const produced = writeNdjson(rows, gzip, task.limit).catch((error: unknown) => {
       // The writer sees the error on its next read and aborts the multipart upload.
-      gzip.destroy(error instanceof Error ? error : new Error(String(error)));
+      gzip.destroy(asError(error));
       throw error;
     });
     const written = writeObjectInParts(s3, target, gzip, { pool: this.partBuffers, concurrency: this.options.queueSize }).catch((error: unknown) => {
@@ -70,7 +70,7 @@ export class ExportTaskUploader {
     const [lines, upload] = await Promise.allSettled([produced, written]);
     const failure = [upload, lines].find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failure) {
-      const error = failure.reason instanceof Error ? failure.reason : new Error(String(failure.reason));
+      const error = asError(failure.reason);
       // The connection may be mid-query: drop it rather than hand it back to the pool.
       release(error);
       throw error;
@@ -128,6 +128,11 @@ async function writeNdjson(rows: AsyncIterable<[string]>, gzip: Gzip, expected: 
     gzip.end(() => resolve());
   });
   return count;
+}
+
+/** What was thrown, as an Error: streams and `release` take nothing else. */
+function asError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(String(thrown));
 }
 
 /**

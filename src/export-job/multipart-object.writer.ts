@@ -79,12 +79,15 @@ export async function writeObjectInParts(
   // Below 1 the wait for a free slot below would never end.
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`Part upload concurrency must be an integer of at least 1, got ${concurrency}`);
   const partSize = pool.partSizeBytes;
+  /** Every buffer this upload took from the pool; `spare` holds those of them whose part is done. */
   const held: Buffer[] = [];
   const spare: Buffer[] = [];
   const takeBuffer = () => {
-    const buffer = spare.pop() ?? pool.acquire();
-    if (!held.includes(buffer)) held.push(buffer);
-    return buffer;
+    const reused = spare.pop();
+    if (reused) return reused;
+    const fresh = pool.acquire();
+    held.push(fresh);
+    return fresh;
   };
 
   let uploadId: string | undefined;
