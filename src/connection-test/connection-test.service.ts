@@ -62,7 +62,7 @@ export class ConnectionTestService {
       return { ok: true, status: CONNECTION_STATUS_SUCCESS, testedAt };
     } catch (error) {
       const reason = deadline.signal.aborted ? `Connection test timed out after ${this.options.timeoutMs} ms` : awsErrorReason(error);
-      const status = `Error testing access to S3 using ${describeAuthentication(target)} - ${reason}`;
+      const status = connectionFailureStatus(target, reason);
       this.logger.info({ configurationId: target.id, bucket: target.bucket, status }, 'connection test failed');
       return { ok: false, status, testedAt };
     } finally {
@@ -73,8 +73,23 @@ export class ConnectionTestService {
 }
 
 /** `AccessKey <accessKeyId>` or `AssumedRole <roleArn>`, as in the seed's status text. */
-export function describeAuthentication(target: CredentialSource): string {
+function describeAuthentication(target: CredentialSource): string {
   return target.endpointType === 'S3_ACCESS_KEY' ? `AccessKey ${target.accessKeyId}` : `AssumedRole ${target.roleArn}`;
+}
+
+/**
+ * connectionStatus after a failed access to the bucket, in the seed's form, whoever found it: the
+ * connection test or an export run.
+ */
+export function connectionFailureStatus(target: CredentialSource, reason: string): string {
+  return `Error testing access to S3 using ${describeAuthentication(target)} - ${reason}`;
+}
+
+/** A failure text on one line (control characters become spaces) and at most MAX_REASON_LENGTH characters. */
+export function boundedReason(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const reason = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}…` : reason;
 }
 
 /**
@@ -88,7 +103,5 @@ function awsErrorReason(error: unknown): string {
   if (!reason || reason === 'UnknownError') {
     reason = [candidate?.Code, candidate?.name, reason].find((part) => typeof part === 'string' && part) as string | undefined ?? 'Unknown error';
   }
-  // eslint-disable-next-line no-control-regex
-  reason = reason.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}…` : reason;
+  return boundedReason(reason);
 }

@@ -9,6 +9,8 @@
  * Expired credentials are their own case: fetch new ones, then retry.
  */
 
+import { boundedReason } from '../connection-test/connection-test.service';
+
 export type FailureKind = 'transient' | 'permanent' | 'expired-credentials';
 
 const PERMANENT_CODES = new Set([
@@ -99,16 +101,12 @@ export class ExportTaskFailure extends Error {
   }
 }
 
-const MAX_REASON_LENGTH = 1000;
-
 /** The error's own message on one line, bounded; the error code when there is no message. */
 export function failureReason(error: unknown): string {
   const candidate = error as AwsLikeError | undefined;
-  let reason = typeof candidate?.message === 'string' && candidate.message.trim() && candidate.message !== 'UnknownError' ? candidate.message : '';
-  if (!reason) reason = errorCode(error) ?? 'Unknown error';
   const code = errorCode(error);
-  if (code && !reason.includes(code) && code !== 'Error') reason = `${code}: ${reason}`;
-  // eslint-disable-next-line no-control-regex
-  reason = reason.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}…` : reason;
+  let reason = typeof candidate?.message === 'string' && candidate.message.trim() && candidate.message !== 'UnknownError' ? candidate.message : '';
+  if (!reason) reason = code ?? 'Unknown error';
+  if (code && !reason.includes(code)) reason = `${code}: ${reason}`;
+  return boundedReason(reason);
 }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentials, CredentialSource } from '../aws/aws-client.factory';
 import type { Logger } from '../common/logger';
-import { describeAuthentication } from '../connection-test/connection-test.service';
+import { connectionFailureStatus } from '../connection-test/connection-test.service';
 import type { ExportTrigger } from '../generated/prisma/enums';
 import { RefreshingCredentials } from './export-credentials';
 import { classifyFailure, ExportTaskFailure, failureReason } from './export-failure';
@@ -126,7 +126,7 @@ export class ExportRunService {
         await this.repository.failTask(task.id, failure.message);
         // Only a permanent failure says something about the bucket or the credentials; the text has
         // the connection test's form, so connectionStatus reads the same whoever found the problem.
-        const connectionStatus = failure.kind === 'permanent' ? `Error testing access to S3 using ${describeAuthentication(configuration)} - ${failure.message}` : undefined;
+        const connectionStatus = failure.kind === 'permanent' ? connectionFailureStatus(configuration, failure.message) : undefined;
         await this.repository.failJob(job.id, `Task at offset ${task.offset} failed: ${failure.message}`, connectionStatus);
         this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId: task.id, kind: failure.kind, reason: failure.message }, 'export job failed');
         return { status: 'failed', jobId: job.id, reason: failure.message };
