@@ -22,7 +22,6 @@ export interface RunLock {
 /** What a run needs of its configuration (a Prisma row fits). */
 export interface RunConfiguration extends ConnectionTarget {
   enabled: boolean;
-  cursor: bigint;
 }
 
 export interface PlannedTask {
@@ -101,7 +100,7 @@ export class ExportJobRepository {
   findConfiguration(configurationId: string): Promise<RunConfiguration | null> {
     return this.prisma.exportConfiguration.findUnique({
       where: { id: configurationId },
-      select: { id: true, enabled: true, endpointType: true, bucket: true, path: true, region: true, accessKeyId: true, secretCiphertext: true, roleArn: true, cursor: true },
+      select: { id: true, enabled: true, endpointType: true, bucket: true, path: true, region: true, accessKeyId: true, secretCiphertext: true, roleArn: true },
     });
   }
 

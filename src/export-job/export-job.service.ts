@@ -38,7 +38,8 @@ export class ExportJobService {
    * progress, the queued one finds nothing new or resumes what that one left.
    */
   async runNow(id: string): Promise<ExportConfiguration> {
-    const configuration = await this.deps.configurations.findById(parseInput(configurationIdSchema, id, 'id'));
+    // findById validates the id (BAD_USER_INPUT for a malformed one).
+    const configuration = await this.deps.configurations.findById(id);
     if (!configuration) throw new NotFoundError('Export configuration', id);
     await this.deps.runQueue.runNow(configuration.id);
     return configuration;

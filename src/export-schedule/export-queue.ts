@@ -19,8 +19,6 @@ export interface ExportJobPayloads {
 export type ExportJobName = keyof ExportJobPayloads;
 export type ExportJobPayload = ExportJobPayloads[ExportJobName];
 
-export const EXPORT_JOB_NAMES = ['scheduled-export', 'manual-export'] as const satisfies readonly ExportJobName[];
-
 /** Milliseconds between two scheduled runs of a configuration. */
 export const INTERVAL_MS: Record<ExportInterval, number> = {
   EVERY_2_HOURS: 2 * 3_600_000,

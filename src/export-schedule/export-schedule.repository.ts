@@ -14,8 +14,4 @@ export class ExportScheduleRepository {
   listConfigurations(): Promise<ScheduledConfiguration[]> {
     return this.prisma.exportConfiguration.findMany({ select: { id: true, interval: true, enabled: true }, orderBy: { createdAt: 'asc' } });
   }
-
-  async exists(configurationId: string): Promise<boolean> {
-    return (await this.prisma.exportConfiguration.count({ where: { id: configurationId } })) > 0;
-  }
 }
