@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     app.onStop(() => worker.close());
   }
 
-  await app.start();
+  // The worker rebuilt the job schedulers before it took jobs; a second pass would find nothing to change.
+  await app.start({ reconcileSchedules: !app.env.RUN_WORKER_IN_PROCESS });
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -51,8 +51,12 @@ export interface App {
   prisma: PrismaClient;
   services: AppServices;
   http: Express;
-  /** Listens on HOST:PORT (PORT=0 picks a free port) and returns the base URL. */
-  start(): Promise<{ url: string; port: number }>;
+  /**
+   * Rebuilds the job schedulers from PostgreSQL, then listens on HOST:PORT (PORT=0 picks a free
+   * port) and returns the base URL. `reconcileSchedules: false` skips the rebuild, for a process
+   * whose in-process worker has just done it.
+   */
+  start(options?: { reconcileSchedules?: boolean }): Promise<{ url: string; port: number }>;
   /** Registers cleanup for stop() (e.g. closing a worker); hooks run in reverse order, first. */
   onStop(hook: () => Promise<void>): void;
   /** Stops accepting requests, lets running ones finish, runs the hooks, closes connections. */
@@ -157,9 +161,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     prisma,
     services,
     http,
-    async start() {
+    async start({ reconcileSchedules: reconcile = true } = {}) {
       // PostgreSQL is the source of truth for schedules; Redis may have lost them.
-      await reconcileSchedules(exportSchedule, logger);
+      if (reconcile) await reconcileSchedules(exportSchedule, logger);
       server = await new Promise<Server>((resolve, reject) => {
         const listening = http.listen(env.PORT, env.HOST, (error?: Error) => (error ? reject(error) : resolve(listening)));
       });
