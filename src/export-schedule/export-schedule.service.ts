@@ -54,9 +54,11 @@ export class BullmqExportSchedule implements ExportSchedulePort {
     const result: ReconcileResult = { upserted: [], removed: [], unchanged: [] };
     const configurations = await this.repository.listConfigurations();
     const enabled = new Map(configurations.filter((configuration) => configuration.enabled).map((configuration) => [configuration.id, configuration]));
+    // Every scheduler in one read, `every` and template included, rather than one read per configuration.
+    const schedulers = new Map((await this.queue.getJobSchedulers(0, -1)).map((scheduler) => [scheduler.id ?? scheduler.key, scheduler]));
 
     for (const configuration of enabled.values()) {
-      const existing = await this.queue.getJobScheduler(schedulerIdFor(configuration.id));
+      const existing = schedulers.get(schedulerIdFor(configuration.id));
       if (existing && Number(existing.every) === INTERVAL_MS[configuration.interval] && existing.template?.data?.configurationId === configuration.id) {
         result.unchanged.push(configuration.id);
         continue;
@@ -67,9 +69,7 @@ export class BullmqExportSchedule implements ExportSchedulePort {
 
     // Schedulers whose configuration is disabled or gone. Other schedulers that may share the
     // queue (not derived from a configuration id) are left alone.
-    const schedulers = await this.queue.getJobSchedulers(0, -1);
-    for (const scheduler of schedulers) {
-      const schedulerId = scheduler.id ?? scheduler.key;
+    for (const schedulerId of schedulers.keys()) {
       const configurationId = configurationIdOfScheduler(schedulerId);
       if (configurationId !== undefined && !enabled.has(configurationId)) {
         await this.queue.removeJobScheduler(schedulerId);
