@@ -1,11 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../src/common/logger';
-import { createExportQueue, INTERVAL_MS, schedulerIdFor } from '../../src/export-schedule/export-queue';
+import { createExportQueue, schedulerIdFor } from '../../src/export-schedule/export-queue';
 import { ExportScheduleRepository } from '../../src/export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../../src/export-schedule/export-schedule.service';
 import type { ExportInterval } from '../../src/generated/prisma/enums';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { startExportWorker } from '../../workers/export-worker.factory';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = process.env.BULLMQ_PREFIX!;
@@ -86,16 +87,28 @@ describe('export schedule (BullMQ job schedulers, PostgreSQL as the source of tr
     await redis.del(...keys);
     expect(await queue.getJobSchedulersCount()).toBe(0);
 
-    // "Restart": a new schedule over a new queue connection reconciles at start-up.
-    await queue.close();
-    queue = createExportQueue({ redisUrl: REDIS_URL, prefix: PREFIX, queueName });
-    const result = await schedule().reconcile();
-    expect(result.upserted.sort()).toEqual([...enabled.keys()].sort());
+    // Restart: the export worker's start-up (the same code the API process runs in-process) rebuilds them.
+    const worker = await startExportWorker({
+      env: { DATABASE_URL: db.url, REDIS_URL, BULLMQ_PREFIX: PREFIX, EXPORT_TASK_MAX_EVENTS: 1000 },
+      logger,
+      prisma: db.prisma,
+      // No events exist, so the runs the new schedulers start at once find nothing to export and never reach AWS.
+      awsClients: {
+        credentialsFor: () => Promise.reject(new Error('not used: there is nothing to export')),
+        createS3Client: () => {
+          throw new Error('not used: there is nothing to export');
+        },
+      },
+      queueName,
+    });
+    await worker.close();
 
     const schedulers = await schedulersInRedis();
     expect(schedulers.size).toBe(5);
+    // The contract's values, written out: EVERY_2_HOURS = 7,200,000 ms ... EVERY_24_HOURS = 86,400,000 ms.
+    const contractMs: Record<ExportInterval, number> = { EVERY_2_HOURS: 7_200_000, EVERY_4_HOURS: 14_400_000, EVERY_6_HOURS: 21_600_000, EVERY_12_HOURS: 43_200_000, EVERY_24_HOURS: 86_400_000 };
     for (const [id, interval] of enabled) {
-      expect(schedulers.get(schedulerIdFor(id))).toEqual({ every: INTERVAL_MS[interval], configurationId: id, name: 'scheduled-export' });
+      expect(schedulers.get(schedulerIdFor(id))).toEqual({ every: contractMs[interval], configurationId: id, name: 'scheduled-export' });
     }
     expect(schedulers.has(schedulerIdFor(disabled))).toBe(false);
     expect([...schedulers.values()].map((scheduler) => scheduler.every).sort((a, b) => a! - b!)).toEqual([7_200_000, 14_400_000, 21_600_000, 43_200_000, 86_400_000]);
