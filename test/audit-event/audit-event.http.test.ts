@@ -62,7 +62,8 @@ describe('POST /api/audit/events and the export GraphQL API, over HTTP', () => {
     expect(await count()).toBe(before);
   });
 
-  it('answers 413 past INGEST_MAX_BODY_BYTES, 401 without a key, 403 without INGEST, 415 for other types', async () => {
+  it('answers 413 past INGEST_MAX_BODY_BYTES, 401 without a key, 403 without INGEST, 415 for other types, and stores none of it', async () => {
+    const before = await count();
     const big = Array.from({ length: 120 }, (_, index) => JSON.stringify(uamEvent(index))).join('\n');
     const tooLarge = await post(big, 'application/x-ndjson');
     expect(tooLarge.status).toBe(413);
@@ -71,7 +72,9 @@ describe('POST /api/audit/events and the export GraphQL API, over HTTP', () => {
     const anonymous = await fetch(`${testApp.url}/api/audit/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
     expect(anonymous.status).toBe(401);
     expect((await post(JSON.stringify([uamEvent(7)]), 'application/json', auditKey)).status).toBe(403);
-    expect((await post('x', 'text/plain')).status).toBe(415);
+    expect((await post(JSON.stringify([uamEvent(8)]), 'text/plain')).status).toBe(415);
+    // The 413 body held 120 valid events and the 403 one a valid event: neither stored anything.
+    expect(await count()).toBe(before);
   });
 
   it('runs an export on demand and lists its jobs and tasks; self-audit events are exported too', async () => {
