@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ExportInterval } from '../generated/prisma/enums';
 import { CliError } from './cli.errors';
 
 /**
@@ -9,10 +10,8 @@ import { CliError } from './cli.errors';
  * anything is sent; the values themselves (bucket names, regions, ARNs) are the service's to judge.
  */
 
-const INTERVALS = ['EVERY_2_HOURS', 'EVERY_4_HOURS', 'EVERY_6_HOURS', 'EVERY_12_HOURS', 'EVERY_24_HOURS'] as const;
-
 const common = {
-  interval: z.enum(INTERVALS),
+  interval: z.enum(ExportInterval),
   bucket: z.string(),
   /** Optional in the seed; null or absent both mean "bucket root". */
   path: z.string().nullish(),
@@ -25,21 +24,15 @@ export const inputFileSchemas = {
   // Updates name the configuration and change only the fields present.
   'update:s3:accessKey': z.strictObject({
     id: z.string(),
-    ...partial(common),
+    ...z.object(common).partial().shape,
     accessKeyId: z.string().optional(),
     secretAccessKey: z.string().optional(),
   }),
-  'update:s3:assumedRole': z.strictObject({ id: z.string(), ...partial(common), roleArn: z.string().optional() }),
+  'update:s3:assumedRole': z.strictObject({ id: z.string(), ...z.object(common).partial().shape, roleArn: z.string().optional() }),
 } as const;
 
 export type InputFileKind = keyof typeof inputFileSchemas;
 export type InputFile<K extends InputFileKind> = z.infer<(typeof inputFileSchemas)[K]>;
-
-function partial<T extends Record<string, z.ZodType>>(shape: T): { [K in keyof T]: z.ZodOptional<T[K]> } {
-  return Object.fromEntries(Object.entries(shape).map(([key, schema]) => [key, schema.optional()])) as {
-    [K in keyof T]: z.ZodOptional<T[K]>;
-  };
-}
 
 /** Reads and checks an input file; every problem is a CliError naming the file and the field. */
 export function readInputFile<K extends InputFileKind>(kind: K, file: string): InputFile<K> {

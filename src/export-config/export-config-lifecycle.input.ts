@@ -1,5 +1,5 @@
 import { Field, InputType } from 'type-graphql';
-import { ExportInterval } from './export-config.type';
+import { ExportInterval } from '../generated/prisma/enums';
 
 /**
  * Update inputs: the create input's fields plus `id`. Every other field is optional: an absent

@@ -1,5 +1,5 @@
 import { Field, InputType } from 'type-graphql';
-import { ExportInterval } from './export-config.type';
+import { ExportInterval } from '../generated/prisma/enums';
 
 /**
  * GraphQL input shapes. They only describe the wire format; every rule (bucket naming, region,

@@ -1,7 +1,6 @@
 import type { ExportConfigurationRow } from './export-config.repository';
 import {
   ExportConfiguration,
-  ExportInterval,
   S3AccessKeyEndpointConfiguration,
   S3AssumedRoleEndpointConfiguration,
   UserType,
@@ -15,7 +14,7 @@ import {
 export function toExportConfiguration(row: ExportConfigurationRow): ExportConfiguration {
   return Object.assign(new ExportConfiguration(), {
     id: row.id,
-    interval: ExportInterval[row.interval],
+    interval: row.interval,
     enabled: row.enabled,
     connectionStatus: row.connectionStatus,
     endpointConfiguration: toEndpointConfiguration(row),

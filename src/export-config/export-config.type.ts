@@ -1,5 +1,6 @@
 import { DateTimeResolver } from 'graphql-scalars';
 import { createUnionType, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { ExportInterval } from '../generated/prisma/enums';
 
 /**
  * The API's view of an export configuration. These classes are built only by
@@ -7,14 +8,7 @@ import { createUnionType, Field, ID, ObjectType, registerEnumType } from 'type-g
  * cannot reach a response even by accident.
  */
 
-export enum ExportInterval {
-  EVERY_2_HOURS = 'EVERY_2_HOURS',
-  EVERY_4_HOURS = 'EVERY_4_HOURS',
-  EVERY_6_HOURS = 'EVERY_6_HOURS',
-  EVERY_12_HOURS = 'EVERY_12_HOURS',
-  EVERY_24_HOURS = 'EVERY_24_HOURS',
-}
-
+// The stored enum is the API's: one list of intervals from the Prisma schema to GraphQL and validation.
 registerEnumType(ExportInterval, {
   name: 'ExportInterval',
   description: 'How often audit events are exported to the destination.',

@@ -1,13 +1,12 @@
 import { z } from 'zod';
 import { DomainError } from '../common/errors';
+import { ExportInterval } from '../generated/prisma/enums';
 
 /**
  * The one place where export-configuration input is checked and normalised. GraphQL, the CLI and
  * any future caller go through these schemas (via the service), so a rule cannot be skipped by
  * taking another entry point. Messages name the field and never echo the value (it may be a secret).
  */
-
-export const EXPORT_INTERVALS = ['EVERY_2_HOURS', 'EVERY_4_HOURS', 'EVERY_6_HOURS', 'EVERY_12_HOURS', 'EVERY_24_HOURS'] as const;
 
 const MAX_PATH_LENGTH = 512;
 
@@ -86,7 +85,7 @@ export function normalisePath(value: string | null | undefined): string | null |
   return normalised;
 }
 
-const interval = z.enum(EXPORT_INTERVALS, { error: `must be one of ${EXPORT_INTERVALS.join(', ')}` });
+const interval = z.enum(ExportInterval, { error: `must be one of ${Object.values(ExportInterval).join(', ')}` });
 
 // strictObject: unknown fields are refused, not silently dropped. GraphQL already refuses them for
 // input objects; this also covers callers that bypass GraphQL.
