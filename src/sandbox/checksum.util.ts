@@ -10,11 +10,6 @@ import { crc32 } from 'node:zlib';
 export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256'] as const;
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
 
-/** The header name carrying a checksum, e.g. `x-amz-checksum-crc32`. */
-export function checksumHeader(algorithm: ChecksumAlgorithm): string {
-  return `x-amz-checksum-${algorithm}`;
-}
-
 function uint32Base64(value: number): string {
   const out = Buffer.alloc(4);
   out.writeUInt32BE(value >>> 0);

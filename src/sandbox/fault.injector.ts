@@ -36,10 +36,6 @@ export class FaultInjector {
     this.count = 0;
   }
 
-  get current(): FaultConfig | null {
-    return this.config;
-  }
-
   /** Returns the error to answer the next S3 request with, or undefined to let it through. */
   next(): AwsError | undefined {
     if (!this.config || this.config.s3FailureRatio === 0) return undefined;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { identityPolicySchema, trustPolicySchema } from './policy.schema';
+import { BUCKET_NAME } from './s3.operation';
 
 /**
  * The sandbox's IAM file: who exists, with which keys, and what they may do. Validated
@@ -26,7 +27,7 @@ const iamName = z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be 1-64 characters 
 // S3's bucket naming rules (the subset that matters: length, charset, no leading/trailing punctuation).
 export const bucketNameSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)');
+  .regex(BUCKET_NAME, 'must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)');
 
 const userSchema = z.strictObject({
   name: iamName,

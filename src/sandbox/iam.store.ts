@@ -45,8 +45,6 @@ export interface IamSession {
   assumedRoleId: string;
   /** Session policy passed to AssumeRole, which further restricts the role's permissions. */
   sessionPolicy?: PolicyDocument;
-  /** Whether this session was itself obtained with session credentials (role chaining). */
-  chained: boolean;
 }
 
 /** Who signed a request. */
@@ -146,7 +144,7 @@ export class IamStore {
   }
 
   /** Issues temporary credentials for `role`; the caller has already been authorised. */
-  createSession(role: IamRole, sessionName: string, durationSeconds: number, chained: boolean, sessionPolicy?: PolicyDocument): IamSession {
+  createSession(role: IamRole, sessionName: string, durationSeconds: number, sessionPolicy?: PolicyDocument): IamSession {
     // Forget sessions that expired long ago so a long-running sandbox does not grow forever;
     // keep recent ones so their use still answers ExpiredToken rather than InvalidAccessKeyId.
     const horizon = this.clock.now() - 24 * 3600 * 1000;
@@ -162,7 +160,6 @@ export class IamStore {
       arn: `arn:aws:sts::${this.accountId}:assumed-role/${role.name}/${sessionName}`,
       assumedRoleId: `${role.roleId}:${sessionName}`,
       sessionPolicy,
-      chained,
     };
     this.sessions.set(session.accessKeyId, session);
     return session;

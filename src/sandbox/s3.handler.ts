@@ -32,7 +32,6 @@ const TRANSPORT_HEADERS = new Set([
 ]);
 
 export interface S3Outcome {
-  operation: S3Operation;
   /** Storage's response, or undefined when the sandbox answered itself (abort). */
   response?: IncomingMessage;
   /** Status for sandbox-answered requests. */
@@ -88,11 +87,6 @@ export class S3Handler {
     private readonly storage: S3Storage,
   ) {}
 
-  /** Classifies the request early so even failed requests are logged with their operation. */
-  classify(method: string, url: string, headers: IncomingHttpHeaders): S3Operation {
-    return classifyS3Request(method, url, headers);
-  }
-
   private authorize(authn: AuthenticatedRequest, action: string, resource: string): void {
     const decision = evaluatePolicySets(this.iam.policySets(authn.caller), action, resource);
     if (decision !== 'allow') {
@@ -121,12 +115,12 @@ export class S3Handler {
       }
       if (operation.name === 'AbortMultipartUpload') {
         await this.storage.abortUpload(bucket, uploadId);
-        return { operation, status: 204 };
+        return { status: 204 };
       }
     }
 
     const response = await this.storage.forward({ method, url, headers: storageHeaders(headers), body: payload });
-    return { operation, response };
+    return { response };
   }
 
   /**
@@ -146,8 +140,9 @@ export class S3Handler {
     }
     if (!(await this.storage.bucketExists(bucket))) throw awsErrors.noSuchBucket(bucket);
     const results: string[] = [];
+    const policySets = this.iam.policySets(authn.caller);
     for (const key of keys) {
-      const decision = evaluatePolicySets(this.iam.policySets(authn.caller), 's3:DeleteObject', `arn:aws:s3:::${bucket}/${key}`);
+      const decision = evaluatePolicySets(policySets, 's3:DeleteObject', `arn:aws:s3:::${bucket}/${key}`);
       if (decision !== 'allow') {
         results.push(`<Error><Key>${xmlEscape(key)}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`);
         continue;
@@ -170,6 +165,6 @@ export class S3Handler {
     const body =
       '<?xml version="1.0" encoding="UTF-8"?>\n' +
       `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${results.join('')}</DeleteResult>`;
-    return { operation, status: 200, body };
+    return { status: 200, body };
   }
 }

@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AwsError, awsErrors } from './sandbox.errors';
+import { safeDecode } from './sigv4.verifier';
 
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** S3's bucket name shape, as the sandbox checks it in requests and in its IAM file. */
+export const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /**
  * s3rver maps keys straight onto file paths, so `.`/`..` segments would escape the data
@@ -30,21 +32,13 @@ export interface S3Operation {
   query: URLSearchParams;
 }
 
-function decode(value: string): string {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
-}
-
 export function classifyS3Request(method: string, rawUrl: string, headers: IncomingHttpHeaders): S3Operation {
   const q = rawUrl.indexOf('?');
   const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
   const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
   const slash = rawPath.indexOf('/', 1);
-  const bucket = decode(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash)) || undefined;
-  const key = slash < 0 ? undefined : decode(rawPath.slice(slash + 1)) || undefined;
+  const bucket = safeDecode(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash)) || undefined;
+  const key = slash < 0 ? undefined : safeDecode(rawPath.slice(slash + 1)) || undefined;
   const m = method.toUpperCase();
 
   const op = (name: string, action: string, resource: string): S3Operation => ({ name, action, resource, bucket, key, query });

@@ -10,7 +10,7 @@ import { IamStore } from './iam.store';
 import type { PolicyDocument } from './policy.schema';
 import { authenticate, scopeService } from './request.authenticator';
 import { S3Handler } from './s3.handler';
-import type { S3Operation } from './s3.operation';
+import { classifyS3Request, type S3Operation } from './s3.operation';
 import { S3Storage } from './s3.storage';
 import { SandboxClock } from './sandbox.clock';
 import { AwsError, awsErrors, type AwsService, newRequestId, s3ErrorXml, stsErrorXml } from './sandbox.errors';
@@ -141,7 +141,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     let operation: S3Operation | undefined;
     let classifyError: unknown;
     try {
-      operation = s3.classify(method, url, req.headers);
+      // Classified before authentication, so even a refused request is logged with its operation.
+      operation = classifyS3Request(method, url, req.headers);
     } catch (err) {
       classifyError = err;
     }
@@ -195,8 +196,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     try {
       const authn = authenticate({ method, url, rawHeaders: req.rawHeaders, headers: req.headers }, body, 'sts', iam, clock);
       principalArn = authn.principalArn;
-      const result = handleSts(params, authn, iam, requestId);
-      res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(result.xml) }).end(result.xml);
+      const xml = handleSts(params, authn, iam, requestId);
+      res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) }).end(xml);
       record({ service: 'sts', operation, principalArn, status: 200 });
     } catch (err) {
       if (!(err instanceof AwsError)) throw err;

@@ -68,7 +68,8 @@ export function uriEncode(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-function safeDecode(value: string): string {
+/** decodeURIComponent, or the text as it is when it is not valid percent-encoding (as S3 takes it). */
+export function safeDecode(value: string): string {
   try {
     return decodeURIComponent(value);
   } catch {

@@ -18,11 +18,6 @@ import { AwsError, awsErrors, xmlEscape } from './sandbox.errors';
 
 const NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 
-export interface StsResult {
-  operation: string;
-  xml: string;
-}
-
 function validationError(field: string, value: string | undefined, constraint: string): AwsError {
   const shown = value === undefined ? 'null' : `'${value}'`;
   return awsErrors.validation(`1 validation error detected: Value ${shown} at '${field}' failed to satisfy constraint: ${constraint}`);
@@ -40,16 +35,17 @@ export function stsOperationName(params: URLSearchParams): string {
   return params.get('Action') ?? 'Unknown';
 }
 
-export function handleSts(params: URLSearchParams, authn: AuthenticatedRequest, iam: IamStore, requestId: string): StsResult {
+/** The XML answer to an STS request. */
+export function handleSts(params: URLSearchParams, authn: AuthenticatedRequest, iam: IamStore, requestId: string): string {
   const action = params.get('Action');
   if (params.get('Version') !== '2011-06-15') {
     throw new AwsError('InvalidAction', 400, `Could not find operation ${action} for version ${params.get('Version')}`);
   }
   switch (action) {
     case 'GetCallerIdentity':
-      return { operation: action, xml: envelope(action, getCallerIdentity(authn, iam), requestId) };
+      return envelope(action, getCallerIdentity(authn, iam), requestId);
     case 'AssumeRole':
-      return { operation: action, xml: envelope(action, assumeRole(params, authn, iam), requestId) };
+      return envelope(action, assumeRole(params, authn, iam), requestId);
     default:
       throw new AwsError('InvalidAction', 400, `Could not find operation ${action} for version 2011-06-15`);
   }
@@ -126,7 +122,7 @@ function assumeRole(params: URLSearchParams, authn: AuthenticatedRequest, iam: I
     throw awsErrors.validation('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
   }
 
-  const session = iam.createSession(role, sessionName, duration, chained, sessionPolicy);
+  const session = iam.createSession(role, sessionName, duration, sessionPolicy);
   return (
     `<AssumedRoleUser><AssumedRoleId>${xmlEscape(session.assumedRoleId)}</AssumedRoleId><Arn>${xmlEscape(session.arn)}</Arn></AssumedRoleUser>` +
     `<Credentials><AccessKeyId>${session.accessKeyId}</AccessKeyId><SecretAccessKey>${xmlEscape(session.secretAccessKey)}</SecretAccessKey>` +
