@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { openSandbox } from '../sandbox/sandbox.fixture';
+import { openSandbox, trustAnyConfigurationId, trustPolicyFor } from '../sandbox/sandbox.fixture';
 import { DEFAULT_IAM_FILE, type Sandbox, type SandboxIamConfig } from '../../src/sandbox/sandbox.server';
 import { startTestApp, type TestApp } from './app.fixture';
 
@@ -23,21 +23,6 @@ function extendedIam(): SandboxIamConfig {
     ...iam,
     users: [...(iam.users ?? []), { name: 'any-bucket-writer', accessKeyId: 'AKIASANDBOXANYWRITER', secretAccessKey: 'SANDBOX/any-bucket-writer/NotASecret/000', policies: [writeAnywhere] }],
     roles: [...roles, { ...role, name: 'no-put-object', policies: [] }],
-  };
-}
-
-/** Admits any UUID v4 External ID, so the create's own test gets past sts:AssumeRole. */
-function trustAnyConfiguration(sandbox: Sandbox) {
-  return {
-    Version: '2012-10-17' as const,
-    Statement: [
-      {
-        Effect: 'Allow' as const,
-        Principal: { AWS: `arn:aws:iam::${sandbox.accountId}:root` },
-        Action: 'sts:AssumeRole',
-        Condition: { StringLike: { 'sts:ExternalId': '????????-????-4???-????-????????????' } },
-      },
-    ],
   };
 }
 
@@ -87,17 +72,7 @@ describe('a failing connection test still saves the configuration, with the AWS 
 
   it('role whose trust policy names another External ID: the seed text naming sts:AssumeRole', async () => {
     const roleArn = sandbox.role('immuta-export').arn;
-    sandbox.setTrustPolicy('immuta-export', {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { AWS: `arn:aws:iam::${sandbox.accountId}:root` },
-          Action: 'sts:AssumeRole',
-          Condition: { StringEquals: { 'sts:ExternalId': '11111111-1111-4111-8111-111111111111' } },
-        },
-      ],
-    });
+    sandbox.setTrustPolicy('immuta-export', trustPolicyFor(sandbox.accountId, '11111111-1111-4111-8111-111111111111'));
     const created = await create(CREATE_ASSUMED_ROLE, { ...base, roleArn });
     expect(created.connectionStatus).toBe(
       `Error testing access to S3 using AssumedRole ${roleArn} - User: ${sandbox.user('audit-export-service').arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
@@ -107,7 +82,7 @@ describe('a failing connection test still saves the configuration, with the AWS 
 
   it('role without s3:PutObject: AccessDenied from S3 with the temporary credentials', async () => {
     const roleArn = sandbox.role('no-put-object').arn;
-    sandbox.setTrustPolicy('no-put-object', trustAnyConfiguration(sandbox));
+    sandbox.setTrustPolicy('no-put-object', trustAnyConfigurationId(sandbox.accountId));
     const created = await create(CREATE_ASSUMED_ROLE, { ...base, roleArn });
     expect(created.connectionStatus).toMatch(new RegExp(`^Error testing access to S3 using AssumedRole ${roleArn.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} - .*(not authorized|Access Denied)`));
     expect(created.connectionStatus).toContain('s3:PutObject');

@@ -1,4 +1,4 @@
-import { openSandbox } from '../sandbox/sandbox.fixture';
+import { openSandbox, trustAnyConfigurationId, trustPolicyFor } from '../sandbox/sandbox.fixture';
 import type { Sandbox } from '../../src/sandbox/sandbox.server';
 import { readObject, startTestApp, type TestApp } from './app.fixture';
 
@@ -133,17 +133,7 @@ describe("the seed guide's GraphQL documents against the sandbox", () => {
     });
 
     // The seed's step 4: the trust policy names the configuration id as External ID.
-    sandbox.setTrustPolicy('immuta-export', {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { AWS: `arn:aws:iam::${sandbox.accountId}:root` },
-          Action: 'sts:AssumeRole',
-          Condition: { StringEquals: { 'sts:ExternalId': created.id } },
-        },
-      ],
-    });
+    sandbox.setTrustPolicy('immuta-export', trustPolicyFor(sandbox.accountId, created.id));
     // Step 5: test again, then list as the seed does.
     const retest = await t.graphql(
       { query: `mutation($id: String!) { testExportConfigurationConnection(id: $id) { id connectionStatus endpointConfiguration { __typename ... on S3AssumedRoleEndpointConfiguration { roleArn externalId } } } }`, variables: { id: created.id } },
@@ -164,17 +154,7 @@ describe("the seed guide's GraphQL documents against the sandbox", () => {
   it('assumed role: answers SUCCESS on create when the trust policy already admits the External ID the service sends', async () => {
     // A trust policy that requires a UUID v4 External ID: it passes only if the service sends the
     // new configuration's id, so SUCCESS here also shows that ExternalId is sent.
-    sandbox.setTrustPolicy('immuta-export', {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { AWS: `arn:aws:iam::${sandbox.accountId}:root` },
-          Action: 'sts:AssumeRole',
-          Condition: { StringLike: { 'sts:ExternalId': '????????-????-4???-????-????????????' } },
-        },
-      ],
-    });
+    sandbox.setTrustPolicy('immuta-export', trustAnyConfigurationId(sandbox.accountId));
     const { body } = await t.graphql({ query: assumedRoleMutation(sandbox.role('immuta-export').arn) }, key);
 
     expect(body.errors).toBeUndefined();

@@ -74,3 +74,22 @@ export function trustPolicyFor(accountId: string, externalId: string) {
     ],
   };
 }
+
+/**
+ * Trust policy for `arn:aws:iam::<account>:root` admitting any UUID v4 External ID: it passes only
+ * when the service sends a configuration id, so a create's own connection test gets past
+ * sts:AssumeRole without knowing the new id in advance.
+ */
+export function trustAnyConfigurationId(accountId: string) {
+  return {
+    Version: '2012-10-17' as const,
+    Statement: [
+      {
+        Effect: 'Allow' as const,
+        Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+        Action: 'sts:AssumeRole',
+        Condition: { StringLike: { 'sts:ExternalId': '????????-????-4???-????-????????????' } },
+      },
+    ],
+  };
+}
