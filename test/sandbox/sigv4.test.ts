@@ -152,6 +152,8 @@ describe('sandbox SigV4 verification', () => {
         return Buffer.from(await got.Body!.transformToByteArray());
       } catch (err) {
         return (err as Error).name;
+      } finally {
+        auditor.destroy();
       }
     }
 
