@@ -1,12 +1,9 @@
 import type { ApiKeyService } from '../api-key/api-key.service';
-import type { SelfAuditRecorder } from '../audit-event/self-audit.port';
 import type { AwsClientFactory } from '../aws/aws-client.factory';
-import type { ConnectionTestService } from '../connection-test/connection-test.service';
 import type { SecretBox } from '../crypto/secret-box';
 import type { ExportConfigurationService } from '../export-config/export-config.service';
 import type { ExportConfigurationLifecycleService } from '../export-config/export-config-lifecycle.service';
 import type { SetupPolicyService } from '../setup-policy/setup-policy.service';
-import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
 import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { ExportJobService } from '../export-job/export-job.service';
 
@@ -17,17 +14,12 @@ import type { ExportJobService } from '../export-job/export-job.service';
 export interface AppServices {
   secretBox: SecretBox;
   awsClients: AwsClientFactory;
-  connectionTests: ConnectionTestService;
   apiKeys: ApiKeyService;
   exportConfigurations: ExportConfigurationService;
   /** Update, enable, disable, delete of export configurations. */
   exportConfigurationLifecycle: ExportConfigurationLifecycleService;
   /** IAM policy documents to paste into AWS (setup help). */
   setupPolicies: SetupPolicyService;
-  /** Records the service's own changes as audit events (implemented by src/audit-event). */
-  selfAudit: SelfAuditRecorder;
-  /** Keeps BullMQ job schedulers in line with configurations (implemented by src/export-schedule). */
-  exportSchedule: ExportSchedulePort;
   /** Ingestion of UAM events (POST /api/audit/events). */
   auditEvents: AuditEventService;
   /** Export history and manual runs (getAllExportJobs, getAllExportJobTasks, runExportConfiguration). */

@@ -101,9 +101,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const services: AppServices = {
     secretBox,
     awsClients,
-    connectionTests,
-    selfAudit,
-    exportSchedule,
     apiKeys: new ApiKeyService(new ApiKeyRepository(prisma), selfAudit),
     exportConfigurations: new ExportConfigurationService(exportConfigurationDependencies),
     exportConfigurationLifecycle: new ExportConfigurationLifecycleService({

@@ -52,8 +52,6 @@ export const auditEventSchema = z.looseObject({
   userAgent: z.string().nullish(),
 });
 
-export type IncomingAuditEvent = z.infer<typeof auditEventSchema>;
-
 /** An event ready to store: validated, with `receivedTimestamp` set by this service. */
 export interface AuditEventRecord {
   id: string;

@@ -14,11 +14,11 @@ const MAX_LISTED_LINES = 100;
  * (1-based; for a JSON array, the 1-based position in the array) and why.
  */
 export class IngestRejectedError extends DomainError {
-  constructor(lines: RejectedLine[], total: number) {
+  constructor(lines: RejectedLine[]) {
     super(
       'BAD_USER_INPUT',
-      `${total} of the submitted events ${total === 1 ? 'is' : 'are'} invalid; nothing was stored`,
-      { lines: lines.slice(0, MAX_LISTED_LINES), invalidCount: total },
+      `${lines.length} of the submitted events ${lines.length === 1 ? 'is' : 'are'} invalid; nothing was stored`,
+      { lines: lines.slice(0, MAX_LISTED_LINES), invalidCount: lines.length },
     );
   }
 }
@@ -62,7 +62,7 @@ export class AuditEventService {
         body: { ...event, id: event.id.toLowerCase(), receivedTimestamp: receivedTimestamp.toISOString() },
       });
     }
-    if (rejected.length > 0) throw new IngestRejectedError(rejected, rejected.length);
+    if (rejected.length > 0) throw new IngestRejectedError(rejected);
     if (records.length === 0) {
       throw new DomainError('BAD_USER_INPUT', 'The request contains no events', { lines: [] });
     }

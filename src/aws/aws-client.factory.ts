@@ -80,7 +80,7 @@ export class AwsClientFactory {
    * credentials from `sts:AssumeRole` on its role with `ExternalId` = the configuration id (the
    * confused-deputy guard the customer's trust policy names).
    */
-  async credentialsFor(source: CredentialSource, options: { abortSignal?: AbortSignal; durationSeconds?: number } = {}): Promise<AwsCredentials> {
+  async credentialsFor(source: CredentialSource, options: { abortSignal?: AbortSignal } = {}): Promise<AwsCredentials> {
     if (source.endpointType === 'S3_ACCESS_KEY') {
       if (!source.accessKeyId || !source.secretCiphertext) throw new Error(`Export configuration ${source.id} has no access key`);
       return { accessKeyId: source.accessKeyId, secretAccessKey: this.secretBox.decrypt(source.secretCiphertext, source.id) };
@@ -91,7 +91,8 @@ export class AwsClientFactory {
         RoleArn: source.roleArn,
         ExternalId: source.id,
         RoleSessionName: roleSessionName(source.id),
-        DurationSeconds: options.durationSeconds ?? 900,
+        // STS's minimum: a long run refreshes them (RefreshingCredentials) rather than holding them longer.
+        DurationSeconds: 900,
       }),
       { abortSignal: options.abortSignal },
     );

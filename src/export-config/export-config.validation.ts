@@ -93,9 +93,6 @@ export const s3AccessKeyInputSchema = z.strictObject({ interval, bucket, path, r
 export const s3AssumedRoleInputSchema = z.strictObject({ interval, bucket, path, region, roleArn });
 export const configurationIdSchema = z.uuid({ error: 'must be an export configuration id (UUID)' });
 
-export type S3AccessKeyInput = z.infer<typeof s3AccessKeyInputSchema>;
-export type S3AssumedRoleInput = z.infer<typeof s3AssumedRoleInputSchema>;
-
 /**
  * Parses `input` or throws `BAD_USER_INPUT` naming the first offending field (all of them in
  * `extensions.fields`).
