@@ -9,7 +9,7 @@ import { describeForAudit, toExportConfiguration } from './export-config.mapper'
 import type { ExportConfigurationRepository, ExportConfigurationRow } from './export-config.repository';
 import type { ExportConfigurationChanges, ExportConfigurationLifecycleRepository } from './export-config-lifecycle.repository';
 import type { ExportConfiguration } from './export-config.type';
-import { connectionTestColumns, loadConfigurationRow, syncSchedule } from './export-config.steps';
+import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, syncSchedule } from './export-config.steps';
 import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationLifecycleDependencies {
@@ -110,14 +110,7 @@ export class ExportConfigurationLifecycleService {
     const row = await loadConfigurationRow(this.deps.repository, id, 'id');
     await this.deps.repository.transaction(async (tx) => {
       if (!(await this.deps.lifecycleRepository.delete(tx, row.id))) throw new NotFoundError('Export configuration', row.id);
-      await this.deps.selfAudit.record(tx, {
-        action: 'DELETE',
-        type: 'ExportConfigurationDeleted',
-        actor,
-        targetType: 'EXPORT_CONFIGURATION',
-        targets: [{ type: 'EXPORT_CONFIGURATION', id: row.id }],
-        payload: describeForAudit(row),
-      });
+      await recordConfigurationEvent(this.deps.selfAudit, tx, row.id, actor, { action: 'DELETE', type: 'ExportConfigurationDeleted', payload: describeForAudit(row) });
     });
     this.deps.logger.info({ configurationId: row.id, userId: actor.userId }, 'export configuration deleted');
     try {
@@ -167,14 +160,7 @@ export class ExportConfigurationLifecycleService {
         if (!current) throw new NotFoundError('Export configuration', row.id);
         throw new DomainError('CONFLICT', `Export configuration ${row.id} was changed by another request meanwhile; read it again and retry`, { id: row.id });
       }
-      if (event) {
-        await this.deps.selfAudit.record(tx, {
-          ...event,
-          actor,
-          targetType: 'EXPORT_CONFIGURATION',
-          targets: [{ type: 'EXPORT_CONFIGURATION', id: row.id }],
-        });
-      }
+      if (event) await recordConfigurationEvent(this.deps.selfAudit, tx, row.id, actor, event);
       return (await this.deps.repository.findById(row.id, tx)) as ExportConfigurationRow;
     });
   }

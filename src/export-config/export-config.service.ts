@@ -7,7 +7,7 @@ import type { ConnectionTestService } from '../connection-test/connection-test.s
 import { describeForAudit, toExportConfiguration } from './export-config.mapper';
 import type { ExportConfigurationRepository, NewExportConfiguration } from './export-config.repository';
 import type { ExportConfiguration } from './export-config.type';
-import { connectionTestColumns, loadConfigurationRow, syncSchedule } from './export-config.steps';
+import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, syncSchedule } from './export-config.steps';
 import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationServiceDependencies {
@@ -110,14 +110,7 @@ export class ExportConfigurationService {
     const result = await this.deps.connectionTests.test(candidate);
     const row = await this.deps.repository.transaction(async (tx) => {
       const created = await this.deps.repository.insert(tx, { ...candidate, ...connectionTestColumns(result, this.deps.healthCheckPeriodMs), createdById: actor.userId });
-      await this.deps.selfAudit.record(tx, {
-        action: 'CREATE',
-        type: 'ExportConfigurationCreated',
-        actor,
-        targetType: 'EXPORT_CONFIGURATION',
-        targets: [{ type: 'EXPORT_CONFIGURATION', id: created.id }],
-        payload: describeForAudit(created),
-      });
+      await recordConfigurationEvent(this.deps.selfAudit, tx, created.id, actor, { action: 'CREATE', type: 'ExportConfigurationCreated', payload: describeForAudit(created) });
       return created;
     });
     this.deps.logger.info(

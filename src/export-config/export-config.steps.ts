@@ -1,6 +1,8 @@
+import type { AuditActor, SelfAuditEvent, SelfAuditRecorder } from '../audit-event/self-audit.port';
 import { NotFoundError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { ConnectionTestResult } from '../connection-test/connection-test.service';
+import type { PrismaTransaction } from '../database/prisma';
 import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
 import type { ExportConfigurationRepository, ExportConfigurationRow } from './export-config.repository';
 import { configurationIdSchema, parseInput } from './export-config.validation';
@@ -46,4 +48,20 @@ export async function syncSchedule(deps: { schedule: ExportSchedulePort; logger:
   } catch (error) {
     deps.logger.error({ err: error, configurationId: row.id }, 'could not sync the export schedule');
   }
+}
+
+/** Records a change to one configuration as a UAM event, in the change's own transaction, with the configuration as its target. */
+export function recordConfigurationEvent(
+  selfAudit: SelfAuditRecorder,
+  tx: PrismaTransaction,
+  configurationId: string,
+  actor: AuditActor,
+  event: Pick<SelfAuditEvent, 'action' | 'type' | 'payload'>,
+): Promise<void> {
+  return selfAudit.record(tx, {
+    ...event,
+    actor,
+    targetType: 'EXPORT_CONFIGURATION',
+    targets: [{ type: 'EXPORT_CONFIGURATION', id: configurationId }],
+  });
 }
