@@ -89,8 +89,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
   );
   // The create and lifecycle services work on the same rows with the same collaborators.
+  const exportConfigurationRepository = new ExportConfigurationRepository(prisma);
   const exportConfigurationDependencies: ExportConfigurationServiceDependencies = {
-    repository: new ExportConfigurationRepository(prisma),
+    repository: exportConfigurationRepository,
     connectionTests,
     secretBox,
     selfAudit,
@@ -107,7 +108,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       ...exportConfigurationDependencies,
       lifecycleRepository: new ExportConfigurationLifecycleRepository(),
     }),
-    setupPolicies: new SetupPolicyService(prisma, servicePrincipal),
+    setupPolicies: new SetupPolicyService(exportConfigurationRepository, servicePrincipal),
     auditEvents: new AuditEventService(prisma, auditEventRepository),
     exportJobs: new ExportJobService({
       history: new ExportJobHistoryRepository(prisma),

@@ -1,5 +1,6 @@
 import { NotFoundError, DomainError } from '../common/errors';
-import type { PrismaClient } from '../database/prisma';
+import type { ExportConfigurationRepository } from '../export-config/export-config.repository';
+import { configurationIdSchema } from '../export-config/export-config.validation';
 import { accountRootArn, buildPermissionsPolicy, buildTrustPolicy, formatPolicy } from './setup-policy.builder';
 import type { ServicePrincipalResolver } from './service-principal';
 
@@ -23,19 +24,13 @@ export interface SetupPolicies {
  */
 export class SetupPolicyService {
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly configurations: Pick<ExportConfigurationRepository, 'findById'>,
     private readonly principal: Pick<ServicePrincipalResolver, 'resolve'>,
   ) {}
 
   async policiesFor(configurationId: string): Promise<SetupPolicies> {
-    const configuration = await this.prisma.exportConfiguration.findUnique({
-      where: { id: configurationId },
-      select: { id: true, endpointType: true, bucket: true, path: true },
-    }).catch((error: unknown) => {
-      // A malformed id is not a UUID to PostgreSQL; to the caller it simply does not exist.
-      if (/uuid/i.test(String((error as Error).message))) return null;
-      throw error;
-    });
+    // A malformed id names no configuration: to the caller it simply does not exist.
+    const configuration = configurationIdSchema.safeParse(configurationId).success ? await this.configurations.findById(configurationId) : null;
     if (!configuration) throw new NotFoundError('Export configuration', configurationId);
 
     if (configuration.endpointType === 'S3_ACCESS_KEY') {

@@ -194,6 +194,9 @@ test('unknown ids are NOT_FOUND; the wrong update mutation for the type is BAD_U
     const body = await gql(query, variables);
     expect({ query, code: body.errors?.[0]?.extensions?.code }).toEqual({ query, code: 'NOT_FOUND' });
   }
+  // A malformed id names no configuration either.
+  const malformed = await gql(`query($id: String!) { getExportConfigurationPolicies(id: $id) { permissionsPolicy } }`, { id: 'not-a-configuration-id' });
+  expect(malformed.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
 
   const id = await createAccessKey();
   const wrong = await gql(
