@@ -60,19 +60,17 @@ export function patternBytes(size: number, seed = 1): Buffer {
   return out;
 }
 
-/** Trust policy in the seed's shape, for `arn:aws:iam::<account>:root` and one external id. */
-export function trustPolicyFor(accountId: string, externalId: string) {
+/** Trust policy in the seed's shape: `arn:aws:iam::<account>:root` may assume the role under `condition`. */
+function rootTrustPolicy(accountId: string, condition: Record<string, Record<string, string>>) {
   return {
     Version: '2012-10-17' as const,
-    Statement: [
-      {
-        Effect: 'Allow' as const,
-        Principal: { AWS: `arn:aws:iam::${accountId}:root` },
-        Action: 'sts:AssumeRole',
-        Condition: { StringEquals: { 'sts:ExternalId': externalId } },
-      },
-    ],
+    Statement: [{ Effect: 'Allow' as const, Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'sts:AssumeRole', Condition: condition }],
   };
+}
+
+/** Trust policy in the seed's shape, for `arn:aws:iam::<account>:root` and one external id. */
+export function trustPolicyFor(accountId: string, externalId: string) {
+  return rootTrustPolicy(accountId, { StringEquals: { 'sts:ExternalId': externalId } });
 }
 
 /**
@@ -81,15 +79,5 @@ export function trustPolicyFor(accountId: string, externalId: string) {
  * sts:AssumeRole without knowing the new id in advance.
  */
 export function trustAnyConfigurationId(accountId: string) {
-  return {
-    Version: '2012-10-17' as const,
-    Statement: [
-      {
-        Effect: 'Allow' as const,
-        Principal: { AWS: `arn:aws:iam::${accountId}:root` },
-        Action: 'sts:AssumeRole',
-        Condition: { StringLike: { 'sts:ExternalId': '????????-????-4???-????-????????????' } },
-      },
-    ],
-  };
+  return rootTrustPolicy(accountId, { StringLike: { 'sts:ExternalId': '????????-????-4???-????-????????????' } });
 }
