@@ -20,14 +20,18 @@ export interface ExportConfigurationChanges {
 
 /**
  * The lifecycle's writes to `export_configurations` (reads go through ExportConfigurationRepository).
- * Writes are conditional on the row version read before the change (`updated_at`): a connection
- * test runs between the read and the write, and two admins changing the same configuration at
- * once must not silently overwrite each other.
+ * Writes are conditional on the row's `version` read before the change: a connection test runs
+ * between the read and the write, and two admins changing the same configuration at once must not
+ * silently overwrite each other. Only these writes bump the version and set `updated_at`; export
+ * runs and health checks write other columns of the row and never make an admin's update CONFLICT.
  */
 export class ExportConfigurationLifecycleRepository {
-  /** Applies `changes` if the row is still at `expectedUpdatedAt`; false when it changed or is gone. */
-  async updateIfUnchanged(tx: PrismaTransaction, id: string, expectedUpdatedAt: Date, changes: ExportConfigurationChanges): Promise<boolean> {
-    const { count } = await tx.exportConfiguration.updateMany({ where: { id, updatedAt: expectedUpdatedAt }, data: changes });
+  /** Applies `changes` if the row is still at `expectedVersion`; false when it changed or is gone. */
+  async updateIfUnchanged(tx: PrismaTransaction, id: string, expectedVersion: number, changes: ExportConfigurationChanges): Promise<boolean> {
+    const { count } = await tx.exportConfiguration.updateMany({
+      where: { id, version: expectedVersion },
+      data: { ...changes, version: { increment: 1 }, updatedAt: new Date() },
+    });
     return count === 1;
   }
 

@@ -155,7 +155,7 @@ export class ExportConfigurationLifecycleService {
     event: { action: 'UPDATE'; type: string; payload: Record<string, unknown> } | null,
   ): Promise<ExportConfigurationRow> {
     return this.deps.repository.transaction(async (tx) => {
-      if (!(await this.deps.lifecycleRepository.updateIfUnchanged(tx, row.id, row.updatedAt, changes))) {
+      if (!(await this.deps.lifecycleRepository.updateIfUnchanged(tx, row.id, row.version, changes))) {
         const current = await this.deps.repository.findById(row.id, tx);
         if (!current) throw new NotFoundError('Export configuration', row.id);
         throw new DomainError('CONFLICT', `Export configuration ${row.id} was changed by another request meanwhile; read it again and retry`, { id: row.id });

@@ -22,6 +22,8 @@ export function toExportConfiguration(row: ExportConfigurationRow): ExportConfig
     createdAt: row.createdAt,
     updatedBy: toUser(row.updatedBy),
     updatedAt: row.updatedAt,
+    runRequestedAt: row.runRequestedAt,
+    runInProgress: row.runInProgress,
   });
 }
 

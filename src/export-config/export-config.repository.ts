@@ -4,7 +4,15 @@ import type { PrismaClient, PrismaTransaction } from '../database/prisma';
 const include = {
   createdBy: { select: { id: true, name: true } },
   updatedBy: { select: { id: true, name: true } },
+  // Whether a run is delivering now (or was interrupted and is about to be resumed).
+  _count: { select: { jobs: { where: { status: 'IN_PROGRESS' as const } } } },
 } as const;
+
+type StoredRow = Omit<ExportConfigurationRow, 'runInProgress'> & { _count: { jobs: number } };
+
+function toRow({ _count, ...row }: StoredRow): ExportConfigurationRow {
+  return { ...row, runInProgress: _count.jobs > 0 };
+}
 
 /** A stored configuration with the users who created and last changed it. */
 export interface ExportConfigurationRow {
@@ -23,7 +31,14 @@ export interface ExportConfigurationRow {
   nextHealthCheckAt: Date | null;
   healthCheckFailures: number;
   createdAt: Date;
+  /** When a person last changed it (export runs and health checks leave it alone). */
   updatedAt: Date;
+  /** Optimistic-lock version: bumped by every change a person makes, and by nothing else. */
+  version: number;
+  /** A run asked for that has not started yet. */
+  runRequestedAt: Date | null;
+  /** An export job of it is in progress. */
+  runInProgress: boolean;
   createdBy: { id: string; name: string } | null;
   updatedBy: { id: string; name: string } | null;
 }
@@ -49,24 +64,38 @@ export class ExportConfigurationRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   async insert(tx: PrismaTransaction, data: NewExportConfiguration): Promise<ExportConfigurationRow> {
-    return tx.exportConfiguration.create({ data: { ...data, updatedById: data.createdById }, include });
+    return toRow(await tx.exportConfiguration.create({ data: { ...data, updatedById: data.createdById }, include }));
   }
 
   async findById(id: string, tx: PrismaTransaction | PrismaClient = this.prisma): Promise<ExportConfigurationRow | null> {
-    return tx.exportConfiguration.findUnique({ where: { id }, include });
+    const row = await tx.exportConfiguration.findUnique({ where: { id }, include });
+    return row ? toRow(row) : null;
   }
 
   async findAll(): Promise<ExportConfigurationRow[]> {
-    return this.prisma.exportConfiguration.findMany({ include, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+    return (await this.prisma.exportConfiguration.findMany({ include, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(toRow);
   }
 
-  /** Records the outcome of a connection test (create, re-test, health check). */
+  /**
+   * Records that a run was asked for (runExportConfiguration), in PostgreSQL: the queued BullMQ job
+   * is only a wake-up call. Always the newest time, so a request made while a run is in progress
+   * is not mistaken for one that run already covered (see ExportRunService.run).
+   */
+  async requestRun(id: string): Promise<ExportConfigurationRow | null> {
+    const count = await this.prisma.$executeRaw`UPDATE export_configurations SET run_requested_at = now() WHERE id = ${id}::uuid`;
+    return count === 1 ? this.findById(id) : null;
+  }
+
+  /**
+   * Records the outcome of a connection test. A test is not a change of the configuration, so
+   * neither `updated_at` nor the version moves.
+   */
   async recordConnectionTest(
     id: string,
-    result: { connectionStatus: string; lastTestedAt: Date; nextHealthCheckAt: Date | null; healthCheckFailures?: number; updatedById?: string },
+    result: { connectionStatus: string; lastTestedAt: Date; nextHealthCheckAt: Date | null; healthCheckFailures?: number },
     tx: PrismaTransaction | PrismaClient = this.prisma,
   ): Promise<ExportConfigurationRow> {
-    return tx.exportConfiguration.update({ where: { id }, data: result, include });
+    return toRow(await tx.exportConfiguration.update({ where: { id }, data: result, include }));
   }
 
   /** Runs `work` in one transaction, so a change and its self-audit event commit together. */

@@ -7,7 +7,7 @@ import type { ConnectionTestService } from '../connection-test/connection-test.s
 import { describeForAudit, toExportConfiguration } from './export-config.mapper';
 import type { ExportConfigurationRepository, NewExportConfiguration } from './export-config.repository';
 import type { ExportConfiguration } from './export-config.type';
-import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, syncSchedule } from './export-config.steps';
+import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, retrySoon, syncSchedule } from './export-config.steps';
 import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationServiceDependencies {
@@ -88,6 +88,12 @@ export class ExportConfigurationService {
     return row ? toExportConfiguration(row) : null;
   }
 
+  /** Records a run request (see ExportJobService.runNow); null when there is no such configuration. */
+  async requestRun(id: string): Promise<ExportConfiguration | null> {
+    const row = await this.deps.repository.requestRun(parseInput(configurationIdSchema, id, 'id'));
+    return row ? toExportConfiguration(row) : null;
+  }
+
   /** Re-runs the connection test (the seed's step 5) and stores its outcome. */
   async testConnection(id: string, actor: AuditActor): Promise<ExportConfiguration> {
     const row = await loadConfigurationRow(this.deps.repository, id, 'id');
@@ -96,8 +102,10 @@ export class ExportConfigurationService {
       ...connectionTestColumns(result, this.deps.healthCheckPeriodMs),
       // A passing test ends the health check's backoff; a failing one leaves its count alone.
       ...(result.ok ? { healthCheckFailures: 0 } : {}),
-      updatedById: actor.userId,
     });
+    this.deps.logger.info({ configurationId: row.id, ok: result.ok, userId: actor.userId }, 'export configuration connection tested');
+    // A configuration that works again gets its failed export retried now, not at its backoff.
+    if (result.ok && row.connectionStatus !== result.status && updated.enabled) await retrySoon(this.deps, row.id);
     return toExportConfiguration(updated);
   }
 

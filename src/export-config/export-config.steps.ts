@@ -50,6 +50,18 @@ export async function syncSchedule(deps: { schedule: ExportSchedulePort; logger:
   }
 }
 
+/**
+ * Asks for the configuration's failed export to be retried at once (its connection works again).
+ * Best effort like syncSchedule: the job's next_retry_at in PostgreSQL is the fallback.
+ */
+export async function retrySoon(deps: { schedule: ExportSchedulePort; logger: Logger }, configurationId: string): Promise<void> {
+  try {
+    await deps.schedule.retryNow(configurationId);
+  } catch (error) {
+    deps.logger.error({ err: error, configurationId }, 'could not queue the retry of the export');
+  }
+}
+
 /** Records a change to one configuration as a UAM event, in the change's own transaction, with the configuration as its target. */
 export function recordConfigurationEvent(
   selfAudit: SelfAuditRecorder,

@@ -99,6 +99,16 @@ export class ExportConfiguration {
   @Field(() => UserType, { nullable: true, description: 'Who last changed the configuration.' })
   updatedBy!: UserType | null;
 
-  @Field(() => DateTimeResolver, { description: 'When the configuration was last changed.' })
+  @Field(() => DateTimeResolver, { description: 'When a person last changed the configuration (export runs and connection tests do not change it).' })
   updatedAt!: Date;
+
+  @Field(() => DateTimeResolver, {
+    nullable: true,
+    description:
+      'When a run was asked for (runExportConfiguration) that has not started yet; null when none is pending. A run asked for while another one is in progress starts right after it.',
+  })
+  runRequestedAt!: Date | null;
+
+  @Field(() => Boolean, { description: 'Whether an export job of this configuration is being delivered now.' })
+  runInProgress!: boolean;
 }

@@ -10,6 +10,11 @@ export interface ExportJobRow {
   startTimestamp: Date | null;
   endTimestamp: Date | null;
   failureReason: string | null;
+  attempts: number;
+  failureCount: number;
+  lastFailureReason: string | null;
+  lastFailedAt: Date | null;
+  nextRetryAt: Date | null;
   createdAt: Date;
 }
 
@@ -38,7 +43,22 @@ export class ExportJobHistoryRepository {
     return this.prisma.exportJob.findMany({
       where: { configurationId },
       orderBy: { createdAt: 'desc' },
-      select: { id: true, configurationId: true, status: true, trigger: true, eventCount: true, startTimestamp: true, endTimestamp: true, failureReason: true, createdAt: true },
+      select: {
+        id: true,
+        configurationId: true,
+        status: true,
+        trigger: true,
+        eventCount: true,
+        startTimestamp: true,
+        endTimestamp: true,
+        failureReason: true,
+        attempts: true,
+        failureCount: true,
+        lastFailureReason: true,
+        lastFailedAt: true,
+        nextRetryAt: true,
+        createdAt: true,
+      },
     });
   }
 

@@ -11,6 +11,11 @@ export function toExportJob(row: ExportJobRow): ExportJob {
     startTimestamp: row.startTimestamp,
     endTimestamp: row.endTimestamp,
     failureReason: row.failureReason,
+    attempts: row.attempts,
+    failureCount: row.failureCount,
+    lastFailureReason: row.lastFailureReason,
+    lastFailedAt: row.lastFailedAt,
+    nextRetryAt: row.nextRetryAt,
     createdAt: row.createdAt,
   });
 }

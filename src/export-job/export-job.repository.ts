@@ -4,7 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import QueryStream from 'pg-query-stream';
 import type { ConnectionTarget } from '../connection-test/connection-test.service';
 import type { PrismaClient } from '../database/prisma';
-import type { ExportStatus, ExportTrigger } from '../generated/prisma/enums';
+import type { ExportInterval, ExportStatus, ExportTrigger } from '../generated/prisma/enums';
 
 /**
  * First key of the two-key advisory locks that keep export runs of one configuration apart
@@ -22,6 +22,8 @@ export interface RunLock {
 /** What a run needs of its configuration (a Prisma row fits). */
 export interface RunConfiguration extends ConnectionTarget {
   enabled: boolean;
+  /** Caps the retry backoff of a failed job. */
+  interval: ExportInterval;
 }
 
 export interface PlannedTask {
@@ -41,13 +43,21 @@ export interface PlannedJob {
   status: ExportStatus;
   fromSequence: bigint;
   toSequence: bigint;
+  /** The destination the task keys were fixed for. */
+  bucket: string;
+  path: string | null;
   startTimestamp: Date | null;
+  /** Failures so far (the retry backoff grows with it). */
+  failureCount: number;
   tasks: PlannedTask[];
 }
 
 export interface PlanRequest {
   configurationId: string;
   trigger: ExportTrigger;
+  /** The configuration's destination now; stored on the job with the keys fixed under it. */
+  bucket: string;
+  path: string | null;
   maxEventsPerTask: number;
   startedAt: Date;
   /** The object key of a task, fixed now so that every retry writes the same object. */
@@ -55,6 +65,18 @@ export interface PlanRequest {
 }
 
 const TASK_SELECT = { id: true, offset: true, limit: true, fromSequence: true, toSequence: true, objectKey: true, status: true, attempts: true } as const;
+
+/** The statuses of a job that is not finished; the database allows one such job per configuration. */
+const UNFINISHED: ExportStatus[] = ['PENDING', 'IN_PROGRESS', 'FAILED'];
+
+/** What failJob records. */
+export interface JobFailure {
+  reason: string;
+  /** Set when the bucket or the credentials are to blame (the connection test's wording). */
+  connectionStatus?: string;
+  /** When the job is due for its next try; computed from the failures so far. */
+  nextRetryAt: (failureCount: number) => Date;
+}
 
 /** Export jobs and tasks, the cursor, and the SQL that makes runs exclusive and streams events. */
 export class ExportJobRepository {
@@ -100,7 +122,7 @@ export class ExportJobRepository {
   findConfiguration(configurationId: string): Promise<RunConfiguration | null> {
     return this.prisma.exportConfiguration.findUnique({
       where: { id: configurationId },
-      select: { id: true, enabled: true, endpointType: true, bucket: true, path: true, region: true, accessKeyId: true, secretCiphertext: true, roleArn: true },
+      select: { id: true, enabled: true, interval: true, endpointType: true, bucket: true, path: true, region: true, accessKeyId: true, secretCiphertext: true, roleArn: true },
     });
   }
 
@@ -111,9 +133,20 @@ export class ExportJobRepository {
    */
   findUnfinishedJob(configurationId: string): Promise<PlannedJob | null> {
     return this.prisma.exportJob.findFirst({
-      where: { configurationId, status: { not: 'SUCCEEDED' } },
+      where: { configurationId, status: { in: UNFINISHED } },
       orderBy: { createdAt: 'asc' },
-      select: { id: true, configurationId: true, status: true, fromSequence: true, toSequence: true, startTimestamp: true, tasks: { select: TASK_SELECT, orderBy: { offset: 'asc' } } },
+      select: {
+        id: true,
+        configurationId: true,
+        status: true,
+        fromSequence: true,
+        toSequence: true,
+        bucket: true,
+        path: true,
+        startTimestamp: true,
+        failureCount: true,
+        tasks: { select: TASK_SELECT, orderBy: { offset: 'asc' } },
+      },
     });
   }
 
@@ -122,11 +155,29 @@ export class ExportJobRepository {
    * most `maxEventsPerTask` events. Because inserts keep committed events a prefix of the sequence
    * (see AuditEventRepository), every event up to `max(sequence)` is already committed and the
    * task boundaries found here never change. Returns null when there is nothing new.
+   *
+   * Also null when the configuration already has an unfinished job: only a run that was not kept
+   * apart from another one (the advisory lock is per session, so a transaction-pooling proxy can
+   * defeat it) gets here, and a second job on the same cursor could never complete. The
+   * configuration row is locked first (FOR UPDATE), so two planners take turns and the second sees
+   * the first's job; the partial unique index `export_jobs_one_unfinished_per_configuration` is the
+   * database's own guarantee behind it.
    */
   async planJob(request: PlanRequest): Promise<PlannedJob | null> {
+    try {
+      return await this.planJobExclusively(request);
+    } catch (error) {
+      if (isUniqueViolation(error)) return null;
+      throw error;
+    }
+  }
+
+  private async planJobExclusively(request: PlanRequest): Promise<PlannedJob | null> {
     return this.prisma.$transaction(
       async (tx) => {
-        const configuration = await tx.exportConfiguration.findUniqueOrThrow({ where: { id: request.configurationId }, select: { cursor: true } });
+        const [configuration] = await tx.$queryRaw<Array<{ cursor: bigint }>>`SELECT cursor FROM export_configurations WHERE id = ${request.configurationId}::uuid FOR UPDATE`;
+        if (!configuration) throw new Error(`Export configuration ${request.configurationId} was not found`);
+        if ((await tx.exportJob.count({ where: { configurationId: request.configurationId, status: { in: UNFINISHED } } })) > 0) return null;
         const from = configuration.cursor;
         // Every task boundary: the sequence of each maxEventsPerTask-th event, and of the last one.
         const boundaries = await tx.$queryRawUnsafe<Array<{ sequence: bigint; position: bigint }>>(
@@ -169,19 +220,48 @@ export class ExportJobRepository {
             fromSequence: from,
             toSequence,
             eventCount: previous.position,
+            bucket: request.bucket,
+            path: request.path,
             startTimestamp: request.startedAt,
             tasks: { createMany: { data: tasks.map(({ status: _status, attempts: _attempts, ...task }) => task) } },
           },
         });
-        return { id, configurationId: request.configurationId, status: 'IN_PROGRESS' as const, fromSequence: from, toSequence, startTimestamp: request.startedAt, tasks };
+        return {
+          id,
+          configurationId: request.configurationId,
+          status: 'IN_PROGRESS' as const,
+          fromSequence: from,
+          toSequence,
+          bucket: request.bucket,
+          path: request.path,
+          startTimestamp: request.startedAt,
+          failureCount: 0,
+          tasks,
+        };
       },
       { timeout: 120_000, maxWait: 30_000 },
     );
   }
 
-  /** A resumed job is in progress again; its earlier failure is history once it succeeds. */
+  /**
+   * A resumed job is in progress again, one more run working on it. Its current failure is
+   * cleared, but `failure_count`, `last_failure_reason` and `last_failed_at` stay: the history
+   * keeps saying that this job failed before it succeeded.
+   */
   async resumeJob(jobId: string): Promise<void> {
-    await this.prisma.$executeRaw`UPDATE export_jobs SET status = 'IN_PROGRESS', failure_reason = NULL, end_timestamp = NULL, start_timestamp = coalesce(start_timestamp, now()) WHERE id = ${jobId}::uuid`;
+    await this.prisma.$executeRaw`UPDATE export_jobs SET status = 'IN_PROGRESS', attempts = attempts + 1, failure_reason = NULL, next_retry_at = NULL, end_timestamp = NULL, start_timestamp = coalesce(start_timestamp, now()) WHERE id = ${jobId}::uuid`;
+  }
+
+  /**
+   * Closes a job that must never be resumed (its destination changed, or its cursor guard can no
+   * longer hold), with the reason. Its unfinished tasks are closed too; delivered ones stay
+   * SUCCEEDED, as what happened. The cursor is not touched: the next job starts where it stands.
+   */
+  async supersedeJob(jobId: string, reason: string): Promise<void> {
+    await this.prisma.$transaction(async (tx) => {
+      await tx.exportJobTask.updateMany({ where: { jobId, status: { not: 'SUCCEEDED' } }, data: { status: 'SUPERSEDED', endTimestamp: new Date() } });
+      await tx.exportJob.update({ where: { id: jobId }, data: { status: 'SUPERSEDED', failureReason: reason, nextRetryAt: null, endTimestamp: new Date() } });
+    });
   }
 
   /** One more try of a task (a retry when it had tries before, e.g. before a crash). */
@@ -204,33 +284,65 @@ export class ExportJobRepository {
   }
 
   /**
-   * The job failed; the cursor stays, so the next run resumes it. `connectionStatus` is set when
-   * the bucket or the credentials are to blame, and the health check is asked to re-test soon.
+   * The job failed; the cursor stays, so a later run resumes it. The failure is counted and kept
+   * (last reason and time) and the job is due again at `nextRetryAt(failureCount)`.
+   * `connectionStatus` is set when the bucket or the credentials are to blame, and the health check
+   * is asked to re-test soon. Returns the failure count and the retry time.
    */
-  async failJob(jobId: string, reason: string, connectionStatus?: string): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
-      const job = await tx.exportJob.update({ where: { id: jobId }, data: { status: 'FAILED', failureReason: reason, endTimestamp: new Date() }, select: { configurationId: true } });
-      if (connectionStatus !== undefined) {
-        await tx.exportConfiguration.update({ where: { id: job.configurationId }, data: { connectionStatus, nextHealthCheckAt: new Date() } });
+  async failJob(jobId: string, failure: JobFailure): Promise<{ failureCount: number; nextRetryAt: Date }> {
+    return this.prisma.$transaction(async (tx) => {
+      const now = new Date();
+      const { failureCount } = await tx.exportJob.findUniqueOrThrow({ where: { id: jobId }, select: { failureCount: true } });
+      const nextRetryAt = failure.nextRetryAt(failureCount + 1);
+      const job = await tx.exportJob.update({
+        where: { id: jobId },
+        data: { status: 'FAILED', failureReason: failure.reason, lastFailureReason: failure.reason, lastFailedAt: now, failureCount: { increment: 1 }, nextRetryAt, endTimestamp: now },
+        select: { configurationId: true, failureCount: true },
+      });
+      if (failure.connectionStatus !== undefined) {
+        await tx.exportConfiguration.update({ where: { id: job.configurationId }, data: { connectionStatus: failure.connectionStatus, nextHealthCheckAt: now } });
       }
+      return { failureCount: job.failureCount, nextRetryAt };
     });
   }
 
   /**
    * Marks the job succeeded and moves the cursor to its last event, in one transaction: either
    * both happen or neither, so an event is never skipped and never exported by two jobs. The
-   * `cursor = fromSequence` guard makes a second completion of the same job a no-op error instead
-   * of a silent double move. A delivery that worked also proves the connection: SUCCESS.
+   * `cursor = fromSequence` guard makes a second completion of the same job impossible instead of
+   * a silent double move. A delivery that worked also proves the connection: SUCCESS.
+   *
+   * Returns false when the guard fails (the cursor is no longer where the job started): such a job
+   * can never complete, so the caller closes it as superseded rather than let it block every later
+   * run. Nothing is written then.
    */
-  async completeJob(job: PlannedJob, eventCount: number): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
+  async completeJob(job: PlannedJob, eventCount: number): Promise<boolean> {
+    return this.prisma.$transaction(async (tx) => {
       const moved = await tx.exportConfiguration.updateMany({
         where: { id: job.configurationId, cursor: job.fromSequence },
         data: { cursor: job.toSequence, connectionStatus: 'SUCCESS', nextHealthCheckAt: null, healthCheckFailures: 0 },
       });
-      if (moved.count !== 1) throw new Error(`Export job ${job.id}: the cursor of configuration ${job.configurationId} is no longer ${job.fromSequence}`);
-      await tx.exportJob.update({ where: { id: job.id }, data: { status: 'SUCCEEDED', eventCount, failureReason: null, endTimestamp: new Date() } });
+      if (moved.count !== 1) return false;
+      await tx.exportJob.update({ where: { id: job.id }, data: { status: 'SUCCEEDED', eventCount, failureReason: null, nextRetryAt: null, endTimestamp: new Date() } });
+      return true;
     });
+  }
+
+  /**
+   * When a run was last asked for and has not started yet (null: none pending). A run reads it
+   * right after taking the configuration's lock: whatever it then delivers covers that request.
+   */
+  async pendingRunRequest(configurationId: string): Promise<Date | null> {
+    const row = await this.prisma.exportConfiguration.findUnique({ where: { id: configurationId }, select: { runRequestedAt: true } });
+    return row?.runRequestedAt ?? null;
+  }
+
+  /**
+   * Marks the requests made up to `seen` as honoured. A request made after `seen` (during the run)
+   * stays, so the run goes round once more for it.
+   */
+  async clearRunRequest(configurationId: string, seen: Date): Promise<void> {
+    await this.prisma.$executeRaw`UPDATE export_configurations SET run_requested_at = NULL WHERE id = ${configurationId}::uuid AND run_requested_at <= ${seen}`;
   }
 
   /**
@@ -256,4 +368,10 @@ export class ExportJobRepository {
       },
     };
   }
+}
+
+/** A unique violation (PostgreSQL 23505, or Prisma's P2002 for it). */
+function isUniqueViolation(error: unknown): boolean {
+  const candidate = error as { code?: string; cause?: { code?: string }; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } } | undefined;
+  return candidate?.code === 'P2002' || candidate?.code === '23505' || candidate?.cause?.code === '23505' || candidate?.meta?.driverAdapterError?.cause?.originalCode === '23505';
 }

@@ -23,7 +23,8 @@ export class ExportJobResolver {
   @Mutation(() => ExportConfiguration, {
     description:
       'Starts an export of the configuration now, outside its schedule: everything ingested since its last delivered event. ' +
-      'Returns at once; follow the run with getAllExportJobs.',
+      'Returns at once with runRequestedAt set; when runInProgress is true, the requested run starts right after the run in progress ends. ' +
+      'Follow the run with getAllExportJobs.',
   })
   runExportConfiguration(@Arg('id', () => String, { description: 'Id of the export configuration.' }) id: string): Promise<ExportConfiguration> {
     return this.jobs.runNow(id);

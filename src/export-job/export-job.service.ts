@@ -1,4 +1,5 @@
 import { NotFoundError } from '../common/errors';
+import type { Logger } from '../common/logger';
 import type { ExportConfiguration } from '../export-config/export-config.type';
 import { configurationIdSchema, parseInput } from '../export-config/export-config.validation';
 import { z } from 'zod';
@@ -12,8 +13,9 @@ export interface ExportJobServiceDependencies {
   history: ExportJobHistoryRepository;
   /** Enqueues a run now (BullmqExportSchedule.runNow). */
   runQueue: { runNow(configurationId: string): Promise<void> };
-  /** The configuration as the API shows it (ExportConfigurationService.findById). */
-  configurations: { findById(id: string): Promise<ExportConfiguration | null> };
+  /** Records the run request in PostgreSQL and returns the configuration as the API shows it (ExportConfigurationService.requestRun). */
+  configurations: { requestRun(id: string): Promise<ExportConfiguration | null> };
+  logger: Logger;
 }
 
 /** Export history for the API, and starting a run outside the schedule. */
@@ -34,14 +36,20 @@ export class ExportJobService {
   }
 
   /**
-   * Queues a run of the configuration now; a worker picks it up. If a run of it is already in
-   * progress, the queued one finds nothing new or resumes what that one left.
+   * Asks for a run of the configuration now. The request is stored in PostgreSQL first
+   * (`runRequestedAt`), then a worker is woken through the queue. If a run is in progress
+   * (`runInProgress`), the request is honoured right after it, by that run; if the queue is
+   * unreachable, the workers' reconcile loop finds the stored request. Never dropped.
    */
   async runNow(id: string): Promise<ExportConfiguration> {
-    // findById validates the id (BAD_USER_INPUT for a malformed one).
-    const configuration = await this.deps.configurations.findById(id);
+    // requestRun validates the id (BAD_USER_INPUT for a malformed one).
+    const configuration = await this.deps.configurations.requestRun(id);
     if (!configuration) throw new NotFoundError('Export configuration', id);
-    await this.deps.runQueue.runNow(configuration.id);
+    try {
+      await this.deps.runQueue.runNow(configuration.id);
+    } catch (error) {
+      this.deps.logger.error({ err: error, configurationId: configuration.id }, 'could not queue the requested run; the reconcile loop will');
+    }
     return configuration;
   }
 }

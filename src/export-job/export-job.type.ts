@@ -11,6 +11,7 @@ export enum ExportStatus {
   IN_PROGRESS = 'IN_PROGRESS',
   SUCCEEDED = 'SUCCEEDED',
   FAILED = 'FAILED',
+  SUPERSEDED = 'SUPERSEDED',
 }
 
 registerEnumType(ExportStatus, {
@@ -20,7 +21,11 @@ registerEnumType(ExportStatus, {
     PENDING: { description: 'Planned, not started yet.' },
     IN_PROGRESS: { description: 'Being delivered (or interrupted by a crash; the next run resumes it).' },
     SUCCEEDED: { description: 'Delivered.' },
-    FAILED: { description: 'Gave up for now; failureReason says why. The next run resumes it from the same events.' },
+    FAILED: { description: 'Gave up for now; failureReason says why and nextRetryAt when it is tried again, from the same events.' },
+    SUPERSEDED: {
+      description:
+        'Closed without completing, and never resumed: its destination (bucket or path) changed, or its starting point is no longer the cursor. failureReason says which; the events it did not deliver are delivered by the next job.',
+    },
   },
 });
 
@@ -61,8 +66,26 @@ export class ExportJob {
   @Field(() => DateTimeResolver, { nullable: true, description: 'When the job succeeded or failed; null while it runs.' })
   endTimestamp!: Date | null;
 
-  @Field(() => String, { nullable: true, description: 'Why the job failed; null unless FAILED.' })
+  @Field(() => String, { nullable: true, description: 'Why the job failed or was superseded; null unless FAILED or SUPERSEDED.' })
   failureReason!: string | null;
+
+  @Field(() => Int, { description: 'Runs that worked on the job: 1 when the run that planned it delivered it, plus one for every retry or resume.' })
+  attempts!: number;
+
+  @Field(() => Int, { description: 'How often the job failed. Kept once it succeeds, so the history shows a job that needed retries.' })
+  failureCount!: number;
+
+  @Field(() => String, { nullable: true, description: 'Why the job failed last; kept once it succeeds. Null for a job that never failed.' })
+  lastFailureReason!: string | null;
+
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the job failed last; kept once it succeeds.' })
+  lastFailedAt!: Date | null;
+
+  @Field(() => DateTimeResolver, {
+    nullable: true,
+    description: "When a FAILED job is tried again (backoff from one minute, doubling, capped at the configuration's interval); also sooner once a connection re-test succeeds.",
+  })
+  nextRetryAt!: Date | null;
 
   @Field(() => DateTimeResolver, { description: 'When the job was planned.' })
   createdAt!: Date;

@@ -9,6 +9,7 @@ import { classifyFailure, ExportTaskFailure, failureReason } from './export-fail
 import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration } from './export-job.repository';
 import { exportObjectKey } from './export-object-key';
 import { countClientRetries, type ExportTaskUploader } from './export-task.uploader';
+import { INTERVAL_MS } from '../export-schedule/export-queue';
 
 /**
  * What a run needs from src/aws (AwsClientFactory fits). The S3 client takes a credential
@@ -22,13 +23,18 @@ export interface ExportAwsClients {
 export interface ExportRunOptions {
   /** EXPORT_TASK_MAX_EVENTS: the most events in one task, i.e. in one object. */
   maxEventsPerTask: number;
-  /** Tries of one task within a run (transient failures) before the run gives up until next time. */
+  /** Tries of one task within a run (transient failures) before the run gives up until its retry. */
   maxTaskAttempts: number;
   /** Exponential backoff between task tries: base, doubled each time, capped; with jitter. */
   retryBaseDelayMs: number;
   retryMaxDelayMs: number;
   /** Tries of one S3 request by the SDK itself before the task try fails. */
   requestMaxAttempts: number;
+  /**
+   * EXPORT_RETRY_BASE_DELAY_MS: a failed job is tried again after this long, doubled with each
+   * further failure, capped at the configuration's interval (the schedule would run it then anyway).
+   */
+  jobRetryBaseDelayMs: number;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<ExportRunOptions, 'maxEventsPerTask'> = {
@@ -36,19 +42,34 @@ export const DEFAULT_RUN_OPTIONS: Omit<ExportRunOptions, 'maxEventsPerTask'> = {
   retryBaseDelayMs: 1_000,
   retryMaxDelayMs: 30_000,
   requestMaxAttempts: 3,
+  jobRetryBaseDelayMs: 60_000,
 };
+
+/**
+ * Where a failed job's next try is queued (BullmqExportSchedule fits). Best effort: if the queue
+ * is unreachable, the worker's reconcile loop enqueues overdue retries from PostgreSQL.
+ */
+export interface ExportRetryScheduler {
+  scheduleRetry(retry: { configurationId: string; jobId: string; failureCount: number; runAt: Date }): Promise<void>;
+}
 
 export type RunOutcome =
   | { status: 'skipped'; reason: string }
   | { status: 'nothing-to-export' }
   | { status: 'succeeded'; jobIds: string[]; eventCount: number }
-  | { status: 'failed'; jobId: string; reason: string };
+  | { status: 'failed'; jobId: string; reason: string; nextRetryAt: Date };
+
+type JobOutcome = { status: 'succeeded'; eventCount: number } | { status: 'superseded'; reason: string } | { status: 'failed'; jobId: string; reason: string; nextRetryAt: Date };
+
+/** A run goes round again at once for runs asked for while it delivered; bounded so a flood of requests cannot pin a worker. */
+const MAX_ROUNDS_PER_RUN = 10;
 
 /**
  * One export run of a configuration: finish what an earlier run left (a crash, a failure), then
  * deliver everything new, job by job, task by task. Exactly once comes from three rules:
  * objects have keys fixed at planning (a retry overwrites), a job's cursor moves only in the
- * transaction that marks it SUCCEEDED, and only one run per configuration at a time.
+ * transaction that marks it SUCCEEDED, and only one run per configuration at a time
+ * (docs/delivery-guarantees.md has the whole argument).
  */
 export class ExportRunService {
   constructor(
@@ -57,62 +78,100 @@ export class ExportRunService {
     private readonly aws: ExportAwsClients,
     private readonly options: ExportRunOptions,
     private readonly logger: Logger,
+    private readonly retries?: ExportRetryScheduler,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /**
+   * Runs the configuration's export. A run that finds another one in progress returns at once:
+   * the one in progress checks for runs asked for meanwhile (`run_requested_at`) after it has
+   * released its lock and goes round again for them, so a requested run is never dropped.
+   */
   async run(configurationId: string, trigger: ExportTrigger): Promise<RunOutcome> {
-    const lock = await this.repository.tryLockConfiguration(configurationId);
-    if (!lock) {
-      // The run in progress will be followed by the next scheduled one: nothing is lost by skipping.
-      this.logger.info({ configurationId, trigger }, 'export run skipped: another run of this configuration is in progress');
-      return { status: 'skipped', reason: 'another run is in progress' };
-    }
-    try {
-      const configuration = await this.repository.findConfiguration(configurationId);
-      if (!configuration) return { status: 'skipped', reason: 'configuration not found' };
-      // A scheduled job can still be queued after its configuration was disabled; a manual run is
-      // an explicit request and runs anyway.
-      if (trigger === 'SCHEDULED' && !configuration.enabled) return { status: 'skipped', reason: 'configuration disabled' };
-
-      const credentials = new RefreshingCredentials(() => this.aws.credentialsFor(configuration));
-      const done: string[] = [];
-      let eventCount = 0;
-
-      const unfinished = await this.repository.findUnfinishedJob(configurationId);
-      if (unfinished) {
-        this.logger.info({ configurationId, jobId: unfinished.id, status: unfinished.status }, 'resuming unfinished export job');
-        await this.repository.resumeJob(unfinished.id);
-        const outcome = await this.executeJob(configuration, unfinished, credentials);
-        if (outcome.status === 'failed') return outcome;
-        done.push(unfinished.id);
-        eventCount += outcome.eventCount;
+    let outcome: RunOutcome = { status: 'nothing-to-export' };
+    for (let round = 1; ; round += 1) {
+      const lock = await this.repository.tryLockConfiguration(configurationId);
+      if (!lock) {
+        this.logger.info({ configurationId, trigger }, 'export run skipped: another run of this configuration is in progress and will honour this request');
+        return round === 1 ? { status: 'skipped', reason: 'another run is in progress' } : outcome;
       }
-
-      const job = await this.repository.planJob({
-        configurationId,
-        trigger,
-        maxEventsPerTask: this.options.maxEventsPerTask,
-        startedAt: this.now(),
-        objectKey: (planned, offset) => exportObjectKey(configuration.path, planned.startedAt, planned.id, offset),
-      });
-      if (job) {
-        this.logger.info({ configurationId, jobId: job.id, tasks: job.tasks.length, from: job.fromSequence.toString(), to: job.toSequence.toString() }, 'export job planned');
-        const outcome = await this.executeJob(configuration, job, credentials);
-        if (outcome.status === 'failed') return outcome;
-        done.push(job.id);
-        eventCount += outcome.eventCount;
+      let roundOutcome: RunOutcome;
+      try {
+        roundOutcome = await this.runLocked(configurationId, round === 1 ? trigger : 'MANUAL');
+      } finally {
+        await lock.release();
       }
-      return done.length === 0 ? { status: 'nothing-to-export' } : { status: 'succeeded', jobIds: done, eventCount };
-    } finally {
-      await lock.release();
+      outcome = mergeOutcomes(outcome, roundOutcome);
+      if (roundOutcome.status === 'failed' || roundOutcome.status === 'skipped' || round >= MAX_ROUNDS_PER_RUN) return outcome;
+      // Checked after the lock is released: a request whose own queued run found the lock taken
+      // is seen here, and a request made after this check finds the lock free.
+      if ((await this.repository.pendingRunRequest(configurationId)) === null) return outcome;
+      this.logger.info({ configurationId }, 'a run was asked for during this run: running again at once');
     }
   }
 
-  private async executeJob(
-    configuration: RunConfiguration,
-    job: PlannedJob,
-    credentials: RefreshingCredentials,
-  ): Promise<{ status: 'succeeded'; eventCount: number } | { status: 'failed'; jobId: string; reason: string }> {
+  private async runLocked(configurationId: string, trigger: ExportTrigger): Promise<RunOutcome> {
+    const configuration = await this.repository.findConfiguration(configurationId);
+    if (!configuration) return { status: 'skipped', reason: 'configuration not found' };
+    // Read after the lock is taken and before anything is planned: this run covers that request.
+    const requestSeen = await this.repository.pendingRunRequest(configurationId);
+    // A scheduled job can still be queued after its configuration was disabled; a run someone
+    // asked for is an explicit request and runs anyway.
+    if (trigger === 'SCHEDULED' && requestSeen === null && !configuration.enabled) return { status: 'skipped', reason: 'configuration disabled' };
+    try {
+      return await this.deliver(configuration, requestSeen === null ? trigger : 'MANUAL');
+    } finally {
+      if (requestSeen !== null) await this.repository.clearRunRequest(configurationId, requestSeen);
+    }
+  }
+
+  private async deliver(configuration: RunConfiguration, trigger: ExportTrigger): Promise<RunOutcome> {
+    const configurationId = configuration.id;
+    const credentials = new RefreshingCredentials(() => this.aws.credentialsFor(configuration));
+    const done: string[] = [];
+    let eventCount = 0;
+
+    const unfinished = await this.repository.findUnfinishedJob(configurationId);
+    if (unfinished && !sameDestination(unfinished, configuration)) {
+      // Its keys were fixed under the old bucket/path. It is re-planned for the new destination from
+      // the same cursor (the job never completed, so the cursor is where it started): every event
+      // reaches the new destination exactly once; objects it already wrote stay at the old one.
+      const reason = `Superseded: the destination changed from ${describeDestination(unfinished)} to ${describeDestination(configuration)} before the job completed; its events are delivered again by the next job`;
+      await this.repository.supersedeJob(unfinished.id, reason);
+      this.logger.warn({ configurationId, jobId: unfinished.id }, 'unfinished export job superseded: destination changed');
+    } else if (unfinished) {
+      this.logger.info({ configurationId, jobId: unfinished.id, status: unfinished.status }, 'resuming unfinished export job');
+      await this.repository.resumeJob(unfinished.id);
+      const outcome = await this.executeJob(configuration, unfinished, credentials);
+      if (outcome.status === 'failed') return outcome;
+      if (outcome.status === 'succeeded') {
+        done.push(unfinished.id);
+        eventCount += outcome.eventCount;
+      }
+    }
+
+    const job = await this.repository.planJob({
+      configurationId,
+      trigger,
+      bucket: configuration.bucket,
+      path: configuration.path,
+      maxEventsPerTask: this.options.maxEventsPerTask,
+      startedAt: this.now(),
+      objectKey: (planned, offset) => exportObjectKey(configuration.path, planned.startedAt, planned.id, offset),
+    });
+    if (job) {
+      this.logger.info({ configurationId, jobId: job.id, tasks: job.tasks.length, from: job.fromSequence.toString(), to: job.toSequence.toString() }, 'export job planned');
+      const outcome = await this.executeJob(configuration, job, credentials);
+      if (outcome.status === 'failed') return outcome;
+      if (outcome.status === 'succeeded') {
+        done.push(job.id);
+        eventCount += outcome.eventCount;
+      }
+    }
+    return done.length === 0 ? { status: 'nothing-to-export' } : { status: 'succeeded', jobIds: done, eventCount };
+  }
+
+  private async executeJob(configuration: RunConfiguration, job: PlannedJob, credentials: RefreshingCredentials): Promise<JobOutcome> {
     let eventCount = 0;
     for (const task of job.tasks) {
       if (task.status === 'SUCCEEDED') {
@@ -122,19 +181,42 @@ export class ExportRunService {
       try {
         eventCount += await this.executeTask(configuration, job, task, credentials);
       } catch (error) {
-        const failure = error instanceof ExportTaskFailure ? error : new ExportTaskFailure(failureReason(error), 'transient', error);
-        await this.repository.failTask(task.id, failure.message);
-        // Only a permanent failure says something about the bucket or the credentials; the text has
-        // the connection test's form, so connectionStatus reads the same whoever found the problem.
-        const connectionStatus = failure.kind === 'permanent' ? connectionFailureStatus(configuration, failure.message) : undefined;
-        await this.repository.failJob(job.id, `Task at offset ${task.offset} failed: ${failure.message}`, connectionStatus);
-        this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId: task.id, kind: failure.kind, reason: failure.message }, 'export job failed');
-        return { status: 'failed', jobId: job.id, reason: failure.message };
+        return this.failJob(configuration, job, task, error);
       }
     }
-    await this.repository.completeJob(job, eventCount);
+    if (!(await this.repository.completeJob(job, eventCount))) {
+      // The cursor is no longer where the job started, so it can never complete; left open, it
+      // would block every later job of the configuration.
+      const reason = `Superseded: the configuration's cursor is no longer at sequence ${job.fromSequence} where this job started`;
+      await this.repository.supersedeJob(job.id, reason);
+      this.logger.error({ configurationId: configuration.id, jobId: job.id }, 'export job superseded: its cursor guard failed');
+      return { status: 'superseded', reason };
+    }
     this.logger.info({ configurationId: configuration.id, jobId: job.id, eventCount }, 'export job succeeded');
     return { status: 'succeeded', eventCount };
+  }
+
+  /** Records the failure, and queues the job's next try with backoff (within the interval). */
+  private async failJob(configuration: RunConfiguration, job: PlannedJob, task: PlannedTask, error: unknown): Promise<JobOutcome> {
+    const failure = error instanceof ExportTaskFailure ? error : new ExportTaskFailure(failureReason(error), 'transient', error);
+    await this.repository.failTask(task.id, failure.message);
+    // Only a permanent failure says something about the bucket or the credentials; the text has
+    // the connection test's form, so connectionStatus reads the same whoever found the problem.
+    const connectionStatus = failure.kind === 'permanent' ? connectionFailureStatus(configuration, failure.message) : undefined;
+    const reason = `Task at offset ${task.offset} failed: ${failure.message}`;
+    const { failureCount, nextRetryAt } = await this.repository.failJob(job.id, {
+      reason,
+      connectionStatus,
+      nextRetryAt: (failures) => new Date(this.now().getTime() + jobRetryDelayMs(failures, this.options.jobRetryBaseDelayMs, INTERVAL_MS[configuration.interval])),
+    });
+    this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId: task.id, kind: failure.kind, reason: failure.message, failureCount, nextRetryAt }, 'export job failed');
+    try {
+      await this.retries?.scheduleRetry({ configurationId: configuration.id, jobId: job.id, failureCount, runAt: nextRetryAt });
+    } catch (scheduleError) {
+      // PostgreSQL has next_retry_at; the reconcile loop queues overdue retries.
+      this.logger.error({ err: scheduleError, configurationId: configuration.id, jobId: job.id }, 'could not queue the retry of a failed export job');
+    }
+    return { status: 'failed', jobId: job.id, reason: failure.message, nextRetryAt };
   }
 
   /** Tries a task until it succeeds, fails permanently, or runs out of tries; every try is counted. */
@@ -164,6 +246,30 @@ export class ExportRunService {
       }
     }
   }
+}
+
+/**
+ * Delay before a failed job's next try: the base after the first failure, doubling with each
+ * further one, never longer than the configuration's interval.
+ */
+export function jobRetryDelayMs(failures: number, baseMs: number, intervalMs: number): number {
+  const exponent = Math.min(Math.max(failures - 1, 0), 30);
+  return Math.min(baseMs * 2 ** exponent, intervalMs);
+}
+
+function sameDestination(job: Pick<PlannedJob, 'bucket' | 'path'>, configuration: Pick<RunConfiguration, 'bucket' | 'path'>): boolean {
+  return job.bucket === configuration.bucket && (job.path ?? null) === (configuration.path ?? null);
+}
+
+function describeDestination(destination: { bucket: string; path: string | null }): string {
+  return `s3://${destination.bucket}/${destination.path ? `${destination.path}/` : ''}`;
+}
+
+/** The outcome of a run that went round more than once. */
+function mergeOutcomes(before: RunOutcome, after: RunOutcome): RunOutcome {
+  if (before.status !== 'succeeded') return after;
+  if (after.status === 'succeeded') return { status: 'succeeded', jobIds: [...before.jobIds, ...after.jobIds], eventCount: before.eventCount + after.eventCount };
+  return after.status === 'failed' ? after : before;
 }
 
 /** Exponential backoff with jitter (half fixed, half random), so workers retrying together spread out. */

@@ -6,7 +6,7 @@ export interface HealthCheckCandidate extends ConnectionTarget {
   /** Failures before this attempt. */
   healthCheckFailures: number;
   /** The row version the test ran against; a result for an older version is dropped. */
-  updatedAt: Date;
+  version: number;
 }
 
 export interface HealthCheckOutcome {
@@ -27,7 +27,7 @@ interface CandidateRow {
   secret_ciphertext: string | null;
   role_arn: string | null;
   health_check_failures: number;
-  updated_at: Date;
+  version: number;
 }
 
 /**
@@ -38,8 +38,8 @@ interface CandidateRow {
  * until the lease ends. The test itself (network calls, seconds) runs outside any transaction;
  * a process that dies mid-test leaves the row to be claimed again when its lease ends.
  *
- * `updated_at` is not touched here: it is the time of the last change by a user, and it doubles as
- * the row version that {@link recordOutcome} checks.
+ * Neither `updated_at` nor `version` is touched here: they belong to changes a person makes, and
+ * `version` is what {@link recordOutcome} checks.
  */
 export class HealthCheckRepository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -64,7 +64,7 @@ export class HealthCheckRepository {
          FROM due
         WHERE c.id = due.id
        RETURNING c.id, c.endpoint_type, c.bucket, c.path, c.region, c.access_key_id, c.secret_ciphertext,
-                 c.role_arn, c.health_check_failures, c.updated_at`,
+                 c.role_arn, c.health_check_failures, c.version`,
       now.toISOString(),
       limit,
       leaseMs,
@@ -79,7 +79,7 @@ export class HealthCheckRepository {
       secretCiphertext: row.secret_ciphertext,
       roleArn: row.role_arn,
       healthCheckFailures: row.health_check_failures,
-      updatedAt: row.updated_at,
+      version: row.version,
     }));
   }
 
@@ -88,16 +88,16 @@ export class HealthCheckRepository {
    * it ran: then the result describes settings that no longer exist, and whoever changed them has
    * tested the new ones. Returns whether the result was stored.
    */
-  async recordOutcome(candidate: Pick<HealthCheckCandidate, 'id' | 'updatedAt'>, outcome: HealthCheckOutcome): Promise<boolean> {
+  async recordOutcome(candidate: Pick<HealthCheckCandidate, 'id' | 'version'>, outcome: HealthCheckOutcome): Promise<boolean> {
     const count = await this.prisma.$executeRawUnsafe(
       `UPDATE export_configurations
           SET connection_status = $3,
               last_tested_at = $4::timestamptz,
               health_check_failures = CASE WHEN $5::boolean THEN 0 ELSE health_check_failures + 1 END,
               next_health_check_at = $6::timestamptz
-        WHERE id = $1::uuid AND updated_at = $2::timestamptz AND enabled`,
+        WHERE id = $1::uuid AND version = $2::integer AND enabled`,
       candidate.id,
-      candidate.updatedAt.toISOString(),
+      candidate.version,
       outcome.status,
       outcome.testedAt.toISOString(),
       outcome.ok,

@@ -24,6 +24,11 @@ export interface HealthCheckSettings {
   batchSize?: number;
 }
 
+/** Told when a configuration's connection works again (the export schedule fits: it retries the failed export at once). */
+export interface RecoveryListener {
+  retryNow(configurationId: string): Promise<void>;
+}
+
 export interface HealthCheckPassResult {
   tested: number;
   recovered: number;
@@ -44,6 +49,7 @@ export class HealthCheckService {
     private readonly settings: HealthCheckSettings,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
+    private readonly recovery?: RecoveryListener,
   ) {}
 
   /** One pass: claims the due configurations and re-tests them. */
@@ -59,8 +65,11 @@ export class HealthCheckService {
         const stored = await this.repository.recordOutcome(candidate, { ...outcome, nextHealthCheckAt });
         result.tested += 1;
         if (!stored) result.stale += 1;
-        else if (outcome.ok) result.recovered += 1;
-        else result.stillFailing += 1;
+        else if (outcome.ok) {
+          result.recovered += 1;
+          // The export that failed with the old problem need not wait for its backoff.
+          await this.recovery?.retryNow(candidate.id).catch((error: unknown) => this.logger.error({ err: error, configurationId: candidate.id }, 'could not queue the retry of the export'));
+        } else result.stillFailing += 1;
         this.logger.info(
           { configurationId: candidate.id, ok: outcome.ok, stored, nextHealthCheckAt: nextHealthCheckAt?.toISOString() },
           outcome.ok ? 'health check: configuration recovered' : 'health check: configuration still failing',

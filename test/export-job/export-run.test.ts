@@ -157,13 +157,39 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
     expect(configuration.connectionStatus).toMatch(new RegExp(`^Error testing access to S3 using AccessKey ${harness.sandbox.user('exporter').accessKeyId} - `));
     expect(configuration.cursor).toBe(0n);
 
-    // The admin fixes the bucket: the next run resumes the same job (same keys), and succeeds.
+    expect(job).toMatchObject({ failureCount: 1, lastFailureReason: job.failureReason, bucket: 'audit-exports' });
+    expect(job.nextRetryAt!.getTime()).toBeGreaterThan(Date.now());
+
+    // The admin fixes the bucket. The unfinished job's keys were fixed for audit-exports, so it is
+    // closed as superseded (never resumed) and a new job delivers every event to the new bucket.
     await db.prisma.exportConfiguration.update({ where: { id: configurationId }, data: { bucket: 'your-s3-bucket' } });
+    const rerun = await runs.run(configurationId, 'SCHEDULED');
+    expect(rerun).toMatchObject({ status: 'succeeded', eventCount: 1_200 });
+    const superseded = await db.prisma.exportJob.findUniqueOrThrow({ where: { id: job.id }, include: { tasks: { orderBy: { offset: 'asc' } } } });
+    expect(superseded.status).toBe('SUPERSEDED');
+    expect(superseded.failureReason).toMatch(/destination changed from s3:\/\/audit-exports\/.* to s3:\/\/your-s3-bucket\//);
+    expect(superseded.tasks.map((task) => task.status)).toEqual(['SUPERSEDED', 'SUPERSEDED', 'SUPERSEDED']);
+    expect(rerun.status === 'succeeded' && rerun.jobIds).toEqual([expect.not.stringMatching(job.id)]);
+    expect((await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } })).connectionStatus).toBe('SUCCESS');
+    expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
+  });
+
+  it('resumes a job that failed for good from the same cursor and keys once the cause is fixed, and keeps its failure in the history', async () => {
+    const configurationId = await createAccessKeyConfiguration(db.prisma, harness);
+    const ids = await ingestEvents(db.prisma, 1_200);
+    const runs = runService({ maxEventsPerTask: 500 });
+    // The bucket refuses every write (a policy removed by mistake), then the admin restores it.
+    harness.sandbox.setFaults({ s3FailureRatio: 1, status: 403, code: 'AccessDenied' });
+    await expect(runs.run(configurationId, 'SCHEDULED')).resolves.toMatchObject({ status: 'failed' });
+    harness.sandbox.setFaults(null);
+    const job = await db.prisma.exportJob.findFirstOrThrow({ where: { configurationId } });
+    expect(job).toMatchObject({ status: 'FAILED', attempts: 1, failureCount: 1 });
+
     await expect(runs.run(configurationId, 'SCHEDULED')).resolves.toEqual({ status: 'succeeded', jobIds: [job.id], eventCount: 1_200 });
     const resumed = await db.prisma.exportJob.findUniqueOrThrow({ where: { id: job.id }, include: { tasks: { orderBy: { offset: 'asc' } } } });
-    expect(resumed.status).toBe('SUCCEEDED');
+    expect(resumed).toMatchObject({ status: 'SUCCEEDED', failureReason: null, attempts: 2, failureCount: 1, lastFailureReason: job.failureReason, nextRetryAt: null });
+    expect(resumed.lastFailedAt).toEqual(job.lastFailedAt);
     expect(resumed.tasks.map((task) => [task.status, task.attempts])).toEqual([['SUCCEEDED', 2], ['SUCCEEDED', 1], ['SUCCEEDED', 1]]);
-    expect((await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } })).connectionStatus).toBe('SUCCESS');
     expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
   });
 

@@ -43,6 +43,9 @@ describe('schema.graphql', () => {
       createdAt: 'DateTime!',
       updatedBy: 'User',
       updatedAt: 'DateTime!',
+      // Ours (issue #8): a run asked for, and whether one is in progress.
+      runRequestedAt: 'DateTime',
+      runInProgress: 'Boolean!',
     });
     expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', accessKeyId: 'String!' });
     expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', roleArn: 'String!', externalId: 'String!' });

@@ -136,8 +136,8 @@ test('a failing configuration is re-tested with exponential backoff, then recove
 test('a result is dropped when the configuration changed while it was being tested', async () => {
   const id = await insertConfiguration();
   const tester = scriptedTester([true], async () => {
-    // A user updates the configuration (Prisma bumps updatedAt) while the old settings are tested.
-    await db.prisma.exportConfiguration.update({ where: { id }, data: { connectionStatus: 'Error testing access to S3 using AssumedRole new - denied' } });
+    // A user updates the configuration (a new version) while the old settings are tested.
+    await db.prisma.exportConfiguration.update({ where: { id }, data: { connectionStatus: 'Error testing access to S3 using AssumedRole new - denied', version: { increment: 1 } } });
   });
   const service = new HealthCheckService(new HealthCheckRepository(db.prisma), tester, { periodMs: PERIOD, maxBackoffMs: CAP, leaseMs: 10_000 }, logger);
 
