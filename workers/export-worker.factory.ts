@@ -9,10 +9,11 @@ import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader, type UploaderOptions } fr
 import { createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
 import { ExportScheduleRepository } from '../src/export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../src/export-schedule/export-schedule.service';
+import { ExportScheduleReconcileLoop } from '../src/export-schedule/export-schedule.loop';
 import { createJobHandlers, dispatchJob } from './job-handlers';
 
 export interface ExportWorkerDependencies {
-  env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS'>;
+  env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'>;
   logger: Logger;
   prisma: PrismaClient;
   /** src/aws's AwsClientFactory. */
@@ -21,13 +22,15 @@ export interface ExportWorkerDependencies {
   queueName?: string;
   /** Runs of different configurations processed at the same time by this process. */
   concurrency?: number;
-  runOptions?: Partial<Omit<ExportRunOptions, 'maxEventsPerTask'>>;
+  runOptions?: Partial<Omit<ExportRunOptions, 'maxEventsPerTask' | 'jobRetryBaseDelayMs'>>;
   uploaderOptions?: Partial<UploaderOptions>;
 }
 
 export interface ExportWorker {
   runs: ExportRunService;
   worker: Worker<ExportJobPayload, void, ExportJobName>;
+  /** Retries, manual runs and the reconcile passes go through it (tests read it back). */
+  schedule: BullmqExportSchedule;
   /** Lets running exports finish (BullMQ waits for active jobs), then closes connections. */
   close(): Promise<void>;
 }
@@ -35,7 +38,8 @@ export interface ExportWorker {
 /**
  * Starts the export worker: the same code whether it runs inside the API process
  * (RUN_WORKER_IN_PROCESS) or alone (workers/export.worker.ts). Before taking jobs it rebuilds the
- * job schedulers from PostgreSQL, because Redis may have lost them.
+ * job schedulers from PostgreSQL, because Redis may have lost them, and keeps doing so every
+ * SCHEDULE_RECONCILE_PERIOD_MS.
  */
 export async function startExportWorker(deps: ExportWorkerDependencies): Promise<ExportWorker> {
   const { env, logger } = deps;
@@ -44,20 +48,23 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   const pool = new Pool({ connectionString: env.DATABASE_URL, max: 2 * (deps.concurrency ?? 2) + 2 });
   const repository = new ExportJobRepository(deps.prisma, pool);
   const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions });
+  // The queue this worker adds to (retries, resumed runs) and reconciles; kept open while it runs.
+  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName });
+  const schedule = new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger);
   const runs = new ExportRunService(
     repository,
     uploader,
     deps.awsClients,
-    { ...DEFAULT_RUN_OPTIONS, ...deps.runOptions, maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS },
+    { ...DEFAULT_RUN_OPTIONS, ...deps.runOptions, maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS, jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS },
     logger.child({ component: 'export-worker' }),
+    schedule,
   );
 
-  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName });
-  try {
-    await new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger).reconcile();
-  } finally {
-    await queue.close();
-  }
+  // Before taking jobs: schedulers rebuilt from PostgreSQL, and a run queued for every job a dead
+  // worker left unfinished, so it resumes now rather than when BullMQ's stalled-job check fires.
+  // Then the same pass every period, for as long as the worker runs.
+  const reconcileLoop = new ExportScheduleReconcileLoop(schedule, env.SCHEDULE_RECONCILE_PERIOD_MS, logger.child({ component: 'export-schedule' }));
+  await reconcileLoop.start();
 
   const handlers = createJobHandlers(runs, logger);
   const worker = new Worker<ExportJobPayload, void, ExportJobName>(queueName, (job) => dispatchJob(handlers, job), {
@@ -73,8 +80,11 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   return {
     runs,
     worker,
+    schedule,
     async close() {
+      await reconcileLoop.stop();
       await worker.close();
+      await queue.close();
       await pool.end();
     },
   };

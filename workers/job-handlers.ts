@@ -19,6 +19,16 @@ export function createJobHandlers(runs: ExportRunService, logger: Logger): JobHa
       const outcome = await runs.run(job.data.configurationId, 'MANUAL');
       logger.info({ configurationId: job.data.configurationId, bullJobId: job.id, outcome: outcome.status }, 'manual export run finished');
     },
+    // Retries and resumed runs follow the schedule's rules (a disabled configuration is skipped),
+    // except that a pending run request is honoured whatever the trigger.
+    'retry-export': async (job) => {
+      const outcome = await runs.run(job.data.configurationId, 'SCHEDULED');
+      logger.info({ configurationId: job.data.configurationId, bullJobId: job.id, outcome: outcome.status }, 'export retry finished');
+    },
+    'resume-export': async (job) => {
+      const outcome = await runs.run(job.data.configurationId, 'SCHEDULED');
+      logger.info({ configurationId: job.data.configurationId, bullJobId: job.id, outcome: outcome.status }, 'resumed export run finished');
+    },
   };
 }
 

@@ -113,7 +113,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     exportJobs: new ExportJobService({
       history: new ExportJobHistoryRepository(prisma),
       runQueue: exportSchedule,
-      configurations: { findById: (id) => services.exportConfigurations.findById(id) },
+      configurations: { requestRun: (id) => services.exportConfigurations.requestRun(id) },
+      logger,
     }),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are
@@ -129,6 +130,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         leaseMs: env.CONNECTION_TEST_TIMEOUT_MS * 2,
       },
       logger,
+      undefined,
+      exportSchedule,
     ),
     env.HEALTH_CHECK_PERIOD_MS,
     logger,

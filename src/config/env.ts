@@ -58,6 +58,14 @@ export const envSchema = z.object({
   RUN_WORKER_IN_PROCESS: booleanString.default(true),
   /** Largest number of events in one ExportJobTask, i.e. in one S3 object. */
   EXPORT_TASK_MAX_EVENTS: z.coerce.number().int().min(1).max(5_000_000).default(100_000),
+  /**
+   * How often each worker rebuilds the job schedulers from PostgreSQL and queues the runs it owes
+   * (due retries, interrupted jobs, lost run requests): the longest a Redis that was down, flushed
+   * or replaced stays without a configuration's schedule.
+   */
+  SCHEDULE_RECONCILE_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
+  /** A failed export job is tried again after this long, doubling per failure, capped at its interval. */
+  EXPORT_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(100).default(60_000),
   /** How often the background health check looks for failing configurations. */
   HEALTH_CHECK_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
   /** Longest wait between two re-tests of a failing configuration (exponential backoff cap). */

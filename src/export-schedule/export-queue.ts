@@ -12,8 +12,12 @@ export const EXPORT_QUEUE_NAME = 'export-runs';
 export interface ExportJobPayloads {
   /** Created by a configuration's job scheduler, every `interval`. */
   'scheduled-export': { configurationId: string };
-  /** Created by `runExportConfiguration`. */
+  /** Created by `runExportConfiguration` (the request itself is kept in PostgreSQL). */
   'manual-export': { configurationId: string };
+  /** The next try of a failed job (backoff), or at once when a connection re-test succeeds. */
+  'retry-export': { configurationId: string };
+  /** Queued by a worker at start-up, and by the reconcile loop, for runs that were interrupted or asked for and not yet started. */
+  'resume-export': { configurationId: string };
 }
 
 export type ExportJobName = keyof ExportJobPayloads;
@@ -48,14 +52,29 @@ export interface ExportQueueOptions {
   queueName?: string;
 }
 
-/** BullMQ's connection options from a URL; blocking connections need `maxRetriesPerRequest: null`. */
+/**
+ * Longest wait for one command of a queue (not a worker): Redis is a cache of PostgreSQL here, so
+ * a mutation or a reconcile pass must not wait on it longer than this.
+ */
+export const QUEUE_COMMAND_TIMEOUT_MS = 3_000;
+
+/** BullMQ's connection options for a Worker: its blocking connection needs `maxRetriesPerRequest: null`. */
 export function redisConnection(redisUrl: string): ConnectionOptions {
   return { url: redisUrl, maxRetriesPerRequest: null };
 }
 
+/**
+ * A queue's connection fails fast while Redis is unreachable (BullMQ's "failing fast when Redis is
+ * down" pattern): no offline queue, and a bound on every command. ioredis still reconnects by
+ * itself; callers treat a failure as "Redis will be repaired from PostgreSQL by the reconcile loop".
+ */
+export function queueConnection(redisUrl: string): ConnectionOptions {
+  return { url: redisUrl, maxRetriesPerRequest: null, enableOfflineQueue: false, commandTimeout: QUEUE_COMMAND_TIMEOUT_MS };
+}
+
 export function createExportQueue(options: ExportQueueOptions): Queue<ExportJobPayload, void, ExportJobName> {
   return new Queue<ExportJobPayload, void, ExportJobName>(options.queueName ?? EXPORT_QUEUE_NAME, {
-    connection: redisConnection(options.redisUrl),
+    connection: queueConnection(options.redisUrl),
     prefix: options.prefix,
     defaultJobOptions: {
       // Runs are idempotent and resumable; the export_jobs table is the history, so Redis keeps

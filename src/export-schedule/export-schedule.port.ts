@@ -9,4 +9,6 @@ export interface ExportSchedulePort {
   sync(configuration: { id: string; interval: ExportInterval; enabled: boolean }): Promise<void>;
   /** Removes the configuration's job scheduler, if any. */
   remove(configurationId: string): Promise<void>;
+  /** Queues a retry of the configuration's failed export job now (a no-op run when there is none). */
+  retryNow(configurationId: string): Promise<void>;
 }

@@ -89,7 +89,7 @@ describe('export schedule (BullMQ job schedulers, PostgreSQL as the source of tr
 
     // Restart: the export worker's start-up (the same code the API process runs in-process) rebuilds them.
     const worker = await startExportWorker({
-      env: { DATABASE_URL: db.url, REDIS_URL, BULLMQ_PREFIX: PREFIX, EXPORT_TASK_MAX_EVENTS: 1000 },
+      env: { DATABASE_URL: db.url, REDIS_URL, BULLMQ_PREFIX: PREFIX, EXPORT_TASK_MAX_EVENTS: 1000, SCHEDULE_RECONCILE_PERIOD_MS: 60_000, EXPORT_RETRY_BASE_DELAY_MS: 60_000 },
       logger,
       prisma: db.prisma,
       // No events exist, so the runs the new schedulers start at once find nothing to export and never reach AWS.
