@@ -2,8 +2,7 @@ import 'reflect-metadata';
 import { AwsClientFactory, awsSettingsFromEnv } from '../src/aws/aws-client.factory';
 import { createLogger } from '../src/common/logger';
 import { loadEnv } from '../src/config/env';
-import { resolveEncryptionKey } from '../src/crypto/encryption-key';
-import { SecretBox } from '../src/crypto/secret-box';
+import { secretBoxFromEnv } from '../src/crypto/encryption-key';
 import { createPrismaClient } from '../src/database/prisma';
 import { startExportWorker } from './export-worker.factory';
 
@@ -15,8 +14,10 @@ import { startExportWorker } from './export-worker.factory';
 async function main(): Promise<void> {
   const env = loadEnv();
   const logger = createLogger(env.LOG_LEVEL, 'audit-export-worker');
+  // First, before any connection: without a usable key the worker must stop at once (same rule as the API).
+  const secretBox = secretBoxFromEnv(env, logger);
   const prisma = createPrismaClient(env.DATABASE_URL);
-  const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), new SecretBox(resolveEncryptionKey(env, logger)));
+  const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
   const worker = await startExportWorker({ env, logger, prisma, awsClients });
 
   let stopping = false;

@@ -10,8 +10,7 @@ import { AwsClientFactory, awsSettingsFromEnv } from '../aws/aws-client.factory'
 import { createLogger, type Logger } from '../common/logger';
 import { loadEnv, parseEnv, type Env } from '../config/env';
 import { ConnectionTestService } from '../connection-test/connection-test.service';
-import { resolveEncryptionKey } from '../crypto/encryption-key';
-import { SecretBox } from '../crypto/secret-box';
+import { secretBoxFromEnv } from '../crypto/encryption-key';
 import { createPrismaClient, type PrismaClient } from '../database/prisma';
 import { ExportConfigurationRepository } from '../export-config/export-config.repository';
 import { ExportConfigurationService, type ExportConfigurationServiceDependencies } from '../export-config/export-config.service';
@@ -70,7 +69,8 @@ export interface App {
 export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const env = options.env ? parseEnv(options.env) : loadEnv();
   const logger = createLogger(env.LOG_LEVEL, 'audit-export', options.logDestination);
-  const secretBox = new SecretBox(resolveEncryptionKey(env, logger));
+  // First, before any connection: without a usable key the process must stop at once.
+  const secretBox = secretBoxFromEnv(env, logger);
   const prisma = createPrismaClient(env.DATABASE_URL);
 
   // Ports that the export-config and api-key services call, implemented by other features.

@@ -12,8 +12,50 @@ const booleanString = z
 
 const optionalUrl = z.url().optional();
 
+const KEY_FORMAT = 'must be 32 random bytes, base64-encoded (generate one with: openssl rand -base64 32)';
+
+/**
+ * Decodes a 32-byte base64 (or base64url) key, or undefined when it is not one. Strict on the
+ * alphabet because Buffer.from(..., 'base64') silently skips characters it does not know, so a
+ * mangled key could otherwise decode to 32 other bytes.
+ */
+function decodeKey(value: string): Buffer | undefined {
+  const text = value.trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) && !/^[A-Za-z0-9_-]+$/.test(text)) return undefined;
+  const key = Buffer.from(text, 'base64');
+  return key.length === 32 ? key : undefined;
+}
+
+/** One key; the issue names the variable (through its path) and never the value. */
+const encryptionKey = z.string().transform((value, ctx) => {
+  const key = decodeKey(value);
+  if (key) return key;
+  ctx.addIssue({ code: 'custom', message: KEY_FORMAT });
+  return z.NEVER;
+});
+
+/** A comma-separated list of keys; a bad one is named by its position, never by its value. */
+const encryptionKeyList = z.string().transform((value, ctx) => {
+  const entries = value.split(',').map((entry) => entry.trim());
+  const keys: Buffer[] = [];
+  entries.forEach((entry, index) => {
+    // Empty entries (a trailing comma, `a,,b`) are ignored rather than refused.
+    if (entry === '') return;
+    const key = decodeKey(entry);
+    if (key) keys.push(key);
+    else ctx.addIssue({ code: 'custom', message: `entry ${index + 1} of ${entries.length} (comma-separated) ${KEY_FORMAT}` });
+  });
+  return keys;
+});
+
 export const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  /**
+   * `production` unless set otherwise, on purpose: only an explicit `development` or `test` is
+   * local development (see {@link isLocalDevelopment}), the one mode allowed to run without
+   * SECRET_ENCRYPTION_KEY. A forgotten NODE_ENV on a server must fail closed, not generate a key
+   * that dies with the container. `npm run start:local` sets `development` for a laptop.
+   */
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('production'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -26,10 +68,16 @@ export const envSchema = z.object({
   BULLMQ_PREFIX: z.string().min(1).default('audit-export'),
 
   /**
-   * 32 random bytes, base64, that encrypt stored AWS secrets (AES-256-GCM). Required in
-   * production; outside production a key is generated once into DATA_DIR and reused.
+   * The current key of the keyring that encrypts stored AWS secrets (AES-256-GCM): 32 random
+   * bytes, base64. It seals every new secret. Required outside local development; in local
+   * development a key is generated once into DATA_DIR and reused (src/crypto/encryption-key.ts).
    */
-  SECRET_ENCRYPTION_KEY: z.string().optional(),
+  SECRET_ENCRYPTION_KEY: encryptionKey.optional(),
+  /**
+   * Older keys, comma-separated, that only decrypt: secrets sealed with them keep working after
+   * a key change until `npm run rotate-secret-key` has re-encrypted them with the current key.
+   */
+  SECRET_ENCRYPTION_PREVIOUS_KEYS: encryptionKeyList.optional().transform((keys) => keys ?? []),
   DATA_DIR: z.string().min(1).default('.data'),
 
   /** Region for the service's own STS calls; each configuration names its bucket's region. */
@@ -79,8 +127,17 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/**
+ * Local development is an explicit NODE_ENV of `development` or `test`, and nothing else: an
+ * unset NODE_ENV is production (the schema's default). Only local development may fall back to a
+ * generated secret-encryption key.
+ */
+export function isLocalDevelopment(env: Pick<Env, 'NODE_ENV'>): boolean {
+  return env.NODE_ENV === 'development' || env.NODE_ENV === 'test';
+}
+
 /** Variables whose values must never appear in output, logs or errors. */
-export const SECRET_ENV_VARS = ['SECRET_ENCRYPTION_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'DATABASE_URL', 'REDIS_URL'] as const;
+export const SECRET_ENV_VARS = ['SECRET_ENCRYPTION_KEY', 'SECRET_ENCRYPTION_PREVIOUS_KEYS', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'DATABASE_URL', 'REDIS_URL'] as const;
 
 /** Raised when the environment is invalid; the message names every bad variable, never a value. */
 export class EnvError extends Error {

@@ -59,6 +59,12 @@ export interface NewExportConfiguration {
   createdById: string;
 }
 
+/** A configuration's encrypted secret, as stored (a SecretBox envelope). */
+export interface StoredSecret {
+  id: string;
+  secretCiphertext: string;
+}
+
 /** Storage of export configurations; the only code that queries `export_configurations`. */
 export class ExportConfigurationRepository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -96,6 +102,39 @@ export class ExportConfigurationRepository {
     tx: PrismaTransaction | PrismaClient = this.prisma,
   ): Promise<ExportConfigurationRow> {
     return toRow(await tx.exportConfiguration.update({ where: { id }, data: result, include }));
+  }
+
+  /** Every stored secret with its configuration id, for re-encryption under a new key. */
+  async listSecretCiphertexts(): Promise<StoredSecret[]> {
+    const rows = await this.prisma.exportConfiguration.findMany({
+      where: { secretCiphertext: { not: null } },
+      select: { id: true, secretCiphertext: true },
+      orderBy: { id: 'asc' },
+    });
+    return rows.map((row) => ({ id: row.id, secretCiphertext: row.secretCiphertext! }));
+  }
+
+  /** The configuration's stored secret now: null when it has none, undefined when the row is gone. */
+  async findSecretCiphertext(id: string): Promise<string | null | undefined> {
+    const row = await this.prisma.exportConfiguration.findUnique({ where: { id }, select: { secretCiphertext: true } });
+    return row === null ? undefined : row.secretCiphertext;
+  }
+
+  /**
+   * Replaces a stored secret's ciphertext with a re-encryption of the same secret, only if the
+   * row still holds `expected`: an admin who changed the secret meanwhile wins, and false says so.
+   *
+   * Raw SQL on purpose: Prisma's `@updatedAt` would set `updated_at` on any update through the
+   * client, and a re-encryption is not a change of the configuration. `updated_at` is what
+   * admins see as the last change and what the lifecycle's optimistic writes compare
+   * (ExportConfigurationLifecycleRepository.updateIfUnchanged); leaving it alone is safe there,
+   * because a lifecycle write either leaves `secret_ciphertext` as it is (now re-encrypted) or
+   * replaces it with a secret sealed under the current key.
+   */
+  async replaceSecretCiphertext(id: string, expected: string, replacement: string): Promise<boolean> {
+    const count = await this.prisma.$executeRaw`
+      UPDATE export_configurations SET secret_ciphertext = ${replacement} WHERE id = ${id}::uuid AND secret_ciphertext = ${expected}`;
+    return count === 1;
   }
 
   /** Runs `work` in one transaction, so a change and its self-audit event commit together. */

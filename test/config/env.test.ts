@@ -1,10 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvError, parseEnv } from '../../src/config/env';
+import { EnvError, isLocalDevelopment, parseEnv, SECRET_ENV_VARS } from '../../src/config/env';
 import { createLogger } from '../../src/common/logger';
-import { resolveEncryptionKey } from '../../src/crypto/encryption-key';
+import { MissingEncryptionKeyError, resolveEncryptionKeys } from '../../src/crypto/encryption-key';
+
+/** The EnvError parseEnv throws for `source`; fails the test when it parses. */
+function envError(source: Record<string, string>): EnvError {
+  try {
+    parseEnv(source);
+  } catch (error) {
+    expect(error).toBeInstanceOf(EnvError);
+    return error as EnvError;
+  }
+  throw new Error('expected parseEnv to refuse the environment');
+}
 
 describe('env schema', () => {
   it('applies defaults for a local run', () => {
@@ -33,35 +44,108 @@ describe('env schema', () => {
 
   it('treats empty strings as unset', () => {
     expect(parseEnv({ PORT: '' }).PORT).toBe(4000);
+    expect(parseEnv({ NODE_ENV: '' }).NODE_ENV).toBe('production');
+  });
+
+  it('is production unless NODE_ENV is explicitly development or test', () => {
+    expect(parseEnv({}).NODE_ENV).toBe('production');
+    expect(isLocalDevelopment(parseEnv({}))).toBe(false);
+    expect(isLocalDevelopment(parseEnv({ NODE_ENV: 'production' }))).toBe(false);
+    expect(isLocalDevelopment(parseEnv({ NODE_ENV: 'development' }))).toBe(true);
+    expect(isLocalDevelopment(parseEnv({ NODE_ENV: 'test' }))).toBe(true);
+    expect(envError({ NODE_ENV: 'dev' }).message).toMatch(/NODE_ENV/);
+  });
+
+  it('flags both encryption-key variables as secrets', () => {
+    expect(SECRET_ENV_VARS).toEqual(expect.arrayContaining(['SECRET_ENCRYPTION_KEY', 'SECRET_ENCRYPTION_PREVIOUS_KEYS']));
   });
 });
 
-describe('secret encryption key', () => {
+describe('secret encryption key variables', () => {
+  const key = () => randomBytes(32).toString('base64');
+
+  it('decode SECRET_ENCRYPTION_KEY and the comma-separated SECRET_ENCRYPTION_PREVIOUS_KEYS', () => {
+    const [current, first, second] = [key(), key(), randomBytes(32).toString('base64url')];
+    const env = parseEnv({ SECRET_ENCRYPTION_KEY: current, SECRET_ENCRYPTION_PREVIOUS_KEYS: ` ${first} ,${second},` });
+    expect(env.SECRET_ENCRYPTION_KEY!.equals(Buffer.from(current, 'base64'))).toBe(true);
+    expect(env.SECRET_ENCRYPTION_PREVIOUS_KEYS.map((buffer) => buffer.toString('base64url'))).toEqual([Buffer.from(first, 'base64').toString('base64url'), second]);
+    expect(parseEnv({}).SECRET_ENCRYPTION_PREVIOUS_KEYS).toEqual([]);
+  });
+
+  it('rejects a key that is not 32 bytes of base64, naming the variable and never the value', () => {
+    for (const bad of [randomBytes(16).toString('base64'), randomBytes(33).toString('base64'), `${key().slice(0, 40)}!!!!`, 'not-a-key s3cr3t']) {
+      const message = envError({ SECRET_ENCRYPTION_KEY: bad }).message;
+      expect(message).toMatch(/SECRET_ENCRYPTION_KEY: must be 32 random bytes/);
+      expect(message).toMatch(/openssl rand -base64 32/);
+      expect(message).not.toContain(bad);
+      expect(message).not.toContain('s3cr3t');
+    }
+  });
+
+  it('names the position of a bad previous key and no value of the list', () => {
+    const good = [key(), key()];
+    const bad = randomBytes(31).toString('base64');
+    const message = envError({ SECRET_ENCRYPTION_KEY: key(), SECRET_ENCRYPTION_PREVIOUS_KEYS: `${good[0]},${bad},${good[1]}` }).message;
+    expect(message).toMatch(/SECRET_ENCRYPTION_PREVIOUS_KEYS: entry 2 of 3 .*must be 32 random bytes/);
+    expect(message).not.toMatch(/SECRET_ENCRYPTION_KEY:/);
+    for (const value of [...good, bad]) expect(message).not.toContain(value);
+  });
+});
+
+describe('secret encryption keyring', () => {
   const logger = createLogger('silent');
+  const spyLogger = (warnings: string[]) => ({ ...logger, warn: (_obj: unknown, message: string) => warnings.push(message) }) as unknown as typeof logger;
 
-  it('refuses to start in production without an explicit key', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'key-'));
-    expect(() => resolveEncryptionKey({ NODE_ENV: 'production', DATA_DIR: dir, SECRET_ENCRYPTION_KEY: undefined }, logger)).toThrow(
-      /SECRET_ENCRYPTION_KEY is required in production/,
-    );
+  it('refuses to start outside local development without an explicit key, and writes no key file', async () => {
+    for (const source of [{ NODE_ENV: 'production' }, {}]) {
+      const dir = await mkdtemp(join(tmpdir(), 'key-'));
+      const warnings: string[] = [];
+      let error: unknown;
+      try {
+        resolveEncryptionKeys(parseEnv({ ...source, DATA_DIR: dir }), spyLogger(warnings));
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(MissingEncryptionKeyError);
+      expect((error as MissingEncryptionKeyError).code).toBe('SECRET_ENCRYPTION_KEY_REQUIRED');
+      expect((error as Error).message).toMatch(/SECRET_ENCRYPTION_KEY is required/);
+      expect((error as Error).message).toMatch(/openssl rand -base64 32/);
+      expect(await readdir(dir)).toEqual([]);
+      expect(warnings).toEqual([]);
+    }
   });
 
-  it('rejects a key that is not 32 bytes', () => {
-    expect(() => resolveEncryptionKey({ NODE_ENV: 'production', DATA_DIR: '.', SECRET_ENCRYPTION_KEY: randomBytes(16).toString('base64') }, logger)).toThrow(/32 random bytes/);
-  });
-
-  it('outside production generates one key file (owner-only) and reuses it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'key-'));
+  it('uses SECRET_ENCRYPTION_KEY as the current key and the previous keys as given, without a warning', () => {
+    const [current, previous] = [randomBytes(32), randomBytes(32)];
     const warnings: string[] = [];
-    const spy = { ...logger, warn: (_obj: unknown, message: string) => warnings.push(message) } as unknown as typeof logger;
-    const first = resolveEncryptionKey({ NODE_ENV: 'development', DATA_DIR: dir, SECRET_ENCRYPTION_KEY: undefined }, spy);
-    const second = resolveEncryptionKey({ NODE_ENV: 'development', DATA_DIR: dir, SECRET_ENCRYPTION_KEY: undefined }, spy);
-    expect(first.equals(second)).toBe(true);
-    expect(first.length).toBe(32);
-    const file = join(dir, 'secret-encryption.key');
-    expect((await stat(file)).mode & 0o777).toBe(0o600);
-    expect(Buffer.from((await readFile(file, 'utf8')).trim(), 'base64').equals(first)).toBe(true);
-    expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toMatch(/SECRET_ENCRYPTION_KEY is not set/);
+    const keys = resolveEncryptionKeys(
+      parseEnv({ SECRET_ENCRYPTION_KEY: current.toString('base64'), SECRET_ENCRYPTION_PREVIOUS_KEYS: previous.toString('base64'), DATA_DIR: '/nonexistent' }),
+      spyLogger(warnings),
+    );
+    expect(keys.current.equals(current)).toBe(true);
+    expect(keys.previous.map((buffer) => buffer.toString('hex'))).toEqual([previous.toString('hex')]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('in local development generates one key file (owner-only), reuses it, and warns loudly at every start', async () => {
+    for (const nodeEnv of ['development', 'test']) {
+      const dir = await mkdtemp(join(tmpdir(), 'key-'));
+      const warnings: string[] = [];
+      const first = resolveEncryptionKeys(parseEnv({ NODE_ENV: nodeEnv, DATA_DIR: dir }), spyLogger(warnings)).current;
+      const second = resolveEncryptionKeys(parseEnv({ NODE_ENV: nodeEnv, DATA_DIR: dir }), spyLogger(warnings)).current;
+      expect(first.equals(second)).toBe(true);
+      expect(first.length).toBe(32);
+      const file = join(dir, 'secret-encryption.key');
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(Buffer.from((await readFile(file, 'utf8')).trim(), 'base64').equals(first)).toBe(true);
+      expect(warnings).toHaveLength(2);
+      for (const warning of warnings) {
+        expect(warning).toMatch(/LOCAL DEVELOPMENT MODE/);
+        expect(warning).toMatch(/SECRET_ENCRYPTION_KEY is not set/);
+        expect(warning).toContain(file);
+        expect(warning).toMatch(/Production .* refuses to start without SECRET_ENCRYPTION_KEY/);
+        expect(warning).not.toContain(first.toString('base64'));
+      }
+    }
   });
 });

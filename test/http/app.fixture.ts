@@ -27,8 +27,15 @@ export interface GraphQLBody {
   errors?: Array<{ message: string; extensions?: Record<string, any> }>;
 }
 
-export async function startTestApp(options: { sandbox?: Sandbox; env?: Record<string, string> } = {}): Promise<TestApp> {
-  const db = await createTestDatabase();
+export async function startTestApp(
+  options: {
+    sandbox?: Sandbox;
+    env?: Record<string, string>;
+    /** A database to reuse (e.g. a second app on the first one's rows); `close()` then leaves it to its owner. */
+    db?: TestDatabase;
+  } = {},
+): Promise<TestApp> {
+  const db = options.db ?? (await createTestDatabase());
   const logs: string[] = [];
   const responses: string[] = [];
   const service = options.sandbox?.user('audit-export-service');
@@ -71,7 +78,7 @@ export async function startTestApp(options: { sandbox?: Sandbox; env?: Record<st
     },
     async close() {
       await app.stop();
-      await db.drop();
+      if (!options.db) await db.drop();
     },
   };
 }

@@ -114,7 +114,7 @@ describe("the seed guide's GraphQL documents against the sandbox", () => {
 
     const [row] = await t.db.query(`SELECT connection_status, endpoint_type, access_key_id, secret_ciphertext FROM export_configurations WHERE id = $1`, [created.id]);
     expect(row).toMatchObject({ connection_status: 'SUCCESS', endpoint_type: 'S3_ACCESS_KEY', access_key_id: sandbox.user('exporter').accessKeyId });
-    expect(row.secret_ciphertext).toMatch(/^v1\./);
+    expect(row.secret_ciphertext).toMatch(new RegExp(`^v2\\.${t.app.services.secretBox.currentKeyId}\\.`));
   });
 
   it("assumed role: first answers with the seed's sts:AssumeRole error, then SUCCESS once the trust policy names the id", async () => {
