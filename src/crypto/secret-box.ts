@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 /**
  * Authenticated encryption for secrets at rest (AWS secret access keys), AES-256-GCM.
@@ -39,5 +39,19 @@ export class SecretBox {
       // Never echo the ciphertext or key material: only say that it did not authenticate.
       throw new Error('Stored secret could not be decrypted (wrong SECRET_ENCRYPTION_KEY or tampered value)');
     }
+  }
+
+  /**
+   * A keyed fingerprint (HMAC-SHA256, base64url) of `data`, for storing a value that must be
+   * compared later but that may hold a secret (an idempotent request's input holds the AWS secret
+   * key): without the server's key, the fingerprint tells nothing and guesses cannot be tested.
+   *
+   * The HMAC key is derived from the encryption key with HKDF-SHA256, `info` = `purpose`, so it is
+   * never the encryption key itself and each purpose gets its own. A fingerprint is only
+   * comparable under the key it was made with: after a key change, older ones no longer match.
+   */
+  fingerprint(purpose: string, data: string): string {
+    const subkey = Buffer.from(hkdfSync('sha256', this.key, Buffer.alloc(0), `audit-export/fingerprint/${purpose}`, 32));
+    return createHmac('sha256', subkey).update(data, 'utf8').digest('base64url');
   }
 }
