@@ -23,6 +23,7 @@ import { createHttpApp } from '../http/http.app';
 import { HealthCheckLoop } from '../health-check/health-check.loop';
 import { HealthCheckRepository } from '../health-check/health-check.repository';
 import { HealthCheckService } from '../health-check/health-check.service';
+import { IdempotencyKeyRepository } from '../idempotency/idempotency-key.repository';
 import { ServicePrincipalResolver } from '../setup-policy/service-principal';
 import { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { AppServices } from './app.services';
@@ -98,6 +99,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     schedule: exportSchedule,
     logger,
     healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
+    idempotencyKeys: new IdempotencyKeyRepository(prisma),
   };
   const services: AppServices = {
     secretBox,

@@ -1,7 +1,7 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CliError } from './cli.errors';
 import { configFilePath, DEFAULT_PROFILE, resolveProfile } from './cli-config.store';
-import { GraphqlClient } from './graphql.client';
+import { DEFAULT_TIMEOUT_MS, GraphqlClient } from './graphql.client';
 import { addExportConfigCommands } from './export-config.commands';
 import { addApiKeyCommands } from './api-key.commands';
 import { addConfigureCommand } from './configure.command';
@@ -23,6 +23,8 @@ export interface GlobalOptions {
   host?: string;
   apiKey?: string;
   verbose?: boolean;
+  /** Milliseconds one request attempt may take. */
+  timeout?: number;
 }
 
 /** What a command needs to talk to the service. */
@@ -40,6 +42,11 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option('--profile <name>', 'profile to use (see `configure`)').env('AUDIT_EXPORT_PROFILE').default(DEFAULT_PROFILE))
     .addOption(new Option('--host <url>', 'service URL, overriding the profile').env('AUDIT_EXPORT_HOST'))
     .addOption(new Option('--api-key <key>', 'API key, overriding the profile').env('AUDIT_EXPORT_API_KEY'))
+    .addOption(
+      new Option('--timeout <ms>', `milliseconds one request may take before it is given up (creates are then retried with the same Idempotency-Key); default ${DEFAULT_TIMEOUT_MS}`)
+        .env('AUDIT_EXPORT_TIMEOUT_MS')
+        .argParser(parseTimeout),
+    )
     .option('-v, --verbose', 'print request diagnostics on stderr (secrets redacted)')
     .showHelpAfterError()
     .exitOverride()
@@ -55,6 +62,8 @@ export function buildProgram(io: CliIo): Command {
         apiKey: profile.apiKey,
         secrets,
         debug: options.verbose ? (line) => io.stderr(`[verbose] ${line}\n`) : undefined,
+        notice: (line) => io.stderr(`${line}\n`),
+        timeoutMs: options.timeout,
       });
     },
     print(client, value) {
@@ -69,6 +78,12 @@ export function buildProgram(io: CliIo): Command {
   addExportConfigCommands(program, context);
   addApiKeyCommands(program, context);
   return program;
+}
+
+function parseTimeout(value: string): number {
+  const ms = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(ms) || ms < 1) throw new InvalidArgumentError('must be a whole number of milliseconds, at least 1');
+  return ms;
 }
 
 /** Runs the CLI; resolves with the exit code instead of exiting, so tests can call it in-process. */

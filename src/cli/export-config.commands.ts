@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { CliError } from './cli.errors';
 import type { CommandContext } from './cli.program';
@@ -33,7 +34,11 @@ export function addExportConfigCommands(parent: Command, context: CommandContext
         const secret = 'secretAccessKey' in data ? data.secretAccessKey : undefined;
         // The secret is sent, and from here on it is also a string every output is scrubbed of.
         const client = context.client(command, secret ? [secret] : []);
-        context.print(client, await client.request(document, { data }));
+        // A fresh key per create: if the answer is lost (timeout, dropped connection), the client
+        // retries with it and the service answers with what the first try created, instead of
+        // creating a second configuration that would receive every event again.
+        const idempotencyKey = kind.startsWith('create:') ? randomUUID() : undefined;
+        context.print(client, await client.request(document, { data }, { idempotencyKey }));
       });
   }
 

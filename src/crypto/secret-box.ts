@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -111,6 +111,21 @@ export class SecretBox {
    */
   isSealedWithCurrentKey(sealed: string): boolean {
     return keyIdOf(sealed) === this.currentId;
+  }
+
+  /**
+   * A keyed fingerprint (HMAC-SHA256, base64url) of `data`, for storing a value that must be
+   * compared later but that may hold a secret (an idempotent request's input holds the AWS secret
+   * key): without the server's key, the fingerprint tells nothing and guesses cannot be tested.
+   *
+   * The HMAC key is derived from the encryption key with HKDF-SHA256, `info` = `purpose`, so it is
+   * never the encryption key itself and each purpose gets its own. A fingerprint is only
+   * comparable under the key it was made with: it uses the current key, so after a rotation older
+   * ones no longer match (an idempotent retry across a rotation is a CONFLICT, never a duplicate).
+   */
+  fingerprint(purpose: string, data: string): string {
+    const subkey = Buffer.from(hkdfSync('sha256', this.keys.get(this.currentId)!, Buffer.alloc(0), `audit-export/fingerprint/${purpose}`, 32));
+    return createHmac('sha256', subkey).update(data, 'utf8').digest('base64url');
   }
 }
 

@@ -22,27 +22,29 @@ export class ExportConfigurationResolver {
   @Mutation(() => ExportConfiguration, {
     description:
       'Creates an export to S3 that writes with an IAM user access key, then tests the connection by writing .immuta.export.log. ' +
-      'The configuration is saved even when the test fails; connectionStatus says why.',
+      'The configuration is saved even when the test fails; connectionStatus says why. ' +
+      'With an Idempotency-Key HTTP header, a retry with the same key and input returns the configuration the first request created instead of a second one (same key, other input: CONFLICT).',
   })
   createS3AccessKeyExportConfiguration(
     @Arg('data', () => S3AccessKeyExportConfigurationInput, { description: 'The destination and the access key pair.' })
     data: S3AccessKeyExportConfigurationInput,
     @Ctx() context: GraphQLContext,
   ): Promise<ExportConfiguration> {
-    return this.configurations.createS3AccessKey({ ...data }, context.principal);
+    return this.configurations.createS3AccessKey({ ...data }, context.principal, context.idempotencyKey);
   }
 
   @Mutation(() => ExportConfiguration, {
     description:
       'Creates an export to S3 that writes through an IAM role assumed with the configuration id as External ID, then tests the connection. ' +
-      "The first test fails until the role's trust policy names the returned id; run testExportConfigurationConnection afterwards.",
+      "The first test fails until the role's trust policy names the returned id; run testExportConfigurationConnection afterwards. " +
+      'With an Idempotency-Key HTTP header, a retry with the same key and input returns the configuration the first request created instead of a second one (same key, other input: CONFLICT).',
   })
   createS3AssumedRoleExportConfiguration(
     @Arg('data', () => S3AssumedRoleExportConfigurationInput, { description: 'The destination and the role to assume.' })
     data: S3AssumedRoleExportConfigurationInput,
     @Ctx() context: GraphQLContext,
   ): Promise<ExportConfiguration> {
-    return this.configurations.createS3AssumedRole({ ...data }, context.principal);
+    return this.configurations.createS3AssumedRole({ ...data }, context.principal, context.idempotencyKey);
   }
 
   @Mutation(() => ExportConfiguration, { description: 'Tests the connection again (writes .immuta.export.log) and stores the new connectionStatus.' })

@@ -4,8 +4,16 @@ import type { SecretBox } from '../crypto/secret-box';
 import type { AuditActor, SelfAuditRecorder } from '../audit-event/self-audit.port';
 import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
 import type { ConnectionTestService } from '../connection-test/connection-test.service';
+import type { IdempotencyKeyRepository } from '../idempotency/idempotency-key.repository';
+import {
+  IDEMPOTENCY_KEY_TTL_MS,
+  IdempotencyKeyConflictError,
+  idempotentRequest,
+  parseIdempotencyKey,
+  type IdempotentRequest,
+} from '../idempotency/idempotency-key';
 import { describeForAudit, toExportConfiguration } from './export-config.mapper';
-import type { ExportConfigurationRepository, NewExportConfiguration } from './export-config.repository';
+import type { ExportConfigurationRepository, ExportConfigurationRow, NewExportConfiguration } from './export-config.repository';
 import type { ExportConfiguration } from './export-config.type';
 import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, retrySoon, syncSchedule } from './export-config.steps';
 import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
@@ -19,7 +27,12 @@ export interface ExportConfigurationServiceDependencies {
   logger: Logger;
   /** A failing configuration is due for its first background re-test after this long. */
   healthCheckPeriodMs: number;
+  /** The `Idempotency-Key` headers creates were sent with (see createAndTest). */
+  idempotencyKeys: IdempotencyKeyRepository;
 }
+
+/** Thrown inside the create transaction when a concurrent request claimed the same key first, to roll it back. */
+class IdempotencyKeyTaken extends Error {}
 
 /**
  * The export-configuration use cases. Every write follows the same steps: validate (nothing is
@@ -34,8 +47,12 @@ export interface ExportConfigurationServiceDependencies {
 export class ExportConfigurationService {
   constructor(private readonly deps: ExportConfigurationServiceDependencies) {}
 
-  /** Creates a configuration that writes with an IAM user's access key pair. */
-  async createS3AccessKey(input: unknown, actor: AuditActor): Promise<ExportConfiguration> {
+  /**
+   * Creates a configuration that writes with an IAM user's access key pair. `idempotencyKey` is
+   * the raw `Idempotency-Key` header, if any: see {@link createAndTest}.
+   */
+  async createS3AccessKey(input: unknown, actor: AuditActor, idempotencyKey?: string): Promise<ExportConfiguration> {
+    const key = parseIdempotencyKey(idempotencyKey);
     const data = parseInput(s3AccessKeyInputSchema, input, 'data');
     // The id exists before anything else: the secret is bound to it (encryption associated data).
     const id = randomUUID();
@@ -52,6 +69,7 @@ export class ExportConfigurationService {
         roleArn: null,
       },
       actor,
+      key === undefined ? undefined : idempotentRequest(this.deps.secretBox, key, 'createS3AccessKeyExportConfiguration', data),
     );
   }
 
@@ -60,7 +78,8 @@ export class ExportConfigurationService {
    * because it is the External ID: on first creation the role's trust policy cannot name it yet,
    * so the test fails and the configuration is saved anyway (the seed's flow).
    */
-  async createS3AssumedRole(input: unknown, actor: AuditActor): Promise<ExportConfiguration> {
+  async createS3AssumedRole(input: unknown, actor: AuditActor, idempotencyKey?: string): Promise<ExportConfiguration> {
+    const key = parseIdempotencyKey(idempotencyKey);
     const data = parseInput(s3AssumedRoleInputSchema, input, 'data');
     return this.createAndTest(
       {
@@ -75,6 +94,7 @@ export class ExportConfigurationService {
         roleArn: data.roleArn,
       },
       actor,
+      key === undefined ? undefined : idempotentRequest(this.deps.secretBox, key, 'createS3AssumedRoleExportConfiguration', data),
     );
   }
 
@@ -109,23 +129,79 @@ export class ExportConfigurationService {
     return toExportConfiguration(updated);
   }
 
+  /**
+   * Tests the connection, then stores the configuration and its self-audit event in one
+   * transaction, then syncs the schedule.
+   *
+   * With an `Idempotency-Key` (`idempotent`), a create is done at most once per key and user:
+   * - the key was used before (within IDEMPOTENCY_KEY_TTL_MS) for the same mutation and input:
+   *   nothing is created, the answer is that configuration as it is now, so a client that never
+   *   got the first answer (timeout, dropped connection) can retry safely;
+   * - used for another input or mutation, or its configuration was deleted since: CONFLICT;
+   * - not used: the key is stored in the configuration's own transaction, so a key is never
+   *   stored without its configuration or the reverse. Two concurrent requests with one key may
+   *   both test the connection, but only one transaction can store the key (primary key on
+   *   scope + key); the other rolls back and answers like a retry.
+   */
   private async createAndTest(
     candidate: Omit<NewExportConfiguration, 'connectionStatus' | 'lastTestedAt' | 'nextHealthCheckAt' | 'createdById'>,
     actor: AuditActor,
+    idempotent?: IdempotentRequest,
   ): Promise<ExportConfiguration> {
+    if (idempotent) {
+      const earlier = await this.earlierCreate(idempotent, actor);
+      if (earlier) return earlier;
+    }
     // Tested before the insert, on the same data the row will hold; a failed test is not an
     // error of the mutation, it is the configuration's status.
     const result = await this.deps.connectionTests.test(candidate);
-    const row = await this.deps.repository.transaction(async (tx) => {
-      const created = await this.deps.repository.insert(tx, { ...candidate, ...connectionTestColumns(result, this.deps.healthCheckPeriodMs), createdById: actor.userId });
-      await recordConfigurationEvent(this.deps.selfAudit, tx, created.id, actor, { action: 'CREATE', type: 'ExportConfigurationCreated', payload: describeForAudit(created) });
-      return created;
-    });
+    let row: ExportConfigurationRow;
+    try {
+      row = await this.deps.repository.transaction(async (tx) => {
+        const created = await this.deps.repository.insert(tx, { ...candidate, ...connectionTestColumns(result, this.deps.healthCheckPeriodMs), createdById: actor.userId });
+        // Before the self-audit event: a request that loses the key waits here for the winner to
+        // commit, without holding the event store's insert lock meanwhile.
+        if (idempotent) {
+          const now = new Date();
+          const claimed = await this.deps.idempotencyKeys.claim(
+            tx,
+            { scope: actor.userId, key: idempotent.key, operation: idempotent.operation, requestFingerprint: idempotent.fingerprint, configurationId: created.id },
+            now,
+            new Date(now.getTime() - IDEMPOTENCY_KEY_TTL_MS),
+          );
+          if (!claimed) throw new IdempotencyKeyTaken();
+        }
+        await recordConfigurationEvent(this.deps.selfAudit, tx, created.id, actor, { action: 'CREATE', type: 'ExportConfigurationCreated', payload: describeForAudit(created) });
+        return created;
+      });
+    } catch (error) {
+      if (!(error instanceof IdempotencyKeyTaken) || !idempotent) throw error;
+      // The concurrent request has committed (the claim waited for it): answer as a retry would.
+      const winner = await this.earlierCreate(idempotent, actor);
+      if (winner) return winner;
+      throw new IdempotencyKeyConflictError('was used by a concurrent request that has not finished');
+    }
     this.deps.logger.info(
       { configurationId: row.id, endpointType: row.endpointType, connectionStatus: row.connectionStatus, userId: actor.userId },
       'export configuration created',
     );
     await syncSchedule(this.deps, row);
+    return toExportConfiguration(row);
+  }
+
+  /**
+   * The configuration an earlier request with this key created, undefined if the key is unused
+   * (or expired), CONFLICT if the earlier request was another one. A replay changes nothing, so
+   * it records no audit event and leaves the schedule alone.
+   */
+  private async earlierCreate(idempotent: IdempotentRequest, actor: AuditActor): Promise<ExportConfiguration | undefined> {
+    const stored = await this.deps.idempotencyKeys.findActive(actor.userId, idempotent.key, new Date(Date.now() - IDEMPOTENCY_KEY_TTL_MS));
+    if (!stored) return undefined;
+    if (stored.operation !== idempotent.operation) throw new IdempotencyKeyConflictError(`was already used for ${stored.operation}`);
+    if (stored.requestFingerprint !== idempotent.fingerprint) throw new IdempotencyKeyConflictError(`was already used for ${stored.operation} with a different input`);
+    const row = stored.configurationId ? await this.deps.repository.findById(stored.configurationId) : null;
+    if (!row) throw new IdempotencyKeyConflictError('was already used for a configuration that has since been deleted');
+    this.deps.logger.info({ configurationId: row.id, operation: stored.operation, userId: actor.userId }, 'export configuration create repeated with the same Idempotency-Key: answered with the stored one');
     return toExportConfiguration(row);
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../common/logger';
 import { createAuditEventRouter } from '../audit-event/audit-event.router';
 import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { GraphQLContext } from '../graphql/graphql.context';
+import { IDEMPOTENCY_KEY_HEADER } from '../idempotency/idempotency-key';
 
 export interface HttpAppDependencies {
   logger: Logger;
@@ -44,7 +45,9 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
     '/api/audit/graphql',
     requireApiKey(deps.apiKeys, 'AUDIT'),
     express.json({ limit: deps.graphqlMaxBodyBytes }),
-    expressMiddleware(deps.graphql, { context: async ({ res }) => ({ principal: principalOf(res) }) }),
+    expressMiddleware(deps.graphql, {
+      context: async ({ req, res }) => ({ principal: principalOf(res), idempotencyKey: req.get(IDEMPOTENCY_KEY_HEADER) }),
+    }),
   );
 
   app.use(createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger }));

@@ -54,7 +54,7 @@ describe('Redis stopped, restarted and flushed under a running service', () => {
     await redis.stop();
 
     const answers: Array<{ name: string; ms: number; errors: unknown }> = [];
-    const record = async (name: string, pending: ReturnType<FaultService['gql']>) => {
+    const record = async (name: string, pending: Promise<{ data: any; errors?: unknown; ms: number }>) => {
       const answer = await pending;
       answers.push({ name, ms: answer.ms, errors: answer.errors });
       return answer;
