@@ -24,6 +24,8 @@ export interface RunConfiguration extends ConnectionTarget {
   enabled: boolean;
   /** Caps the retry backoff of a failed job. */
   interval: ExportInterval;
+  /** Sequence of the last event delivered. */
+  cursor: bigint;
 }
 
 export interface PlannedTask {
@@ -74,8 +76,8 @@ export interface JobFailure {
   reason: string;
   /** Set when the bucket or the credentials are to blame (the connection test's wording). */
   connectionStatus?: string;
-  /** When the job is due for its next try; computed from the failures so far. */
-  nextRetryAt: (failureCount: number) => Date;
+  /** How long after this failure the job is due again, from its failure count (this one included). */
+  retryDelayMs: (failureCount: number) => number;
 }
 
 /** Export jobs and tasks, the cursor, and the SQL that makes runs exclusive and streams events. */
@@ -122,7 +124,7 @@ export class ExportJobRepository {
   findConfiguration(configurationId: string): Promise<RunConfiguration | null> {
     return this.prisma.exportConfiguration.findUnique({
       where: { id: configurationId },
-      select: { id: true, enabled: true, interval: true, endpointType: true, bucket: true, path: true, region: true, accessKeyId: true, secretCiphertext: true, roleArn: true },
+      select: { id: true, enabled: true, interval: true, cursor: true, endpointType: true, bucket: true, path: true, region: true, accessKeyId: true, secretCiphertext: true, roleArn: true },
     });
   }
 
@@ -285,7 +287,7 @@ export class ExportJobRepository {
 
   /**
    * The job failed; the cursor stays, so a later run resumes it. The failure is counted and kept
-   * (last reason and time) and the job is due again at `nextRetryAt(failureCount)`.
+   * (last reason and time) and the job is due again `retryDelayMs(failureCount)` after it.
    * `connectionStatus` is set when the bucket or the credentials are to blame, and the health check
    * is asked to re-test soon. Returns the failure count and the retry time.
    */
@@ -293,7 +295,7 @@ export class ExportJobRepository {
     return this.prisma.$transaction(async (tx) => {
       const now = new Date();
       const { failureCount } = await tx.exportJob.findUniqueOrThrow({ where: { id: jobId }, select: { failureCount: true } });
-      const nextRetryAt = failure.nextRetryAt(failureCount + 1);
+      const nextRetryAt = new Date(now.getTime() + failure.retryDelayMs(failureCount + 1));
       const job = await tx.exportJob.update({
         where: { id: jobId },
         data: { status: 'FAILED', failureReason: failure.reason, lastFailureReason: failure.reason, lastFailedAt: now, failureCount: { increment: 1 }, nextRetryAt, endTimestamp: now },

@@ -132,7 +132,10 @@ export class ExportRunService {
     let eventCount = 0;
 
     const unfinished = await this.repository.findUnfinishedJob(configurationId);
-    if (unfinished && !sameDestination(unfinished, configuration)) {
+    if (unfinished && unfinished.fromSequence !== configuration.cursor) {
+      // It can never complete (the cursor guard would fail): close it before it delivers anything.
+      await this.supersedeForCursor(configuration, unfinished);
+    } else if (unfinished && !sameDestination(unfinished, configuration)) {
       // Its keys were fixed under the old bucket/path. It is re-planned for the new destination from
       // the same cursor (the job never completed, so the cursor is where it started): every event
       // reaches the new destination exactly once; objects it already wrote stay at the old one.
@@ -184,16 +187,21 @@ export class ExportRunService {
         return this.failJob(configuration, job, task, error);
       }
     }
-    if (!(await this.repository.completeJob(job, eventCount))) {
-      // The cursor is no longer where the job started, so it can never complete; left open, it
-      // would block every later job of the configuration.
-      const reason = `Superseded: the configuration's cursor is no longer at sequence ${job.fromSequence} where this job started`;
-      await this.repository.supersedeJob(job.id, reason);
-      this.logger.error({ configurationId: configuration.id, jobId: job.id }, 'export job superseded: its cursor guard failed');
-      return { status: 'superseded', reason };
-    }
+    if (!(await this.repository.completeJob(job, eventCount))) return this.supersedeForCursor(configuration, job);
     this.logger.info({ configurationId: configuration.id, jobId: job.id, eventCount }, 'export job succeeded');
     return { status: 'succeeded', eventCount };
+  }
+
+  /**
+   * Closes a job whose starting point is no longer the cursor. Only runs that were not kept apart,
+   * or a hand-edited cursor, get here; the job can never complete, and left open it would block
+   * every later job of the configuration.
+   */
+  private async supersedeForCursor(configuration: RunConfiguration, job: PlannedJob): Promise<JobOutcome> {
+    const reason = `Superseded: the configuration's cursor is no longer at sequence ${job.fromSequence} where this job started`;
+    await this.repository.supersedeJob(job.id, reason);
+    this.logger.error({ configurationId: configuration.id, jobId: job.id }, 'export job superseded: its cursor guard failed');
+    return { status: 'superseded', reason };
   }
 
   /** Records the failure, and queues the job's next try with backoff (within the interval). */
@@ -207,7 +215,7 @@ export class ExportRunService {
     const { failureCount, nextRetryAt } = await this.repository.failJob(job.id, {
       reason,
       connectionStatus,
-      nextRetryAt: (failures) => new Date(this.now().getTime() + jobRetryDelayMs(failures, this.options.jobRetryBaseDelayMs, INTERVAL_MS[configuration.interval])),
+      retryDelayMs: (failures) => jobRetryDelayMs(failures, this.options.jobRetryBaseDelayMs, INTERVAL_MS[configuration.interval]),
     });
     this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId: task.id, kind: failure.kind, reason: failure.message, failureCount, nextRetryAt }, 'export job failed');
     try {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
-import { startExportWorker, type ExportWorker } from '../../workers/export-worker.factory';
+import { startExportWorker, type ExportWorker, type ExportWorkerDependencies } from '../../workers/export-worker.factory';
 import { startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
 import { startTestApp, type TestApp } from '../http/app.fixture';
 
@@ -22,12 +22,14 @@ export interface FaultService {
   close(): Promise<void>;
 }
 
-export async function startFaultService(options: { redisUrl?: string; env?: Record<string, string> } = {}): Promise<FaultService> {
+export async function startFaultService(
+  options: { redisUrl?: string; env?: Record<string, string>; runOptions?: ExportWorkerDependencies['runOptions'] } = {},
+): Promise<FaultService> {
   const harness = await startExportHarness();
   const prefix = `${process.env.BULLMQ_PREFIX}-faults-${randomBytes(3).toString('hex')}`;
   const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const t = await startTestApp({ sandbox: harness.sandbox, env: { REDIS_URL: redisUrl, BULLMQ_PREFIX: prefix, LOG_LEVEL: 'warn', ...options.env } });
-  const worker = await startExportWorker({ env: t.app.env, logger: t.app.logger, prisma: t.app.prisma, awsClients: t.app.services.awsClients });
+  const worker = await startExportWorker({ env: t.app.env, logger: t.app.logger, prisma: t.app.prisma, awsClients: t.app.services.awsClients, runOptions: options.runOptions });
   t.app.onStop(() => worker.close());
   const key = await t.createKey('admin', ['AUDIT']);
   return {
@@ -75,6 +77,15 @@ export function accessKeyInput(harness: ExportHarness, overrides: Record<string,
 export const CREATE_ACCESS_KEY = `mutation($data: S3AccessKeyExportConfigurationInput!) {
   createS3AccessKeyExportConfiguration(data: $data) { id interval enabled connectionStatus updatedAt runRequestedAt runInProgress }
 }`;
+
+/**
+ * Ids of every stored event in ingestion order: the ingested ones and the service's own
+ * self-audit events (API key and configuration changes), which are exported like any other.
+ */
+export async function storedEventIds(db: { query<Row extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]> }, afterSequence = '0'): Promise<string[]> {
+  const rows = await db.query<{ id: string }>('SELECT id::text FROM audit_events WHERE sequence > $1 ORDER BY sequence', [afterSequence]);
+  return rows.map((row) => row.id);
+}
 
 /** Polls until `check` returns a value other than undefined; fails with `what` after `timeoutMs`. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 50): Promise<T> {

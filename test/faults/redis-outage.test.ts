@@ -59,8 +59,13 @@ describe('Redis stopped, restarted and flushed under a running service', () => {
       answers.push({ name, ms: answer.ms, errors: answer.errors });
       return answer;
     };
-    const created = await record('create', service.gql(CREATE_ACCESS_KEY, { data: accessKeyInput(service.harness, { interval: 'EVERY_12_HOURS' }) }));
+    // A client that did not get its answer retries with the same Idempotency-Key: one configuration.
+    const input = accessKeyInput(service.harness, { interval: 'EVERY_12_HOURS' });
+    const created = await record('create', service.gql(CREATE_ACCESS_KEY, { data: input }, { 'idempotency-key': 'create-during-outage' }));
+    const retried = await record('create (retry)', service.gql(CREATE_ACCESS_KEY, { data: input }, { 'idempotency-key': 'create-during-outage' }));
     const createdId = created.data.createS3AccessKeyExportConfiguration.id as string;
+    expect(retried.data.createS3AccessKeyExportConfiguration.id).toBe(createdId);
+    expect(await service.t.db.query('SELECT id FROM export_configurations WHERE path = $1', [input.path])).toEqual([{ id: createdId }]);
     await record(
       'update',
       service.gql(`mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id interval } }`, {
