@@ -25,8 +25,9 @@ export function createJobHandlers(runs: ExportRunService, logger: Logger): JobHa
       const outcome = await runs.run(job.data.configurationId, 'SCHEDULED');
       logger.info({ configurationId: job.data.configurationId, bullJobId: job.id, outcome: outcome.status }, 'export retry finished');
     },
+    // An interrupted job is finished even if its configuration was disabled meanwhile.
     'resume-export': async (job) => {
-      const outcome = await runs.run(job.data.configurationId, 'SCHEDULED');
+      const outcome = await runs.run(job.data.configurationId, 'SCHEDULED', { resumeInterrupted: true });
       logger.info({ configurationId: job.data.configurationId, bullJobId: job.id, outcome: outcome.status }, 'resumed export run finished');
     },
   };

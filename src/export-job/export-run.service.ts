@@ -87,7 +87,7 @@ export class ExportRunService {
    * the one in progress checks for runs asked for meanwhile (`run_requested_at`) after it has
    * released its lock and goes round again for them, so a requested run is never dropped.
    */
-  async run(configurationId: string, trigger: ExportTrigger): Promise<RunOutcome> {
+  async run(configurationId: string, trigger: ExportTrigger, options: { resumeInterrupted?: boolean } = {}): Promise<RunOutcome> {
     let outcome: RunOutcome = { status: 'nothing-to-export' };
     for (let round = 1; ; round += 1) {
       const lock = await this.repository.tryLockConfiguration(configurationId);
@@ -97,7 +97,7 @@ export class ExportRunService {
       }
       let roundOutcome: RunOutcome;
       try {
-        roundOutcome = await this.runLocked(configurationId, round === 1 ? trigger : 'MANUAL');
+        roundOutcome = await this.runLocked(configurationId, round === 1 ? trigger : 'MANUAL', options.resumeInterrupted === true);
       } finally {
         await lock.release();
       }
@@ -110,28 +110,36 @@ export class ExportRunService {
     }
   }
 
-  private async runLocked(configurationId: string, trigger: ExportTrigger): Promise<RunOutcome> {
+  /**
+   * `resumeInterrupted`: a job a dead worker left IN_PROGRESS is finished even when the
+   * configuration was disabled meanwhile (it was running when the worker died); nothing new is
+   * planned for a disabled configuration then.
+   */
+  private async runLocked(configurationId: string, trigger: ExportTrigger, resumeInterrupted: boolean): Promise<RunOutcome> {
     const configuration = await this.repository.findConfiguration(configurationId);
     if (!configuration) return { status: 'skipped', reason: 'configuration not found' };
     // Read after the lock is taken and before anything is planned: this run covers that request.
     const requestSeen = await this.repository.pendingRunRequest(configurationId);
     // A scheduled job can still be queued after its configuration was disabled; a run someone
     // asked for is an explicit request and runs anyway.
-    if (trigger === 'SCHEDULED' && requestSeen === null && !configuration.enabled) return { status: 'skipped', reason: 'configuration disabled' };
+    const skipDisabled = trigger === 'SCHEDULED' && requestSeen === null && !configuration.enabled;
+    if (skipDisabled && !resumeInterrupted) return { status: 'skipped', reason: 'configuration disabled' };
     try {
-      return await this.deliver(configuration, requestSeen === null ? trigger : 'MANUAL');
+      return await this.deliver(configuration, requestSeen === null ? trigger : 'MANUAL', { planNew: !skipDisabled, resumeFailed: !skipDisabled });
     } finally {
       if (requestSeen !== null) await this.repository.clearRunRequest(configurationId, requestSeen);
     }
   }
 
-  private async deliver(configuration: RunConfiguration, trigger: ExportTrigger): Promise<RunOutcome> {
+  private async deliver(configuration: RunConfiguration, trigger: ExportTrigger, scope: { planNew: boolean; resumeFailed: boolean }): Promise<RunOutcome> {
     const configurationId = configuration.id;
     const credentials = new RefreshingCredentials(() => this.aws.credentialsFor(configuration));
     const done: string[] = [];
     let eventCount = 0;
 
-    const unfinished = await this.repository.findUnfinishedJob(configurationId);
+    const found = await this.repository.findUnfinishedJob(configurationId);
+    // Only an interrupted job (not a FAILED one, which waits for its retry) is finished for a disabled configuration.
+    const unfinished = found && (scope.resumeFailed || found.status !== 'FAILED') ? found : null;
     if (unfinished && unfinished.fromSequence !== configuration.cursor) {
       // It can never complete (the cursor guard would fail): close it before it delivers anything.
       await this.supersedeForCursor(configuration, unfinished);
@@ -153,6 +161,7 @@ export class ExportRunService {
       }
     }
 
+    if (!scope.planNew) return deliveredOutcome(done, eventCount);
     const job = await this.repository.planJob({
       configurationId,
       trigger,
@@ -171,7 +180,7 @@ export class ExportRunService {
         eventCount += outcome.eventCount;
       }
     }
-    return done.length === 0 ? { status: 'nothing-to-export' } : { status: 'succeeded', jobIds: done, eventCount };
+    return deliveredOutcome(done, eventCount);
   }
 
   private async executeJob(configuration: RunConfiguration, job: PlannedJob, credentials: RefreshingCredentials): Promise<JobOutcome> {
@@ -271,6 +280,10 @@ function sameDestination(job: Pick<PlannedJob, 'bucket' | 'path'>, configuration
 
 function describeDestination(destination: { bucket: string; path: string | null }): string {
   return `s3://${destination.bucket}/${destination.path ? `${destination.path}/` : ''}`;
+}
+
+function deliveredOutcome(jobIds: string[], eventCount: number): RunOutcome {
+  return jobIds.length === 0 ? { status: 'nothing-to-export' } : { status: 'succeeded', jobIds, eventCount };
 }
 
 /** The outcome of a run that went round more than once. */

@@ -5,6 +5,9 @@ import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, readExports, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
 
+/** BullMQ's default lock of an active job: only after it expires can the stalled-job check take the killed worker's job back. */
+const BULLMQ_LOCK_DURATION_MS = 30_000;
+
 jest.setTimeout(180_000);
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -21,7 +24,7 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined>, tim
   }
 }
 
-describe('export worker process killed with SIGKILL mid-export', () => {
+describe('export worker process killed with SIGKILL mid-export, then restarted', () => {
   let db: TestDatabase;
   let harness: ExportHarness;
   const prefix = `${process.env.BULLMQ_PREFIX}-crash-${randomBytes(3).toString('hex')}`;
@@ -73,7 +76,7 @@ describe('export worker process killed with SIGKILL mid-export', () => {
     await db.drop();
   });
 
-  it('after a restart and the next run, every event is in the bucket exactly once', async () => {
+  it('resumes the interrupted job as soon as a worker starts, and every event is in the bucket exactly once', async () => {
     const configurationId = await createAccessKeyConfiguration(db.prisma, harness, { enabled: false });
     const ids = await ingestEvents(db.prisma, 10_000);
     const queue = createExportQueue({ redisUrl: REDIS_URL, prefix });
@@ -90,6 +93,7 @@ describe('export worker process killed with SIGKILL mid-export', () => {
       }, 90_000, 5);
       first.kill('SIGKILL');
       await new Promise((resolve) => first.once('exit', resolve));
+      const killedAt = Date.now();
       expect(progress.total).toBe(50);
 
       const [afterKill] = await db.query<{ succeeded: number; job_status: string }>(
@@ -99,14 +103,19 @@ describe('export worker process killed with SIGKILL mid-export', () => {
       expect(afterKill.job_status).toBe('IN_PROGRESS');
       expect((await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } })).cursor).toBe(0n);
 
-      // Restart and run again: the unfinished job is resumed, with the same object keys.
+      // Restart, and nothing else: the new worker queues the interrupted job's resumption as it
+      // starts (the job is resumed with the same object keys), instead of waiting for BullMQ's
+      // stalled-job check, which cannot take the killed worker's job back before its lock expires.
       startWorker();
-      await queue.add('manual-export', { configurationId });
       const [max] = await db.query<{ max: string }>('SELECT max(sequence)::text AS max FROM audit_events');
       await waitFor('the export to finish', async () => {
         const configuration = await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } });
         return configuration.cursor.toString() === max.max ? true : undefined;
       }, 90_000, 50);
+      const [finished] = await db.query<{ end_timestamp: Date }>('SELECT end_timestamp FROM export_jobs');
+      expect(finished.end_timestamp.getTime()).toBeLessThan(killedAt + BULLMQ_LOCK_DURATION_MS);
+      const resumed = await queue.getJobs(['completed']);
+      expect(resumed.map((job) => job.name)).toContain('resume-export');
     } catch (error) {
       throw new Error(`${(error as Error).message}\nworker stderr:\n${stderr.slice(-4000)}`);
     } finally {
