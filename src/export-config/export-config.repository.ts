@@ -124,12 +124,11 @@ export class ExportConfigurationRepository {
    * Replaces a stored secret's ciphertext with a re-encryption of the same secret, only if the
    * row still holds `expected`: an admin who changed the secret meanwhile wins, and false says so.
    *
-   * Raw SQL on purpose: Prisma's `@updatedAt` would set `updated_at` on any update through the
-   * client, and a re-encryption is not a change of the configuration. `updated_at` is what
-   * admins see as the last change and what the lifecycle's optimistic writes compare
-   * (ExportConfigurationLifecycleRepository.updateIfUnchanged); leaving it alone is safe there,
-   * because a lifecycle write either leaves `secret_ciphertext` as it is (now re-encrypted) or
-   * replaces it with a secret sealed under the current key.
+   * A re-encryption is not a change of the configuration: neither `updated_at` (the last change a
+   * person made) nor `version` (what the lifecycle's optimistic writes compare,
+   * ExportConfigurationLifecycleRepository.updateIfUnchanged) moves. Leaving the version alone is
+   * safe there, because a lifecycle write either leaves `secret_ciphertext` as it is (now
+   * re-encrypted) or replaces it with a secret sealed under the current key.
    */
   async replaceSecretCiphertext(id: string, expected: string, replacement: string): Promise<boolean> {
     const count = await this.prisma.$executeRaw`

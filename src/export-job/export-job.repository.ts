@@ -80,7 +80,10 @@ export interface JobFailure {
   retryDelayMs: (failureCount: number) => number;
 }
 
-/** Export jobs and tasks, the cursor, and the SQL that makes runs exclusive and streams events. */
+/**
+ * Export jobs and tasks, the cursor, and the SQL that makes runs exclusive and streams events.
+ * docs/delivery-guarantees.md explains why these writes deliver every event exactly once.
+ */
 export class ExportJobRepository {
   constructor(
     private readonly prisma: PrismaClient,
