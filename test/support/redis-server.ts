@@ -15,7 +15,7 @@ export interface TestRedisServer {
   port: number;
   /** Kills the server (SIGKILL, like a crash or a lost host) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Starts it again on the same port, empty, and waits until it answers PING. */
+  /** Starts it again on the same port, empty, and waits until it answers PING (a no-op while it runs). */
   start(): Promise<void>;
   /** FLUSHALL while everything keeps running (a replaced or wiped Redis). */
   flush(): Promise<void>;
@@ -29,6 +29,8 @@ export async function startTestRedisServer(): Promise<TestRedisServer> {
   let child: ChildProcess | undefined;
 
   const start = async () => {
+    // Already running: a second server could not bind the port, and would hide the first one.
+    if (child && child.exitCode === null && child.signalCode === null) return;
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
     await waitUntil(async () => ping(port), 10_000, `redis-server on port ${port} to answer`);
   };
