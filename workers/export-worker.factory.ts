@@ -42,7 +42,10 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   const queueName = deps.queueName ?? EXPORT_QUEUE_NAME;
   // A pool of its own: a run holds one connection for its lock and one to stream events.
   const pool = new Pool({ connectionString: env.DATABASE_URL, max: 2 * (deps.concurrency ?? 2) + 2 });
-  const repository = new ExportJobRepository(deps.prisma, pool);
+  // An idle client whose session ends (a restart, a failover) is dropped by the pool, which then
+  // emits 'error': unheard, that would end the process. The next checkout connects afresh.
+  pool.on('error', (error) => logger.warn({ err: error }, 'an idle export database connection failed; the pool dropped it'));
+  const repository = new ExportJobRepository(deps.prisma, pool, logger.child({ component: 'export-worker' }));
   const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions });
   const runs = new ExportRunService(
     repository,

@@ -6,7 +6,7 @@ import { connectionFailureStatus } from '../connection-test/connection-test.serv
 import type { ExportTrigger } from '../generated/prisma/enums';
 import { RefreshingCredentials } from './export-credentials';
 import { classifyFailure, ExportTaskFailure, failureReason } from './export-failure';
-import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration } from './export-job.repository';
+import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration, RunLock } from './export-job.repository';
 import { exportObjectKey } from './export-object-key';
 import { countClientRetries, type ExportTaskUploader } from './export-task.uploader';
 
@@ -82,12 +82,14 @@ export class ExportRunService {
       if (unfinished) {
         this.logger.info({ configurationId, jobId: unfinished.id, status: unfinished.status }, 'resuming unfinished export job');
         await this.repository.resumeJob(unfinished.id);
-        const outcome = await this.executeJob(configuration, unfinished, credentials);
+        const outcome = await this.executeJob(configuration, unfinished, credentials, lock);
         if (outcome.status === 'failed') return outcome;
         done.push(unfinished.id);
         eventCount += outcome.eventCount;
       }
 
+      // Planning without the lock could plan the same events twice (see RunLock.assertHeld).
+      await lock.assertHeld();
       const job = await this.repository.planJob({
         configurationId,
         trigger,
@@ -97,7 +99,7 @@ export class ExportRunService {
       });
       if (job) {
         this.logger.info({ configurationId, jobId: job.id, tasks: job.tasks.length, from: job.fromSequence.toString(), to: job.toSequence.toString() }, 'export job planned');
-        const outcome = await this.executeJob(configuration, job, credentials);
+        const outcome = await this.executeJob(configuration, job, credentials, lock);
         if (outcome.status === 'failed') return outcome;
         done.push(job.id);
         eventCount += outcome.eventCount;
@@ -112,6 +114,7 @@ export class ExportRunService {
     configuration: RunConfiguration,
     job: PlannedJob,
     credentials: RefreshingCredentials,
+    lock: RunLock,
   ): Promise<{ status: 'succeeded'; eventCount: number } | { status: 'failed'; jobId: string; reason: string }> {
     let eventCount = 0;
     for (const task of job.tasks) {
@@ -119,10 +122,15 @@ export class ExportRunService {
         eventCount += task.limit;
         continue;
       }
+      // A run whose lock went with its session (a database restart) stops here and leaves the job
+      // IN_PROGRESS, writing nothing more: another run may own it now. The next run resumes it.
+      await lock.assertHeld();
       try {
         eventCount += await this.executeTask(configuration, job, task, credentials);
       } catch (error) {
         const failure = error instanceof ExportTaskFailure ? error : new ExportTaskFailure(failureReason(error), 'transient', error);
+        // Without the lock, marking the job FAILED could overwrite another run's SUCCEEDED.
+        await lock.assertHeld();
         await this.repository.failTask(task.id, failure.message);
         // Only a permanent failure says something about the bucket or the credentials; the text has
         // the connection test's form, so connectionStatus reads the same whoever found the problem.
@@ -132,6 +140,7 @@ export class ExportRunService {
         return { status: 'failed', jobId: job.id, reason: failure.message };
       }
     }
+    await lock.assertHeld();
     await this.repository.completeJob(job, eventCount);
     this.logger.info({ configurationId: configuration.id, jobId: job.id, eventCount }, 'export job succeeded');
     return { status: 'succeeded', eventCount };
