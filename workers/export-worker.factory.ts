@@ -55,7 +55,7 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
     logger.child({ component: 'export-worker' }),
   );
 
-  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName });
+  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName, logger });
   try {
     await new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger).reconcile();
   } finally {

@@ -15,7 +15,7 @@ import { startExportWorker } from './export-worker.factory';
 async function main(): Promise<void> {
   const env = loadEnv();
   const logger = createLogger(env.LOG_LEVEL, 'audit-export-worker');
-  const prisma = createPrismaClient(env.DATABASE_URL);
+  const prisma = createPrismaClient(env.DATABASE_URL, logger);
   const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), new SecretBox(resolveEncryptionKey(env, logger)));
   const worker = await startExportWorker({ env, logger, prisma, awsClients });
 

@@ -71,13 +71,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const env = options.env ? parseEnv(options.env) : loadEnv();
   const logger = createLogger(env.LOG_LEVEL, 'audit-export', options.logDestination);
   const secretBox = new SecretBox(resolveEncryptionKey(env, logger));
-  const prisma = createPrismaClient(env.DATABASE_URL);
+  const prisma = createPrismaClient(env.DATABASE_URL, logger);
 
   // Ports that the export-config and api-key services call, implemented by other features.
   const auditEventRepository = new AuditEventRepository();
   const selfAudit = new PrismaSelfAuditRecorder(auditEventRepository);
   // The export queue, shared with the worker; job schedulers follow the configurations.
-  const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX });
+  const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, logger });
   const exportSchedule = new BullmqExportSchedule(exportQueue, new ExportScheduleRepository(prisma), logger);
 
   const awsSettings = awsSettingsFromEnv(env);
