@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import { Pool } from 'pg';
 import type { Logger } from '../src/common/logger';
 import type { Env } from '../src/config/env';
+import { connectionErrorFields } from '../src/database/connection-error';
 import type { PrismaClient } from '../src/database/prisma';
 import { ExportJobRepository } from '../src/export-job/export-job.repository';
 import { DEFAULT_RUN_OPTIONS, ExportRunService, type ExportAwsClients, type ExportRunOptions } from '../src/export-job/export-run.service';
@@ -44,7 +45,7 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   const pool = new Pool({ connectionString: env.DATABASE_URL, max: 2 * (deps.concurrency ?? 2) + 2 });
   // An idle client whose session ends (a restart, a failover) is dropped by the pool, which then
   // emits 'error': unheard, that would end the process. The next checkout connects afresh.
-  pool.on('error', (error) => logger.warn({ err: error }, 'an idle export database connection failed; the pool dropped it'));
+  pool.on('error', (error) => logger.warn({ err: connectionErrorFields(error) }, 'an idle export database connection failed; the pool dropped it'));
   const repository = new ExportJobRepository(deps.prisma, pool, logger.child({ component: 'export-worker' }));
   const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions });
   const runs = new ExportRunService(

@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { Logger } from '../common/logger';
 import { PrismaClient } from '../generated/prisma/client';
+import { connectionErrorFields } from './connection-error';
 
 export { PrismaClient };
 export type { Prisma } from '../generated/prisma/client';
@@ -17,8 +18,8 @@ export function createPrismaClient(databaseUrl: string, logger?: Pick<Logger, 'w
   const adapter = new PrismaPg(
     { connectionString: databaseUrl },
     logger && {
-      onPoolError: (error) => logger.warn({ err: error }, 'an idle database connection failed; the pool dropped it'),
-      onConnectionError: (error) => logger.warn({ err: error }, 'a database connection failed during a transaction'),
+      onPoolError: (error) => logger.warn({ err: connectionErrorFields(error) }, 'an idle database connection failed; the pool dropped it'),
+      onConnectionError: (error) => logger.warn({ err: connectionErrorFields(error) }, 'a database connection failed during a transaction'),
     },
   );
   return new PrismaClient({ adapter });

@@ -4,6 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import QueryStream from 'pg-query-stream';
 import type { Logger } from '../common/logger';
 import type { ConnectionTarget } from '../connection-test/connection-test.service';
+import { connectionErrorFields } from '../database/connection-error';
 import type { PrismaClient } from '../database/prisma';
 import type { ExportStatus, ExportTrigger } from '../generated/prisma/enums';
 
@@ -36,7 +37,8 @@ export class RunLockLostError extends Error {
     readonly configurationId: string,
     override readonly cause: unknown,
   ) {
-    super(`The export run lock of configuration ${configurationId} was lost: its database session ended (${(cause as Error | undefined)?.message ?? 'unknown reason'})`);
+    // The session's own error is the cause (loggers print it after this message).
+    super(`The export run lock of configuration ${configurationId} was lost: its database session ended`);
     this.name = 'RunLockLostError';
   }
 }
@@ -102,7 +104,7 @@ export class ExportJobRepository {
     const onError = (error: Error) => {
       if (lost) return;
       lost = error;
-      this.logger?.warn({ err: error, configurationId }, 'export run lock lost: its database session ended, so PostgreSQL freed the lock; the run stops and the next run resumes its job');
+      this.logger?.warn({ err: connectionErrorFields(error), configurationId }, 'export run lock lost: its database session ended, so PostgreSQL freed the lock; the run stops and the next run resumes its job');
     };
     client.on('error', onError);
     try {
