@@ -39,13 +39,19 @@ export class RedisReadinessProbe {
   private readonly client: Redis;
   private lastError: Error | undefined;
 
-  constructor(redisUrl: string, timeoutMs: number, logger: Pick<Logger, 'debug'>) {
+  constructor(
+    redisUrl: string,
+    private readonly timeoutMs: number,
+    logger: Pick<Logger, 'debug'>,
+  ) {
     this.client = new Redis(redisUrl, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: timeoutMs,
       commandTimeout: timeoutMs,
-      // ioredis reconnects by itself (at most 2 s apart by default), so the probe recovers with Redis.
+      // Reconnect at least every second (ioredis backs off to 5 s by default): /readyz should
+      // turn 200 soon after Redis is back, and one connection attempt a second costs nothing.
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
     });
     this.client.on('error', (error: Error) => {
       this.lastError = error;
@@ -59,11 +65,31 @@ export class RedisReadinessProbe {
 
   readonly check: ReadinessCheck = async () => {
     if (this.client.status !== 'ready') {
-      throw new Error(this.lastError?.message ?? `not connected (${this.client.status})`);
+      // Known to be failing: say so at once. Otherwise the connection is on its way (start-up, or
+      // just lost and not yet retried): wait for it to connect or fail, within the bound.
+      if (this.lastError) throw new Error(this.lastError.message);
+      await this.connectedOrFailed();
     }
     const answer = await this.client.ping();
     if (answer !== 'PONG') throw new Error(`unexpected answer to PING: ${answer}`);
   };
+
+  private connectedOrFailed(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        this.client.off('error', onError);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onReady = () => settle();
+      const onError = (error: Error) => settle(error);
+      const timer = setTimeout(() => settle(new Error(`not connected within ${this.timeoutMs} ms (${this.client.status})`)), this.timeoutMs);
+      this.client.once('ready', onReady);
+      this.client.once('error', onError);
+    });
+  }
 
   close(): void {
     this.client.disconnect();

@@ -60,6 +60,7 @@ describe('readiness probes tell the truth about PostgreSQL, migrations and Redis
   it('answers 503 naming redis within 5 s while Redis is down, stays live, and is ready again once Redis is back', async () => {
     await redis.stop();
     redisStopped = true;
+    const stoppedAt = Date.now();
     try {
       const down = await probe(`${t.url}/readyz`, 5_000);
       expect(down.status).toBe(503);
@@ -77,11 +78,16 @@ describe('readiness probes tell the truth about PostgreSQL, migrations and Redis
       const live = await probe(`${t.url}/livez`, 2_000);
       expect(live.status).toBe(200);
       expect(live.body.status).toBe('ok');
+
+      // Down long enough for a reconnection backoff to grow: with ioredis's default (doubling
+      // from 50 ms to 5 s, plus jitter) the next try after 8 s comes 3.3 s later or more.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 8_000 - (Date.now() - stoppedAt))));
     } finally {
       await redis.start();
       redisStopped = false;
     }
-    await waitUntil(async () => (await probe(`${t.url}/readyz`)).status === 200, 15_000, '/readyz to answer 200 once Redis is back');
+    // The probe's connection retries at least every second, so ready follows Redis closely.
+    await waitUntil(async () => (await probe(`${t.url}/readyz`)).status === 200, 2_500, '/readyz to answer 200 once Redis is back');
     expect((await probe(`${t.url}/readyz`)).body.checks).toEqual({ postgres: 'ok', migrations: 'ok', redis: 'ok' });
   });
 
