@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Pool, PoolClient } from 'pg';
-import QueryStream from 'pg-query-stream';
 import type { Logger } from '../common/logger';
 import type { ConnectionTarget } from '../connection-test/connection-test.service';
 import { connectionErrorFields } from '../database/connection-error';
+import { DisconnectSafeQueryStream } from '../database/disconnect-safe-query-stream';
 import type { PrismaClient } from '../database/prisma';
 import type { ExportStatus, ExportTrigger } from '../generated/prisma/enums';
 
@@ -295,19 +295,19 @@ export class ExportJobRepository {
   async streamEventBodies(fromSequence: bigint, toSequence: bigint, batchSize = 2000): Promise<{ rows: Readable; release: (error?: Error) => void }> {
     const client: PoolClient = await this.pool.connect();
     const rows = client.query(
-      new QueryStream('SELECT body::text FROM audit_events WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence', [fromSequence.toString(), toSequence.toString()], {
+      new DisconnectSafeQueryStream('SELECT body::text FROM audit_events WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence', [fromSequence.toString(), toSequence.toString()], {
         batchSize,
         rowMode: 'array',
       }),
     );
     // The client stays checked out until the task's upload is done, after its last row too: its
     // session ending meanwhile (57P01 on a restart, failover or pg_terminate_backend) would be an
-    // unhandled 'error' event, which ends the process. Mid-query the stream fails with it as well;
-    // between two batches nothing else would tell the stream, so this fails the task either way.
+    // unhandled 'error' event, which ends the process. And the stream alone would wait forever for
+    // the dead server (see DisconnectSafeQueryStream): this fails it, and so the task.
     let lost: Error | undefined;
     const onError = (error: Error) => {
       lost ??= error;
-      rows.destroy(error);
+      rows.connectionLost(error);
     };
     client.on('error', onError);
     let released = false;
