@@ -1,7 +1,9 @@
 import { Pool } from 'pg';
 import { createLogger } from '../../src/common/logger';
 import { ExportJobRepository, RunLockLostError } from '../../src/export-job/export-job.repository';
-import { ingestEvents } from '../export-job/export-fixtures';
+import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
+import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
+import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, silentLogger, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 jest.setTimeout(60_000);
@@ -13,6 +15,7 @@ jest.setTimeout(60_000);
  */
 describe('export run connections whose PostgreSQL session ends', () => {
   let db: TestDatabase;
+  let harness: ExportHarness;
   let pool: Pool;
   let repository: ExportJobRepository;
   const logs: string[] = [];
@@ -20,12 +23,14 @@ describe('export run connections whose PostgreSQL session ends', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
+    harness = await startExportHarness();
     pool = new Pool({ connectionString: db.url, max: 4 });
     pool.on('error', (error) => poolErrors.push(error));
     repository = new ExportJobRepository(db.prisma, pool, createLogger('warn', 'test', { write: (line: string) => void logs.push(line) }));
   });
   afterAll(async () => {
     await pool?.end();
+    await harness?.stop();
     await db?.drop();
   });
 
@@ -91,5 +96,47 @@ describe('export run connections whose PostgreSQL session ends', () => {
     for await (const _row of again.rows) count += 1;
     again.release();
     expect(count).toBe(3_000);
+  });
+
+  it('a run whose lock session ends stops, leaves its job resumable, and the next run delivers every event once', async () => {
+    await db.query('TRUNCATE audit_events, export_jobs, export_job_tasks');
+    const configurationId = await createAccessKeyConfiguration(db.prisma, harness, { enabled: false });
+    const ids = await ingestEvents(db.prisma, 2_000);
+    const runs = new ExportRunService(
+      repository,
+      new ExportTaskUploader(repository),
+      harness.awsClients,
+      { ...DEFAULT_RUN_OPTIONS, retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask: 100 },
+      silentLogger,
+    );
+    const succeeded = async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM export_job_tasks WHERE status = 'SUCCEEDED'`))[0].n;
+
+    const first = runs.run(configurationId, 'MANUAL').then(
+      (outcome) => outcome,
+      (error: Error) => error,
+    );
+    const deadline = Date.now() + 30_000;
+    while ((await succeeded()) < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Only the session holding the run's advisory lock.
+    const [terminated] = await db.query<{ n: number }>(
+      `SELECT count(pg_terminate_backend(a.pid))::int AS n FROM pg_stat_activity a
+        WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+          AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`,
+    );
+    expect(terminated.n).toBe(1);
+
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([first, new Promise((resolve) => (timer = setTimeout(() => resolve('still running after 20 s'), 20_000)))]);
+    clearTimeout(timer);
+    // It stopped at its next step: without the lock another run may own the configuration.
+    expect(outcome).toBeInstanceOf(RunLockLostError);
+    const [job] = await db.query<{ status: string }>('SELECT status::text FROM export_jobs');
+    expect(job.status).toBe('IN_PROGRESS');
+    expect(await succeeded()).toBeLessThan(20);
+    expect((await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } })).cursor).toBe(0n);
+
+    // The next run takes the lock (PostgreSQL freed it with the session) and resumes the job.
+    await expect(runs.run(configurationId, 'MANUAL')).resolves.toEqual({ status: 'succeeded', jobIds: [expect.any(String)], eventCount: 2_000 });
+    expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
   });
 });
