@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import { Pool } from 'pg';
 import type { Logger } from '../src/common/logger';
 import type { Env } from '../src/config/env';
+import { connectionErrorFields } from '../src/database/connection-error';
 import type { PrismaClient } from '../src/database/prisma';
 import { ExportJobRepository } from '../src/export-job/export-job.repository';
 import { DEFAULT_RUN_OPTIONS, ExportRunService, type ExportAwsClients, type ExportRunOptions } from '../src/export-job/export-run.service';
@@ -46,10 +47,13 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   const queueName = deps.queueName ?? EXPORT_QUEUE_NAME;
   // A pool of its own: a run holds one connection for its lock and one to stream events.
   const pool = new Pool({ connectionString: env.DATABASE_URL, max: 2 * (deps.concurrency ?? 2) + 2 });
-  const repository = new ExportJobRepository(deps.prisma, pool);
+  // An idle client whose session ends (a restart, a failover) is dropped by the pool, which then
+  // emits 'error': unheard, that would end the process. The next checkout connects afresh.
+  pool.on('error', (error) => logger.warn({ err: connectionErrorFields(error) }, 'an idle export database connection failed; the pool dropped it'));
+  const repository = new ExportJobRepository(deps.prisma, pool, logger.child({ component: 'export-worker' }));
   const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions });
   // The queue this worker adds to (retries, resumed runs) and reconciles; kept open while it runs.
-  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName });
+  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName, logger });
   const schedule = new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger);
   const runs = new ExportRunService(
     repository,

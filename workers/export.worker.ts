@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const logger = createLogger(env.LOG_LEVEL, 'audit-export-worker');
   // First, before any connection: without a usable key the worker must stop at once (same rule as the API).
   const secretBox = secretBoxFromEnv(env, logger);
-  const prisma = createPrismaClient(env.DATABASE_URL);
+  const prisma = createPrismaClient(env.DATABASE_URL, logger);
   const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
   const worker = await startExportWorker({ env, logger, prisma, awsClients });
 

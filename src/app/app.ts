@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../common/logger';
 import { loadEnv, parseEnv, type Env } from '../config/env';
 import { ConnectionTestService } from '../connection-test/connection-test.service';
 import { secretBoxFromEnv } from '../crypto/encryption-key';
+import { migrationNames } from '../database/migrate';
 import { createPrismaClient, type PrismaClient } from '../database/prisma';
 import { ExportConfigurationRepository } from '../export-config/export-config.repository';
 import { ExportConfigurationService, type ExportConfigurationServiceDependencies } from '../export-config/export-config.service';
@@ -35,6 +36,8 @@ import { BullmqExportSchedule } from '../export-schedule/export-schedule.service
 import { AuditEventService } from '../audit-event/audit-event.service';
 import { ExportJobHistoryRepository } from '../export-job/export-job-history.repository';
 import { ExportJobService } from '../export-job/export-job.service';
+import { migrationsCheck, postgresCheck, RedisReadinessProbe } from '../readiness/readiness.checks';
+import { ReadinessService } from '../readiness/readiness.service';
 import { SERVICE_VERSION } from './version';
 
 export interface CreateAppOptions {
@@ -72,13 +75,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const logger = createLogger(env.LOG_LEVEL, 'audit-export', options.logDestination);
   // First, before any connection: without a usable key the process must stop at once.
   const secretBox = secretBoxFromEnv(env, logger);
-  const prisma = createPrismaClient(env.DATABASE_URL);
+  const prisma = createPrismaClient(env.DATABASE_URL, logger);
 
   // Ports that the export-config and api-key services call, implemented by other features.
   const auditEventRepository = new AuditEventRepository();
   const selfAudit = new PrismaSelfAuditRecorder(auditEventRepository);
   // The export queue, shared with the worker; job schedulers follow the configurations.
-  const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX });
+  const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, logger });
   const exportSchedule = new BullmqExportSchedule(exportQueue, new ExportScheduleRepository(prisma), logger);
 
   const awsSettings = awsSettingsFromEnv(env);
@@ -139,6 +142,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
   );
 
+  // What GET /readyz checks. The migrations this build needs are read once: they are part of the build.
+  const redisProbe = new RedisReadinessProbe(env.REDIS_URL, env.READINESS_CHECK_TIMEOUT_MS, logger);
+  const readiness = new ReadinessService(
+    { postgres: postgresCheck(prisma), migrations: migrationsCheck(prisma, await migrationNames()), redis: redisProbe.check },
+    env.READINESS_CHECK_TIMEOUT_MS,
+  );
+
   const graphql: ApolloServer<GraphQLContext> = createGraphQLServer(await buildGraphQLSchema(services), logger);
   await graphql.start();
   const http = createHttpApp({
@@ -148,9 +158,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     graphqlMaxBodyBytes: env.GRAPHQL_MAX_BODY_BYTES,
     auditEvents: services.auditEvents,
     ingestMaxBodyBytes: env.INGEST_MAX_BODY_BYTES,
-    readiness: async () => {
-      await prisma.$queryRaw`SELECT 1`;
-    },
+    readiness: () => readiness.check(),
     version: SERVICE_VERSION,
   });
 
@@ -185,6 +193,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         for (const hook of [...stopHooks].reverse()) await hook();
         await healthCheckLoop.stop();
         await exportQueue.close();
+        redisProbe.close();
         servicePrincipal.destroy();
         await graphql.stop();
         awsClients.destroy();

@@ -99,6 +99,12 @@ export const envSchema = z.object({
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   AWS_SESSION_TOKEN: z.string().min(1).optional(),
 
+  /**
+   * Upper bound of each dependency check of GET /readyz (PostgreSQL, migrations, Redis), in
+   * milliseconds: a dependency that does not answer in time is reported down.
+   */
+  READINESS_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
+
   /** Upper bound for one connection test (AssumeRole + PutObject), in milliseconds. */
   CONNECTION_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
 

@@ -56,9 +56,14 @@ interface MigrationFile {
   checksum: string;
 }
 
-async function readMigrations(dir: string): Promise<MigrationFile[]> {
+/** The names of the migrations under `dir`, in the order they apply (what `_prisma_migrations` records). */
+export async function migrationNames(dir = MIGRATIONS_DIR): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+}
+
+async function readMigrations(dir: string): Promise<MigrationFile[]> {
+  const names = await migrationNames(dir);
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(join(dir, name, 'migration.sql'), 'utf8');

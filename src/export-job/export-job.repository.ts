@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Pool, PoolClient } from 'pg';
-import QueryStream from 'pg-query-stream';
+import type { Logger } from '../common/logger';
 import type { ConnectionTarget } from '../connection-test/connection-test.service';
+import { connectionErrorFields } from '../database/connection-error';
+import { DisconnectSafeQueryStream } from '../database/disconnect-safe-query-stream';
 import type { PrismaClient } from '../database/prisma';
 import type { ExportInterval, ExportStatus, ExportTrigger } from '../generated/prisma/enums';
 
@@ -16,7 +18,29 @@ const EXPORT_RUN_LOCK_NAMESPACE = 0x6578706f;
 
 /** Held for the whole run; `release()` gives it back. */
 export interface RunLock {
+  /**
+   * Resolves when the lock's session answers, i.e. the lock is still held; rejects with
+   * {@link RunLockLostError} once that session has ended (a PostgreSQL restart or failover,
+   * `pg_terminate_backend`): PostgreSQL freed the lock with it, so another run may hold it now.
+   */
+  assertHeld(): Promise<void>;
+  /** Gives the lock back; safe to call more than once, and after the lock was lost. */
   release(): Promise<void>;
+}
+
+/**
+ * The run's lock went with its PostgreSQL session. The run must stop writing (another run may be
+ * planning or completing the same configuration); its job stays as it is, and the next run resumes it.
+ */
+export class RunLockLostError extends Error {
+  constructor(
+    readonly configurationId: string,
+    override readonly cause: unknown,
+  ) {
+    // The session's own error is the cause (loggers print it after this message).
+    super(`The export run lock of configuration ${configurationId} was lost: its database session ended`);
+    this.name = 'RunLockLostError';
+  }
 }
 
 /** What a run needs of its configuration (a Prisma row fits). */
@@ -89,6 +113,8 @@ export class ExportJobRepository {
     private readonly prisma: PrismaClient,
     /** node-postgres pool: the run lock needs one session for the whole run, and streaming needs a cursor. */
     private readonly pool: Pool,
+    /** Where a lost run lock is reported. */
+    private readonly logger?: Logger,
   ) {}
 
   /**
@@ -98,27 +124,55 @@ export class ExportJobRepository {
    */
   async tryLockConfiguration(configurationId: string): Promise<RunLock | undefined> {
     const client = await this.pool.connect();
+    // A checked-out client has no listener of the pool's, and this one sits idle between the
+    // run's steps: without a listener of ours, its session ending (57P01 on a restart, failover or
+    // pg_terminate_backend) is an unhandled 'error' event, which ends the whole process.
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      if (lost) return;
+      lost = error;
+      this.logger?.warn({ err: connectionErrorFields(error), configurationId }, 'export run lock lost: its database session ended, so PostgreSQL freed the lock; the run stops and the next run resumes its job');
+    };
+    client.on('error', onError);
     try {
       const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked', [EXPORT_RUN_LOCK_NAMESPACE, configurationId]);
       if (!rows[0]?.locked) {
+        client.off('error', onError);
         client.release();
         return undefined;
       }
     } catch (error) {
+      client.off('error', onError);
       client.release(error as Error);
       throw error;
     }
     let released = false;
     return {
+      assertHeld: async () => {
+        if (!lost && !released) {
+          // A session that answers still holds its session-level locks.
+          await client.query('SELECT 1').catch((error: Error) => onError(error));
+        }
+        if (lost) throw new RunLockLostError(configurationId, lost);
+        if (released) throw new Error(`The export run lock of configuration ${configurationId} was already released`);
+      },
       release: async () => {
         if (released) return;
         released = true;
         try {
+          // A lost session holds nothing any more, and cannot be asked to unlock.
+          if (lost) {
+            client.release(lost);
+            return;
+          }
           await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [EXPORT_RUN_LOCK_NAMESPACE, configurationId]);
           client.release();
         } catch (error) {
           // Destroying the connection ends the session, which frees the lock as well.
           client.release(error as Error);
+        } finally {
+          // The pool listens again from release() on (errors of a destroyed client go to it too).
+          client.off('error', onError);
         }
       },
     };
@@ -358,18 +412,30 @@ export class ExportJobRepository {
   async streamEventBodies(fromSequence: bigint, toSequence: bigint, batchSize = 2000): Promise<{ rows: Readable; release: (error?: Error) => void }> {
     const client: PoolClient = await this.pool.connect();
     const rows = client.query(
-      new QueryStream('SELECT body::text FROM audit_events WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence', [fromSequence.toString(), toSequence.toString()], {
+      new DisconnectSafeQueryStream('SELECT body::text FROM audit_events WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence', [fromSequence.toString(), toSequence.toString()], {
         batchSize,
         rowMode: 'array',
       }),
     );
+    // The client stays checked out until the task's upload is done, after its last row too: its
+    // session ending meanwhile (57P01 on a restart, failover or pg_terminate_backend) would be an
+    // unhandled 'error' event, which ends the process. And the stream alone would wait forever for
+    // the dead server (see DisconnectSafeQueryStream): this fails it, and so the task.
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost ??= error;
+      rows.connectionLost(error);
+    };
+    client.on('error', onError);
     let released = false;
     return {
       rows,
       release: (error?: Error) => {
         if (released) return;
         released = true;
-        client.release(error);
+        // A dead connection is not handed back to the pool; from release() on the pool listens.
+        client.release(error ?? lost);
+        client.off('error', onError);
       },
     };
   }

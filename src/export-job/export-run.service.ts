@@ -6,7 +6,7 @@ import { connectionFailureStatus } from '../connection-test/connection-test.serv
 import type { ExportTrigger } from '../generated/prisma/enums';
 import { RefreshingCredentials } from './export-credentials';
 import { classifyFailure, ExportTaskFailure, failureReason } from './export-failure';
-import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration } from './export-job.repository';
+import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration, RunLock } from './export-job.repository';
 import { exportObjectKey } from './export-object-key';
 import { countClientRetries, type ExportTaskUploader } from './export-task.uploader';
 import { INTERVAL_MS } from '../export-schedule/export-queue';
@@ -97,7 +97,7 @@ export class ExportRunService {
       }
       let roundOutcome: RunOutcome;
       try {
-        roundOutcome = await this.runLocked(configurationId, round === 1 ? trigger : 'MANUAL', options.resumeInterrupted === true);
+        roundOutcome = await this.runLocked(configurationId, round === 1 ? trigger : 'MANUAL', options.resumeInterrupted === true, lock);
       } finally {
         await lock.release();
       }
@@ -115,7 +115,7 @@ export class ExportRunService {
    * configuration was disabled meanwhile (it was running when the worker died); nothing new is
    * planned for a disabled configuration then.
    */
-  private async runLocked(configurationId: string, trigger: ExportTrigger, resumeInterrupted: boolean): Promise<RunOutcome> {
+  private async runLocked(configurationId: string, trigger: ExportTrigger, resumeInterrupted: boolean, lock: RunLock): Promise<RunOutcome> {
     const configuration = await this.repository.findConfiguration(configurationId);
     if (!configuration) return { status: 'skipped', reason: 'configuration not found' };
     // Read after the lock is taken and before anything is planned: this run covers that request.
@@ -125,13 +125,13 @@ export class ExportRunService {
     const skipDisabled = trigger === 'SCHEDULED' && requestSeen === null && !configuration.enabled;
     if (skipDisabled && !resumeInterrupted) return { status: 'skipped', reason: 'configuration disabled' };
     try {
-      return await this.deliver(configuration, requestSeen === null ? trigger : 'MANUAL', { planNew: !skipDisabled, resumeFailed: !skipDisabled });
+      return await this.deliver(configuration, requestSeen === null ? trigger : 'MANUAL', { planNew: !skipDisabled, resumeFailed: !skipDisabled }, lock);
     } finally {
       if (requestSeen !== null) await this.repository.clearRunRequest(configurationId, requestSeen);
     }
   }
 
-  private async deliver(configuration: RunConfiguration, trigger: ExportTrigger, scope: { planNew: boolean; resumeFailed: boolean }): Promise<RunOutcome> {
+  private async deliver(configuration: RunConfiguration, trigger: ExportTrigger, scope: { planNew: boolean; resumeFailed: boolean }, lock: RunLock): Promise<RunOutcome> {
     const configurationId = configuration.id;
     const credentials = new RefreshingCredentials(() => this.aws.credentialsFor(configuration));
     const done: string[] = [];
@@ -153,7 +153,7 @@ export class ExportRunService {
     } else if (unfinished) {
       this.logger.info({ configurationId, jobId: unfinished.id, status: unfinished.status }, 'resuming unfinished export job');
       await this.repository.resumeJob(unfinished.id);
-      const outcome = await this.executeJob(configuration, unfinished, credentials);
+      const outcome = await this.executeJob(configuration, unfinished, credentials, lock);
       if (outcome.status === 'failed') return outcome;
       if (outcome.status === 'succeeded') {
         done.push(unfinished.id);
@@ -162,6 +162,8 @@ export class ExportRunService {
     }
 
     if (!scope.planNew) return deliveredOutcome(done, eventCount);
+    // Planning without the lock could plan the same events twice (see RunLock.assertHeld).
+    await lock.assertHeld();
     const job = await this.repository.planJob({
       configurationId,
       trigger,
@@ -173,7 +175,7 @@ export class ExportRunService {
     });
     if (job) {
       this.logger.info({ configurationId, jobId: job.id, tasks: job.tasks.length, from: job.fromSequence.toString(), to: job.toSequence.toString() }, 'export job planned');
-      const outcome = await this.executeJob(configuration, job, credentials);
+      const outcome = await this.executeJob(configuration, job, credentials, lock);
       if (outcome.status === 'failed') return outcome;
       if (outcome.status === 'succeeded') {
         done.push(job.id);
@@ -183,19 +185,25 @@ export class ExportRunService {
     return deliveredOutcome(done, eventCount);
   }
 
-  private async executeJob(configuration: RunConfiguration, job: PlannedJob, credentials: RefreshingCredentials): Promise<JobOutcome> {
+  private async executeJob(configuration: RunConfiguration, job: PlannedJob, credentials: RefreshingCredentials, lock: RunLock): Promise<JobOutcome> {
     let eventCount = 0;
     for (const task of job.tasks) {
       if (task.status === 'SUCCEEDED') {
         eventCount += task.limit;
         continue;
       }
+      // A run whose lock went with its session (a database restart) stops here and leaves the job
+      // IN_PROGRESS, writing nothing more: another run may own it now. The next run resumes it.
+      await lock.assertHeld();
       try {
         eventCount += await this.executeTask(configuration, job, task, credentials);
       } catch (error) {
+        // Without the lock, marking the job FAILED could overwrite another run's SUCCEEDED.
+        await lock.assertHeld();
         return this.failJob(configuration, job, task, error);
       }
     }
+    await lock.assertHeld();
     if (!(await this.repository.completeJob(job, eventCount))) return this.supersedeForCursor(configuration, job);
     this.logger.info({ configurationId: configuration.id, jobId: job.id, eventCount }, 'export job succeeded');
     return { status: 'succeeded', eventCount };

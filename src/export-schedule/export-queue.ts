@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import type { Logger } from '../common/logger';
 import type { ExportInterval } from '../generated/prisma/enums';
 
 /**
@@ -50,6 +51,11 @@ export interface ExportQueueOptions {
   prefix: string;
   /** Tests use a unique name per test; the service uses {@link EXPORT_QUEUE_NAME}. */
   queueName?: string;
+  /**
+   * Where the queue's Redis errors go (a lost or refused connection; BullMQ reconnects by itself).
+   * The service always passes one; without it BullMQ writes them to the console.
+   */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /**
@@ -73,7 +79,7 @@ export function queueConnection(redisUrl: string): ConnectionOptions {
 }
 
 export function createExportQueue(options: ExportQueueOptions): Queue<ExportJobPayload, void, ExportJobName> {
-  return new Queue<ExportJobPayload, void, ExportJobName>(options.queueName ?? EXPORT_QUEUE_NAME, {
+  const queue = new Queue<ExportJobPayload, void, ExportJobName>(options.queueName ?? EXPORT_QUEUE_NAME, {
     connection: queueConnection(options.redisUrl),
     prefix: options.prefix,
     defaultJobOptions: {
@@ -83,4 +89,8 @@ export function createExportQueue(options: ExportQueueOptions): Queue<ExportJobP
       removeOnFail: 500,
     },
   });
+  const { logger } = options;
+  // A Redis outage fails the calls that need Redis (a schedule change, a manual run), not the process.
+  if (logger) queue.on('error', (error) => logger.warn({ err: error }, 'export queue: Redis error'));
+  return queue;
 }

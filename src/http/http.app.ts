@@ -8,6 +8,8 @@ import { createAuditEventRouter } from '../audit-event/audit-event.router';
 import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { GraphQLContext } from '../graphql/graphql.context';
 import { IDEMPOTENCY_KEY_HEADER } from '../idempotency/idempotency-key';
+import { createReadinessRouter } from '../readiness/readiness.router';
+import type { ReadinessReport } from '../readiness/readiness.service';
 
 export interface HttpAppDependencies {
   logger: Logger;
@@ -18,8 +20,8 @@ export interface HttpAppDependencies {
   /** Ingestion of audit events, and the largest accepted body (INGEST_MAX_BODY_BYTES). */
   auditEvents: AuditEventService;
   ingestMaxBodyBytes: number;
-  /** Resolves when the service can serve requests (e.g. the database answers); rejects otherwise. */
-  readiness: () => Promise<void>;
+  /** Each dependency the service needs, checked now (ReadinessService.check), for GET /readyz. */
+  readiness: () => Promise<ReadinessReport>;
   version: string;
 }
 
@@ -30,15 +32,8 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
   app.set('trust proxy', false);
   app.use(requestLog(deps.logger));
 
-  app.get('/healthz', async (_req, res) => {
-    try {
-      await deps.readiness();
-      res.json({ status: 'ok', version: deps.version });
-    } catch (error) {
-      deps.logger.warn({ err: error }, 'readiness check failed');
-      res.status(503).json({ status: 'unavailable', version: deps.version });
-    }
-  });
+  // GET /livez, /readyz and /healthz (an alias of /readyz).
+  app.use(createReadinessRouter({ readiness: deps.readiness, version: deps.version, logger: deps.logger }));
 
   // The key is checked before the body is read, so anonymous callers cannot make us parse it.
   app.post(

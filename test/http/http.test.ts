@@ -12,10 +12,10 @@ describe('HTTP surface', () => {
     await t?.close();
   });
 
-  it('GET /healthz answers when the database does', async () => {
+  it('GET /healthz (the old name of /readyz) answers with each check when all pass', async () => {
     const response = await fetch(`${t.url}/healthz`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ok', version: expect.any(String) });
+    expect(await response.json()).toEqual({ status: 'ok', version: expect.any(String), checks: { postgres: 'ok', migrations: 'ok', redis: 'ok' } });
   });
 
   it('refuses a GraphQL body above GRAPHQL_MAX_BODY_BYTES with 413', async () => {

@@ -1,0 +1,142 @@
+import { Pool } from 'pg';
+import { createLogger } from '../../src/common/logger';
+import { ExportJobRepository, RunLockLostError } from '../../src/export-job/export-job.repository';
+import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
+import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
+import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, silentLogger, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+
+jest.setTimeout(60_000);
+
+/**
+ * The two connections an export run holds across awaits, each losing its session the way a
+ * PostgreSQL restart or failover ends it (pg_terminate_backend: 57P01). Neither may end the process
+ * (an unhandled 'error' event would end this test's worker), and neither may leave the run waiting.
+ */
+describe('export run connections whose PostgreSQL session ends', () => {
+  let db: TestDatabase;
+  let harness: ExportHarness;
+  let pool: Pool;
+  let repository: ExportJobRepository;
+  const logs: string[] = [];
+  const poolErrors: Error[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    harness = await startExportHarness();
+    pool = new Pool({ connectionString: db.url, max: 4 });
+    pool.on('error', (error) => poolErrors.push(error));
+    repository = new ExportJobRepository(db.prisma, pool, createLogger('warn', 'test', { write: (line: string) => void logs.push(line) }));
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await harness?.stop();
+    await db?.drop();
+  });
+
+  /** Terminates the sessions of this test's database whose current or last query starts with `queryPrefix`. */
+  async function terminate(queryPrefix: string): Promise<number> {
+    const rows = await db.query<{ terminated: boolean }>(
+      `SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE $1`,
+      [`${queryPrefix}%`],
+    );
+    return rows.filter((row) => row.terminated).length;
+  }
+
+  it('a lost run lock is noted and logged, assertHeld says so, release() is safe, and the lock is free again', async () => {
+    const configurationId = '3f8e2b1c-0000-4000-8000-000000000001';
+    const lock = (await repository.tryLockConfiguration(configurationId))!;
+    expect(lock).toBeDefined();
+    await expect(lock.assertHeld()).resolves.toBeUndefined();
+    // Its last query was assertHeld's ping.
+    expect(await terminate('SELECT 1')).toBe(1);
+
+    await expect(lock.assertHeld()).rejects.toBeInstanceOf(RunLockLostError);
+    expect(logs.join('\n')).toContain('export run lock lost');
+    await expect(lock.release()).resolves.toBeUndefined();
+    await expect(lock.release()).resolves.toBeUndefined();
+
+    // PostgreSQL freed the lock with the session: the next run may take it.
+    const next = await repository.tryLockConfiguration(configurationId);
+    expect(next).toBeDefined();
+    await next!.release();
+  });
+
+  it('a streaming cursor whose session ends mid-stream fails at once instead of waiting forever', async () => {
+    await ingestEvents(db.prisma, 3_000);
+    const [range] = await db.query<{ min: string; max: string }>('SELECT (min(sequence) - 1)::text AS min, max(sequence)::text AS max FROM audit_events');
+    const { rows, release } = await repository.streamEventBodies(BigInt(range.min), BigInt(range.max), 100);
+
+    let read = 0;
+    const reading = (async () => {
+      for await (const _row of rows) {
+        read += 1;
+        if (read === 250) expect(await terminate('SELECT body::text')).toBe(1);
+        // A slow consumer, so that later batches are still to come when the session ends.
+        if (read > 250) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      reading.then(
+        () => 'ended',
+        (error: Error) => error,
+      ),
+      new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still waiting after 5 s'), 5_000))),
+    ]);
+    clearTimeout(timer);
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error & { code?: string }).message).toMatch(/terminat|ECONNRESET|Connection terminated/);
+    expect(read).toBeLessThan(3_000);
+    release(outcome as Error);
+
+    // The pool hands out a working connection afterwards: the same range streams whole.
+    const again = await repository.streamEventBodies(BigInt(range.min), BigInt(range.max), 100);
+    let count = 0;
+    for await (const _row of again.rows) count += 1;
+    again.release();
+    expect(count).toBe(3_000);
+  });
+
+  it('a run whose lock session ends stops, leaves its job resumable, and the next run delivers every event once', async () => {
+    await db.query('TRUNCATE audit_events, export_jobs, export_job_tasks');
+    const configurationId = await createAccessKeyConfiguration(db.prisma, harness, { enabled: false });
+    const ids = await ingestEvents(db.prisma, 2_000);
+    const runs = new ExportRunService(
+      repository,
+      new ExportTaskUploader(repository),
+      harness.awsClients,
+      { ...DEFAULT_RUN_OPTIONS, retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask: 100 },
+      silentLogger,
+    );
+    const succeeded = async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM export_job_tasks WHERE status = 'SUCCEEDED'`))[0].n;
+
+    const first = runs.run(configurationId, 'MANUAL').then(
+      (outcome) => outcome,
+      (error: Error) => error,
+    );
+    const deadline = Date.now() + 30_000;
+    while ((await succeeded()) < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Only the session holding the run's advisory lock.
+    const [terminated] = await db.query<{ n: number }>(
+      `SELECT count(pg_terminate_backend(a.pid))::int AS n FROM pg_stat_activity a
+        WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+          AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`,
+    );
+    expect(terminated.n).toBe(1);
+
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([first, new Promise((resolve) => (timer = setTimeout(() => resolve('still running after 20 s'), 20_000)))]);
+    clearTimeout(timer);
+    // It stopped at its next step: without the lock another run may own the configuration.
+    expect(outcome).toBeInstanceOf(RunLockLostError);
+    const [job] = await db.query<{ status: string }>('SELECT status::text FROM export_jobs');
+    expect(job.status).toBe('IN_PROGRESS');
+    expect(await succeeded()).toBeLessThan(20);
+    expect((await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } })).cursor).toBe(0n);
+
+    // The next run takes the lock (PostgreSQL freed it with the session) and resumes the job.
+    await expect(runs.run(configurationId, 'MANUAL')).resolves.toEqual({ status: 'succeeded', jobIds: [expect.any(String)], eventCount: 2_000 });
+    expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
+  });
+});
