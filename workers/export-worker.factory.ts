@@ -13,6 +13,9 @@ import { BullmqExportSchedule } from '../src/export-schedule/export-schedule.ser
 import { ExportScheduleReconcileLoop } from '../src/export-schedule/export-schedule.loop';
 import { createJobHandlers, dispatchJob } from './job-handlers';
 
+/** How long start-up waits for the worker's Redis connection before it goes on without it. */
+const WORKER_READY_TIMEOUT_MS = 5_000;
+
 export interface ExportWorkerDependencies {
   env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'>;
   logger: Logger;
@@ -78,8 +81,17 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   });
   worker.on('failed', (job, error) => logger.error({ err: error, bullJobId: job?.id, name: job?.name }, 'export job handler failed'));
   worker.on('error', (error) => logger.error({ err: error }, 'export worker error'));
-  await worker.waitUntilReady();
-  logger.info({ queueName }, 'export worker started');
+  // Bounded: a Redis that is down at start-up must not keep the process (and an in-process API)
+  // from starting; the worker keeps connecting by itself and takes jobs once Redis is back.
+  let readyTimer: NodeJS.Timeout | undefined;
+  const ready = await Promise.race([
+    worker.waitUntilReady().then(() => true),
+    new Promise<false>((resolve) => {
+      readyTimer = setTimeout(() => resolve(false), WORKER_READY_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(readyTimer));
+  if (ready) logger.info({ queueName }, 'export worker started');
+  else logger.warn({ queueName }, `export worker started without Redis (not reachable within ${WORKER_READY_TIMEOUT_MS} ms); it takes jobs once Redis answers`);
 
   return {
     runs,

@@ -108,3 +108,35 @@ describe('Redis stopped, restarted and flushed under a running service', () => {
     expect(list.data.getAllExportConfigurations).toHaveLength(3);
   });
 });
+
+describe('Redis down when the service starts', () => {
+  it('starts, serves mutations, and schedules once Redis answers', async () => {
+    const redis = await startTestRedisServer();
+    await redis.stop();
+    const service = await startFaultService({ redisUrl: redis.url, env: { SCHEDULE_RECONCILE_PERIOD_MS: String(RECONCILE_PERIOD_MS) } });
+    try {
+      const created = await service.gql(CREATE_ACCESS_KEY, { data: accessKeyInput(service.harness) });
+      expect(created.errors).toBeUndefined();
+      expect(created.ms).toBeLessThan(5_000);
+      await redis.start();
+      const id = created.data.createS3AccessKeyExportConfiguration.id as string;
+      await eventually(
+        'the scheduler of the configuration created while Redis was down',
+        async () => {
+          const queue = createExportQueue({ redisUrl: redis.url, prefix: service.prefix });
+          try {
+            const schedulers = await queue.getJobSchedulers(0, -1);
+            return schedulers.some((scheduler) => (scheduler.id ?? scheduler.key) === schedulerIdFor(id) && Number(scheduler.every) === 7_200_000) ? true : undefined;
+          } finally {
+            await queue.close();
+          }
+        },
+        RECONCILE_PERIOD_MS + RECONNECT_ALLOWANCE_MS + 2_000,
+      );
+    } finally {
+      await redis.start();
+      await service.close();
+      await redis.close();
+    }
+  });
+});
