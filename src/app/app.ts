@@ -8,6 +8,7 @@ import { ApiKeyRepository } from '../api-key/api-key.repository';
 import { ApiKeyService } from '../api-key/api-key.service';
 import { AwsClientFactory, awsSettingsFromEnv } from '../aws/aws-client.factory';
 import { createLogger, type Logger } from '../common/logger';
+import { PeriodicLoop } from '../common/periodic-loop';
 import { loadEnv, parseEnv, type Env } from '../config/env';
 import { ConnectionTestService } from '../connection-test/connection-test.service';
 import { secretBoxFromEnv } from '../crypto/encryption-key';
@@ -21,7 +22,6 @@ import type { GraphQLContext } from '../graphql/graphql.context';
 import { createGraphQLServer } from '../graphql/graphql.server';
 import { buildGraphQLSchema } from '../graphql/schema';
 import { createHttpApp } from '../http/http.app';
-import { HealthCheckLoop } from '../health-check/health-check.loop';
 import { HealthCheckRepository } from '../health-check/health-check.repository';
 import { HealthCheckService } from '../health-check/health-check.service';
 import { IdempotencyKeyRepository } from '../idempotency/idempotency-key.repository';
@@ -123,24 +123,23 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     }),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are
-  // claimed with SKIP LOCKED). Started by start(), stopped by stop().
-  const healthCheckLoop = new HealthCheckLoop(
-    new HealthCheckService(
-      new HealthCheckRepository(prisma),
-      connectionTests,
-      {
-        periodMs: env.HEALTH_CHECK_PERIOD_MS,
-        maxBackoffMs: env.HEALTH_CHECK_MAX_BACKOFF_MS,
-        // Longer than the longest connection test, so no second process tests the same row meanwhile.
-        leaseMs: env.CONNECTION_TEST_TIMEOUT_MS * 2,
-      },
-      logger,
-      undefined,
-      exportSchedule,
-    ),
-    env.HEALTH_CHECK_PERIOD_MS,
+  // claimed with SKIP LOCKED, so correctness does not depend on running in exactly one place, and
+  // a plain timer is enough: the pass is cheap when nothing is due). Started by start(), stopped by stop().
+  const healthChecks = new HealthCheckService(
+    new HealthCheckRepository(prisma),
+    connectionTests,
+    {
+      periodMs: env.HEALTH_CHECK_PERIOD_MS,
+      maxBackoffMs: env.HEALTH_CHECK_MAX_BACKOFF_MS,
+      // Longer than the longest connection test, so no second process tests the same row meanwhile.
+      leaseMs: env.CONNECTION_TEST_TIMEOUT_MS * 2,
+    },
     logger,
+    undefined,
+    // A configuration that works again gets its failed export retried at once.
+    exportSchedule,
   );
+  const healthCheckLoop = new PeriodicLoop('health check', env.HEALTH_CHECK_PERIOD_MS, async () => void (await healthChecks.runOnce()), logger);
 
   // What GET /readyz checks. The migrations this build needs are read once: they are part of the build.
   const redisProbe = new RedisReadinessProbe(env.REDIS_URL, env.READINESS_CHECK_TIMEOUT_MS, logger);
@@ -181,7 +180,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       const { port } = server.address() as AddressInfo;
       const url = `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${port}`;
       logger.info({ url, version: SERVICE_VERSION }, 'audit export service listening');
-      healthCheckLoop.start();
+      void healthCheckLoop.start();
       return { url, port };
     },
     onStop(hook) {

@@ -8,6 +8,7 @@ import { AuditEventRepository } from '../../src/audit-event/audit-event.reposito
 import { PrismaSelfAuditRecorder } from '../../src/audit-event/self-audit.recorder';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, readExports, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
+import { eventually, stopChild } from '../support/wait';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort } from '../support/redis-server';
 
@@ -18,16 +19,6 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const EVENTS = 10_000;
 const TASKS = EVENTS / 200;
 
-/** Polls until `check` returns a value; bounded, so a stuck service fails the test instead of hanging it. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
 
 interface Terminated {
   pid: number;
@@ -55,14 +46,7 @@ describe('PostgreSQL sessions terminated while an export runs', () => {
     await admin.connect();
   });
   afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
-      clearTimeout(timer);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    if (child) await stopChild(child);
     const queue = createExportQueue({ redisUrl: REDIS_URL, prefix });
     await queue.obliterate({ force: true });
     await queue.close();
@@ -121,13 +105,13 @@ describe('PostgreSQL sessions terminated while an export runs', () => {
     const terminated: Terminated[] = [];
     let succeededAtTermination = 0;
     try {
-      await waitFor('the service to be ready', async () => ((await status('/readyz')) === 200 ? true : undefined), 60_000, 100);
+      await eventually('the service to be ready', async () => ((await status('/readyz')) === 200 ? true : undefined), 60_000, 100, { ignoreErrors: true });
       await runNow();
 
-      succeededAtTermination = await waitFor('some tasks to succeed', async () => {
+      succeededAtTermination = await eventually('some tasks to succeed', async () => {
         const [row] = await db.query<{ succeeded: number }>(`SELECT count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded FROM export_job_tasks`);
         return row.succeeded >= 3 ? row.succeeded : undefined;
-      }, 90_000, 5);
+      }, 90_000, 5, { ignoreErrors: true });
 
       // Every session of the service's database, except this test's own assertion connection
       // (its client has no listener: terminating it would end the test, not the service).
@@ -149,19 +133,19 @@ describe('PostgreSQL sessions terminated while an export runs', () => {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       expect(alive()).toBe(true);
       expect(await status('/livez')).toBe(200);
-      await waitFor('/readyz to answer 200 again', async () => ((await status('/readyz')) === 200 ? true : undefined), 30_000, 200);
+      await eventually('/readyz to answer 200 again', async () => ((await status('/readyz')) === 200 ? true : undefined), 30_000, 200, { ignoreErrors: true });
       const jobs = await graphql('query Jobs($id: String!) { getAllExportJobs(exportConfigurationId: $id) { id status } }', { id: configurationId });
       expect(jobs.status).toBe(200);
       expect(jobs.body.errors).toBeUndefined();
       expect(jobs.body.data!.getAllExportJobs.length).toBeGreaterThanOrEqual(1);
 
       // Later runs resume the interrupted job (a run still going skips the next ones) until done.
-      await waitFor('the cursor to reach the newest event', async () => {
+      await eventually('the cursor to reach the newest event', async () => {
         const configuration = await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId }, select: { cursor: true } });
         if (configuration.cursor.toString() === max.max) return true;
         await runNow();
         return undefined;
-      }, 120_000, 2_000);
+      }, 120_000, 2_000, { ignoreErrors: true });
       expect(alive()).toBe(true);
     } catch (error) {
       throw new Error(

@@ -12,6 +12,7 @@ import { startExportWorker, type ExportWorker } from '../../workers/export-worke
 import { readExports, uamEvent } from '../export-job/export-fixtures';
 import { startTestApp, type TestApp } from '../http/app.fixture';
 import { openSandbox } from '../sandbox/sandbox.fixture';
+import { eventually } from '../support/wait';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /**
@@ -73,16 +74,6 @@ function sealV1(key: Buffer, plaintext: string, associatedData: string): string 
   return ['v1', ...[iv, cipher.getAuthTag(), ciphertext].map((part) => part.toString('base64url'))].join('.');
 }
 
-/** Polls until `check` returns a value (bounded), so a stuck export fails the test instead of hanging it. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
 
 describe('start-up without SECRET_ENCRYPTION_KEY outside local development', () => {
   let dataDir: string;
@@ -195,7 +186,7 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
   async function exportEverything(t: TestApp, auditKey: string, id: string): Promise<void> {
     const [{ max }] = await db.query<{ max: string }>('SELECT max(sequence)::text AS max FROM audit_events');
     let asked = 0;
-    await waitFor(`configuration ${id} to export up to sequence ${max}`, async () => {
+    await eventually(`configuration ${id} to export up to sequence ${max}`, async () => {
       const [{ cursor }] = await db.query<{ cursor: string }>('SELECT cursor::text AS cursor FROM export_configurations WHERE id = $1', [id]);
       if (cursor === max) return true;
       if (asked++ % 20 === 0) {
@@ -203,7 +194,7 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
         expect(run.body.errors).toBeUndefined();
       }
       return undefined;
-    });
+    }, 30_000, 100);
     const failed = await db.query('SELECT id, failure_reason FROM export_jobs WHERE configuration_id = $1 AND status = $2', [id, 'FAILED']);
     expect(failed).toEqual([]);
   }

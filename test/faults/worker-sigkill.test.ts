@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { eventually, stopChild } from '../support/wait';
 import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, readExports, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
 
 
@@ -11,16 +12,6 @@ jest.setTimeout(180_000);
 const ROOT = path.resolve(__dirname, '../..');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** Polls until `check` returns a value (bounded), so a stuck worker fails the test instead of hanging it. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 10): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
 
 describe('export worker process killed with SIGKILL mid-export, then restarted', () => {
   let db: TestDatabase;
@@ -59,16 +50,7 @@ describe('export worker process killed with SIGKILL mid-export, then restarted',
     harness = await startExportHarness();
   });
   afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
-        clearTimeout(timer);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }
-    }
+    for (const child of children) await stopChild(child);
     const queue = createExportQueue({ redisUrl: REDIS_URL, prefix });
     await queue.obliterate({ force: true });
     await queue.close();
@@ -85,7 +67,7 @@ describe('export worker process killed with SIGKILL mid-export, then restarted',
       await queue.add('manual-export', { configurationId });
 
       // Kill it once some, but not all, of the 50 tasks are delivered.
-      const progress = await waitFor('some tasks to succeed', async () => {
+      const progress = await eventually('some tasks to succeed', async () => {
         const [row] = await db.query<{ succeeded: number; total: number }>(
           `SELECT count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded, count(*)::int AS total FROM export_job_tasks`,
         );
@@ -108,11 +90,15 @@ describe('export worker process killed with SIGKILL mid-export, then restarted',
       await queue.obliterate({ force: true });
       startWorker();
       const [max] = await db.query<{ max: string }>('SELECT max(sequence)::text AS max FROM audit_events');
-      await waitFor('the export to finish', async () => {
+      await eventually('the export to finish', async () => {
         const configuration = await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } });
         return configuration.cursor.toString() === max.max ? true : undefined;
       }, 90_000, 50);
-      const resumed = await queue.getJobs(['completed']);
+      // The BullMQ job is marked completed just after the run's last write.
+      const resumed = await eventually('the resuming BullMQ job to complete', async () => {
+        const completed = await queue.getJobs(['completed']);
+        return completed.length > 0 ? completed : undefined;
+      }, 30_000, 50);
       expect(resumed.map((job) => job.name)).toEqual(['resume-export']);
     } catch (error) {
       throw new Error(`${(error as Error).message}\nworker stderr:\n${stderr.slice(-4000)}`);

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { eventually } from './wait';
 
 /**
  * A real redis-server of a test's own, on a free loopback port, that the test may stop, start
@@ -92,10 +93,5 @@ export function freePort(): Promise<number> {
 
 /** Polls `check` until it is true; fails with `what` after `timeoutMs`. */
 export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
+  await eventually(what, async () => ((await check()) ? true : undefined), timeoutMs, everyMs);
 }
