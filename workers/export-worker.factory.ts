@@ -13,7 +13,7 @@ import { ExportScheduleReconcileLoop } from '../src/export-schedule/export-sched
 import { createJobHandlers, dispatchJob } from './job-handlers';
 
 export interface ExportWorkerDependencies {
-  env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'>;
+  env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'> & Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS'>>;
   logger: Logger;
   prisma: PrismaClient;
   /** src/aws's AwsClientFactory. */
@@ -55,7 +55,7 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
     repository,
     uploader,
     deps.awsClients,
-    { ...DEFAULT_RUN_OPTIONS, ...deps.runOptions, maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS, jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS },
+    { ...DEFAULT_RUN_OPTIONS, ...deps.runOptions, maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS, jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS, autoDisableAfterMs: env.EXPORT_AUTO_DISABLE_AFTER_MS },
     logger.child({ component: 'export-worker' }),
     schedule,
   );

@@ -35,6 +35,13 @@ import { BullmqExportSchedule } from '../export-schedule/export-schedule.service
 import { AuditEventService } from '../audit-event/audit-event.service';
 import { ExportJobHistoryRepository } from '../export-job/export-job-history.repository';
 import { ExportJobService } from '../export-job/export-job.service';
+import { ExportStatusRepository } from '../export-status/export-status.repository';
+import { ExportStatusService } from '../export-status/export-status.service';
+import { NotificationDeliveryRepository } from '../notification/notification-delivery.repository';
+import { NotificationTargetRepository } from '../notification/notification-target.repository';
+import { NotificationDispatcher } from '../notification/notification.dispatcher';
+import { NotificationLoop } from '../notification/notification.loop';
+import { NotificationService } from '../notification/notification.service';
 import { SERVICE_VERSION } from './version';
 
 export interface CreateAppOptions {
@@ -101,6 +108,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
     idempotencyKeys: new IdempotencyKeyRepository(prisma),
   };
+  const notificationDeliveries = new NotificationDeliveryRepository(prisma);
   const services: AppServices = {
     secretBox,
     awsClients,
@@ -118,6 +126,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       configurations: { requestRun: (id) => services.exportConfigurations.requestRun(id) },
       logger,
     }),
+    exportStatus: new ExportStatusService(new ExportStatusRepository(prisma)),
+    notifications: new NotificationService(new NotificationTargetRepository(prisma), notificationDeliveries, secretBox, async (id) => (await exportConfigurationRepository.findById(id)) !== null),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are
   // claimed with SKIP LOCKED). Started by start(), stopped by stop().
@@ -136,6 +146,18 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       exportSchedule,
     ),
     env.HEALTH_CHECK_PERIOD_MS,
+    logger,
+  );
+
+  // Sends queued alerts (issue #12), in every process like the health check (SKIP LOCKED claims).
+  const notificationLoop = new NotificationLoop(
+    new NotificationDispatcher(
+      notificationDeliveries,
+      secretBox,
+      { timeoutMs: env.NOTIFICATION_TIMEOUT_MS, maxAttempts: env.NOTIFICATION_MAX_ATTEMPTS, retryBaseDelayMs: env.NOTIFICATION_RETRY_BASE_DELAY_MS, batchSize: 10 },
+      logger.child({ component: 'notifications' }),
+    ),
+    env.NOTIFICATION_POLL_PERIOD_MS,
     logger,
   );
 
@@ -174,6 +196,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       const url = `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${port}`;
       logger.info({ url, version: SERVICE_VERSION }, 'audit export service listening');
       healthCheckLoop.start();
+      notificationLoop.start();
       return { url, port };
     },
     onStop(hook) {
@@ -184,6 +207,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         if (server) await closeServer(server);
         for (const hook of [...stopHooks].reverse()) await hook();
         await healthCheckLoop.stop();
+        await notificationLoop.stop();
         await exportQueue.close();
         servicePrincipal.destroy();
         await graphql.stop();
