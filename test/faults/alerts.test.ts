@@ -93,7 +93,7 @@ describe('alerts of a configuration whose bucket starts refusing writes', () => 
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    service = await startFaultService({ env: FAST, runOptions: { maxTaskAttempts: 1, requestMaxAttempts: 1 } });
+    service = await startFaultService({ env: { ...FAST, LOG_LEVEL: 'trace' }, runOptions: { maxTaskAttempts: 1, requestMaxAttempts: 1 } });
   });
   afterAll(async () => {
     await service?.close();
@@ -175,6 +175,10 @@ describe('alerts of a configuration whose bucket starts refusing writes', () => 
     );
     expect(deliveries.map((d: any) => `${d.event} ${d.targetType}`).sort()).toEqual(['export.failed SLACK', 'export.failed WEBHOOK', 'export.recovered SLACK', 'export.recovered WEBHOOK']);
     expect(deliveries.every((d: any) => !d.url.includes('hook-pass'))).toBe(true);
+
+    // The target's secret and the URL's password never reach a log line (the app logs at trace here).
+    expect(service.t.logs.length).toBeGreaterThan(0);
+    expect(service.t.logs.join('\n')).not.toMatch(new RegExp(`${SECRET}|hook-pass`));
 
     // Export runs wrote the bookkeeping without touching what only people change.
     const [after] = await db.query<{ updated_at: Date; version: number }>('SELECT updated_at, version FROM export_configurations WHERE id = $1', [id]);
