@@ -43,4 +43,17 @@ export class NotificationTargetRepository {
       select: { id: true, configurationId: true, position: true, type: true, url: true, secretCiphertext: true },
     });
   }
+
+  /** Every sealed target secret, for re-encryption under a new key (rotate-secret-key). */
+  listSecretCiphertexts(): Promise<Array<{ id: string; configurationId: string; secretCiphertext: string }>> {
+    return this.prisma.notificationTarget
+      .findMany({ where: { secretCiphertext: { not: null } }, select: { id: true, configurationId: true, secretCiphertext: true }, orderBy: { id: 'asc' } })
+      .then((rows) => rows.map((row) => ({ id: row.id, configurationId: row.configurationId, secretCiphertext: row.secretCiphertext! })));
+  }
+
+  /** Replaces a sealed secret only if the row still holds `expected` (a concurrent change wins). */
+  async replaceSecretCiphertext(id: string, expected: string, replacement: string): Promise<boolean> {
+    const count = await this.prisma.$executeRaw`UPDATE notification_targets SET secret_ciphertext = ${replacement} WHERE id = ${id}::uuid AND secret_ciphertext = ${expected}`;
+    return count === 1;
+  }
 }

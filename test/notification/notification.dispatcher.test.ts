@@ -5,6 +5,7 @@ import { createLogger } from '../../src/common/logger';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { enqueueNotifications, NotificationDeliveryRepository } from '../../src/notification/notification-delivery.repository';
 import { NotificationTargetRepository } from '../../src/notification/notification-target.repository';
+import { rotateNotificationTargetSecrets } from '../../src/notification/notification-secret-rotation';
 import { NotificationDispatcher } from '../../src/notification/notification.dispatcher';
 import { NotificationService } from '../../src/notification/notification.service';
 import { createTestDatabase, type TestDatabase } from '../support/database';
@@ -35,7 +36,8 @@ async function startServer(answer: (count: number) => { status: number; headers?
 
 describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () => {
   let db: TestDatabase;
-  const secretBox = new SecretBox(randomBytes(32));
+  const firstKey = randomBytes(32);
+  const secretBox = new SecretBox(firstKey);
   const logs: string[] = [];
   const logger = createLogger('trace', 'test', { write: (line: string) => void logs.push(line) });
   const servers: Array<{ close(): Promise<void> }> = [];
@@ -65,8 +67,13 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
     );
   }
 
-  const dispatcher = (options: Partial<{ maxAttempts: number; timeoutMs: number }> = {}) =>
-    new NotificationDispatcher(new NotificationDeliveryRepository(db.prisma), secretBox, { timeoutMs: options.timeoutMs ?? 2_000, maxAttempts: options.maxAttempts ?? 5, retryBaseDelayMs: 100, batchSize: 10 }, logger);
+  const dispatcher = (options: Partial<{ maxAttempts: number; timeoutMs: number; retryBaseDelayMs: number }> = {}) =>
+    new NotificationDispatcher(
+      new NotificationDeliveryRepository(db.prisma),
+      secretBox,
+      { timeoutMs: options.timeoutMs ?? 2_000, maxAttempts: options.maxAttempts ?? 5, retryBaseDelayMs: options.retryBaseDelayMs ?? 100, batchSize: 10 },
+      logger,
+    );
 
   async function deliveries(configurationId: string) {
     return db.query<{ status: string; attempts: number; last_error: string | null; response_status: number | null }>(
@@ -81,13 +88,14 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
     const id = await configurationWithTargets([{ type: 'WEBHOOK', url: `${server.url.replace('http://', 'http://u:topsecretpw@')}/hook`, secret: 'sign-me' }]);
     await raise(id, 'export.failed');
 
-    await dispatcher().runOnce();
+    const slow = { retryBaseDelayMs: 1_500 };
+    await dispatcher(slow).runOnce();
     expect(await deliveries(id)).toEqual([{ status: 'PENDING', attempts: 1, last_error: 'HTTP 500', response_status: 500 }]);
     // Not due yet: the next pass right away sends nothing.
-    await dispatcher().runOnce();
+    await dispatcher(slow).runOnce();
     expect(server.requests).toHaveLength(1);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    await dispatcher().runOnce();
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    await dispatcher(slow).runOnce();
     expect(await deliveries(id)).toEqual([{ status: 'SUCCEEDED', attempts: 2, last_error: null, response_status: 204 }]);
 
     expect(server.requests).toHaveLength(2);
@@ -157,5 +165,27 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
       expect.objectContaining({ code: 'BAD_USER_INPUT', details: { field: 'data.notificationTargets[1].url' } }),
     );
     expect(() => service.validate([{ type: 'WEBHOOK', url: 'not a url' }], 'data.notificationTargets')).toThrow(expect.objectContaining({ details: { field: 'data.notificationTargets[0].url' } }));
+  });
+
+  it('re-encrypts target secrets under a new key (rotate-secret-key), so signing survives dropping the old one', async () => {
+    const server = await startServer(() => ({ status: 204 }));
+    servers.push(server);
+    const id = await configurationWithTargets([{ type: 'WEBHOOK', url: `${server.url}/rotated`, secret: 'rotate-me' }]);
+    const newKey = randomBytes(32);
+    // The current key is new; the one the secret was sealed with is a previous key.
+    const ring = new SecretBox(newKey, [firstKey]);
+    const first = await rotateNotificationTargetSecrets(new NotificationTargetRepository(db.prisma), ring);
+    expect(first.failed).toEqual([]);
+    expect(first.reEncrypted).toBeGreaterThanOrEqual(1);
+    const again = await rotateNotificationTargetSecrets(new NotificationTargetRepository(db.prisma), ring);
+    expect(again.reEncrypted).toBe(0);
+
+    // Only the new key now: the delivery is still signed with the same secret.
+    const onlyNew = new SecretBox(newKey);
+    await raise(id, 'export.failed');
+    await new NotificationDispatcher(new NotificationDeliveryRepository(db.prisma), onlyNew, { timeoutMs: 2_000, maxAttempts: 2, retryBaseDelayMs: 100, batchSize: 50 }, logger).runOnce();
+    const [request] = server.requests;
+    const timestamp = request.headers['x-audit-export-timestamp'] as string;
+    expect(request.headers['x-audit-export-signature']).toBe(`sha256=${createHmac('sha256', 'rotate-me').update(`${timestamp}.${request.body}`).digest('hex')}`);
   });
 });

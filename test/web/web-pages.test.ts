@@ -8,6 +8,12 @@ import { countPixels, decodePng } from '../support/png';
 
 jest.setTimeout(180_000);
 
+// The callbacks given to page.evaluate run in the browser; these name its globals for the
+// compiler without adding the DOM library to the Node test build.
+declare const document: any;
+declare const sessionStorage: any;
+declare const localStorage: any;
+
 /**
  * The status page and GraphiQL in a real browser: Debian's Chromium, driven by playwright-core
  * (.ci/run installs it; without it these tests fail, they do not skip).
@@ -77,7 +83,7 @@ describe('the status page and GraphiQL, offline, in Chromium', () => {
     await page.click('#key-form button[type=submit]');
     await page.waitForFunction(() => document.querySelectorAll('#configurations tbody tr').length === 2);
     expect(await page.locator('#key-form').isVisible()).toBe(false);
-    const rows = await page.$$eval('#configurations tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.textContent ?? '')));
+    const rows = await page.$$eval('#configurations tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td: any) => (td.textContent as string | null) ?? '')));
     expect(rows.map((row) => row[0])).toEqual(['s3://your-s3-bucket/web/chart/', 's3://your-s3-bucket/web/other/']);
     for (const row of rows) {
       expect(row[1]).toBe('Healthy');
