@@ -72,7 +72,7 @@ export function createWebRouter(deps: { logger: Logger; outDir?: string }): Rout
     res.set('Cache-Control', 'no-store');
     res.sendFile(path.join(outDir, file));
   };
-  const assets = (dir: string) => express.static(path.join(outDir, dir), { index: false, fallthrough: false, maxAge: '5m', redirect: false });
+  const assets = (dir: string) => express.static(path.join(outDir, dir), { index: false, maxAge: '5m', redirect: false });
 
   for (const [name, csp] of [
     ['status', STATUS_PAGE_CSP],

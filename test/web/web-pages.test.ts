@@ -142,6 +142,17 @@ describe('the status page and GraphiQL, offline, in Chromium', () => {
     expect(await page.evaluate(() => localStorage.length)).toBe(0);
   });
 
+  it('answers a missing asset with the API\'s 404, and serves assets with the page\'s CSP', async () => {
+    const missing = await fetch(`${service.t.url}/status/assets/nope.js`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
+    const script = await fetch(`${service.t.url}/graphiql/assets/graphiql.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    expect(script.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(script.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
   it('made no request that left localhost, never put the key in a URL, and broke no CSP rule', () => {
     expect(requests.length).toBeGreaterThan(5);
     const origin = `${service.t.url}/`;
