@@ -6,6 +6,8 @@ import type { ExportConfigurationLifecycleService } from '../export-config/expor
 import type { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { ExportJobService } from '../export-job/export-job.service';
+import type { ExportStatusService } from '../export-status/export-status.service';
+import type { NotificationService } from '../notification/notification.service';
 
 /**
  * Everything the composition root (app.ts) builds, by name. Resolvers, routes, commands and the
@@ -24,4 +26,8 @@ export interface AppServices {
   auditEvents: AuditEventService;
   /** Export history and manual runs (getAllExportJobs, getAllExportJobTasks, runExportConfiguration). */
   exportJobs: ExportJobService;
+  /** Delivery status of configurations (getExportConfigurationStatuses and the status fields). */
+  exportStatus: ExportStatusService;
+  /** Alert targets and their deliveries. */
+  notifications: NotificationService;
 }

@@ -38,6 +38,12 @@ import { ExportJobHistoryRepository } from '../export-job/export-job-history.rep
 import { ExportJobService } from '../export-job/export-job.service';
 import { migrationsCheck, postgresCheck, RedisReadinessProbe } from '../readiness/readiness.checks';
 import { ReadinessService } from '../readiness/readiness.service';
+import { ExportStatusRepository } from '../export-status/export-status.repository';
+import { ExportStatusService } from '../export-status/export-status.service';
+import { NotificationDeliveryRepository } from '../notification/notification-delivery.repository';
+import { NotificationTargetRepository } from '../notification/notification-target.repository';
+import { NotificationDispatcher } from '../notification/notification.dispatcher';
+import { NotificationService } from '../notification/notification.service';
 import { SERVICE_VERSION } from './version';
 
 export interface CreateAppOptions {
@@ -104,6 +110,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     healthCheckPeriodMs: env.HEALTH_CHECK_PERIOD_MS,
     idempotencyKeys: new IdempotencyKeyRepository(prisma),
   };
+  const notificationDeliveries = new NotificationDeliveryRepository(prisma);
   const services: AppServices = {
     secretBox,
     awsClients,
@@ -121,6 +128,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       configurations: { requestRun: (id) => services.exportConfigurations.requestRun(id) },
       logger,
     }),
+    exportStatus: new ExportStatusService(new ExportStatusRepository(prisma)),
+    notifications: new NotificationService(new NotificationTargetRepository(prisma), notificationDeliveries, secretBox, async (id) => (await exportConfigurationRepository.findById(id)) !== null),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are
   // claimed with SKIP LOCKED, so correctness does not depend on running in exactly one place, and
@@ -147,6 +156,15 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     { postgres: postgresCheck(prisma), migrations: migrationsCheck(prisma, await migrationNames()), redis: redisProbe.check },
     env.READINESS_CHECK_TIMEOUT_MS,
   );
+
+  // Sends queued alerts (issue #12), in every process like the health check (SKIP LOCKED claims).
+  const notificationDispatcher = new NotificationDispatcher(
+    notificationDeliveries,
+    secretBox,
+    { timeoutMs: env.NOTIFICATION_TIMEOUT_MS, maxAttempts: env.NOTIFICATION_MAX_ATTEMPTS, retryBaseDelayMs: env.NOTIFICATION_RETRY_BASE_DELAY_MS, batchSize: 10 },
+    logger.child({ component: 'notifications' }),
+  );
+  const notificationLoop = new PeriodicLoop('notification', env.NOTIFICATION_POLL_PERIOD_MS, async () => void (await notificationDispatcher.runOnce()), logger);
 
   const graphql: ApolloServer<GraphQLContext> = createGraphQLServer(await buildGraphQLSchema(services), logger);
   await graphql.start();
@@ -181,6 +199,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       const url = `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${port}`;
       logger.info({ url, version: SERVICE_VERSION }, 'audit export service listening');
       void healthCheckLoop.start();
+      void notificationLoop.start();
       return { url, port };
     },
     onStop(hook) {
@@ -191,6 +210,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         if (server) await closeServer(server);
         for (const hook of [...stopHooks].reverse()) await hook();
         await healthCheckLoop.stop();
+        await notificationLoop.stop();
         await exportQueue.close();
         redisProbe.close();
         servicePrincipal.destroy();

@@ -120,6 +120,19 @@ export const envSchema = z.object({
   SCHEDULE_RECONCILE_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
   /** A failed export job is tried again after this long, doubling per failure, capped at its interval. */
   EXPORT_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(100).default(60_000),
+  /**
+   * A configuration whose every export run failed for this long is disabled automatically, with
+   * a reason shown in the API (issue #12; docs/alerts.md). A warning goes out halfway there.
+   */
+  EXPORT_AUTO_DISABLE_AFTER_MS: z.coerce.number().int().min(1000).default(7 * 24 * 3_600_000),
+  /** Upper bound for one alert request to a notification target (webhook or Slack). */
+  NOTIFICATION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  /** Tries of one alert before it is recorded FAILED for good. */
+  NOTIFICATION_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  /** Wait after an alert's first failed try, doubling per try, capped at an hour. */
+  NOTIFICATION_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(100).default(10_000),
+  /** How often the notification loop looks for alerts to send. */
+  NOTIFICATION_POLL_PERIOD_MS: z.coerce.number().int().min(50).default(1_000),
   /** How often the background health check looks for failing configurations. */
   HEALTH_CHECK_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
   /** Longest wait between two re-tests of a failing configuration (exponential backoff cap). */

@@ -1,4 +1,5 @@
 import { Field, InputType } from 'type-graphql';
+import { NotificationTargetInput } from '../notification/notification.type';
 import { ExportInterval } from '../generated/prisma/enums';
 
 /**
@@ -49,6 +50,9 @@ export class UpdateS3AccessKeyExportConfigurationInput extends updateS3ExportCon
     description: 'New AWS secret access key. Replaces the stored (encrypted) one, which is discarded; never returned.',
   })
   secretAccessKey?: string;
+
+  @Field(() => [NotificationTargetInput], { nullable: true, description: 'Replaces the alert targets (an empty list removes them); absent keeps them.' })
+  notificationTargets?: NotificationTargetInput[] | null;
 }
 
 @InputType('UpdateS3AssumedRoleExportConfigurationInput', {
@@ -59,4 +63,7 @@ export class UpdateS3AssumedRoleExportConfigurationInput extends updateS3ExportC
 ) {
   @Field(() => String, { nullable: true, description: 'ARN of the IAM role to assume.' })
   roleArn?: string;
+
+  @Field(() => [NotificationTargetInput], { nullable: true, description: 'Replaces the alert targets (an empty list removes them); absent keeps them.' })
+  notificationTargets?: NotificationTargetInput[] | null;
 }

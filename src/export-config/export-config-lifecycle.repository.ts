@@ -30,7 +30,8 @@ export class ExportConfigurationLifecycleRepository {
   async updateIfUnchanged(tx: PrismaTransaction, id: string, expectedVersion: number, changes: ExportConfigurationChanges): Promise<boolean> {
     const { count } = await tx.exportConfiguration.updateMany({
       where: { id, version: expectedVersion },
-      data: { ...changes, version: { increment: 1 }, updatedAt: new Date() },
+      // Enabling again clears the automatic disable's reason and restarts its failure clock.
+      data: { ...changes, ...(changes.enabled === true ? { disabledReason: null, failingSince: null, disableWarnedAt: null } : {}), version: { increment: 1 }, updatedAt: new Date() },
     });
     return count === 1;
   }

@@ -1,6 +1,7 @@
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../graphql/graphql.context';
 import { UpdateS3AccessKeyExportConfigurationInput, UpdateS3AssumedRoleExportConfigurationInput } from './export-config-lifecycle.input';
+import type { NotificationService } from '../notification/notification.service';
 import type { ExportConfigurationLifecycleService } from './export-config-lifecycle.service';
 import { ExportConfiguration } from './export-config.type';
 
@@ -9,7 +10,11 @@ const ID_DESCRIPTION = 'Id of the export configuration.';
 /** Update, enable, disable, delete. Thin: rules live in ExportConfigurationLifecycleService. */
 @Resolver(() => ExportConfiguration)
 export class ExportConfigurationLifecycleResolver {
-  constructor(private readonly lifecycle: ExportConfigurationLifecycleService) {}
+  constructor(
+    private readonly lifecycle: ExportConfigurationLifecycleService,
+    /** Alert targets ride along on the update inputs; they are stored by their own feature. */
+    private readonly notifications: NotificationService,
+  ) {}
 
   @Mutation(() => ExportConfiguration, {
     description:
@@ -22,7 +27,8 @@ export class ExportConfigurationLifecycleResolver {
     data: UpdateS3AccessKeyExportConfigurationInput,
     @Ctx() context: GraphQLContext,
   ): Promise<ExportConfiguration> {
-    return this.lifecycle.updateS3AccessKey({ ...data }, context.principal);
+    const { notificationTargets, ...rest } = data;
+    return this.notifications.withTargets(notificationTargets, 'data.notificationTargets', () => this.lifecycle.updateS3AccessKey(rest, context.principal));
   }
 
   @Mutation(() => ExportConfiguration, {
@@ -35,7 +41,8 @@ export class ExportConfigurationLifecycleResolver {
     data: UpdateS3AssumedRoleExportConfigurationInput,
     @Ctx() context: GraphQLContext,
   ): Promise<ExportConfiguration> {
-    return this.lifecycle.updateS3AssumedRole({ ...data }, context.principal);
+    const { notificationTargets, ...rest } = data;
+    return this.notifications.withTargets(notificationTargets, 'data.notificationTargets', () => this.lifecycle.updateS3AssumedRole(rest, context.principal));
   }
 
   @Mutation(() => ExportConfiguration, {

@@ -1,5 +1,6 @@
 import { Field, InputType } from 'type-graphql';
 import { ExportInterval } from '../generated/prisma/enums';
+import { NotificationTargetInput } from '../notification/notification.type';
 
 /**
  * GraphQL input shapes. They only describe the wire format; every rule (bucket naming, region,
@@ -32,10 +33,16 @@ export class S3AccessKeyExportConfigurationInput extends S3ExportConfigurationIn
 
   @Field(() => String, { description: 'AWS secret access key of the IAM user. Stored encrypted, never returned.' })
   secretAccessKey!: string;
+
+  @Field(() => [NotificationTargetInput], { nullable: true, description: 'Where alerts about failures, recovery and automatic disabling are sent (docs/alerts.md).' })
+  notificationTargets?: NotificationTargetInput[] | null;
 }
 
 @InputType('S3AssumedRoleExportConfigurationInput', { description: 'An S3 destination written to through an IAM role the service assumes.' })
 export class S3AssumedRoleExportConfigurationInput extends S3ExportConfigurationInput {
   @Field(() => String, { description: 'ARN of the IAM role to assume, e.g. arn:aws:iam::123456789012:role/audit-export.' })
   roleArn!: string;
+
+  @Field(() => [NotificationTargetInput], { nullable: true, description: 'Where alerts about failures, recovery and automatic disabling are sent (docs/alerts.md).' })
+  notificationTargets?: NotificationTargetInput[] | null;
 }

@@ -141,3 +141,107 @@ export class ExportConfigurationRepository {
     return this.prisma.$transaction(work);
   }
 }
+
+/**
+ * What an export run's bookkeeping tells the caller (for alerts): the state after the write.
+ * `transition` says whether the write changed the configuration's health.
+ */
+export interface DeliveryBookkeeping {
+  configurationId: string;
+  bucket: string;
+  path: string | null;
+  cursor: bigint;
+  consecutiveFailures: number;
+  lastError: string | null;
+  /** The alert this change calls for, if any (see docs/delivery-guarantees.md, "Alerts"). */
+  event: 'export.failed' | 'export.recovered' | 'export.disabling' | 'export.disabled' | null;
+  /** True when this write disabled the configuration (its scheduler should be removed). */
+  disabled: boolean;
+}
+
+/**
+ * A job completed: moves the cursor (only from `fromSequence`, the guard that makes a second
+ * completion impossible) and resets the failure bookkeeping, in the caller's transaction, in one
+ * statement. Returns null when the guard failed (nothing written). Never touches `updated_at` or
+ * `version` (docs/delivery-guarantees.md, "The optimistic lock").
+ *
+ * A free function taking the job's transaction rather than a method: the export worker's
+ * repository calls it inside the transaction that marks the job SUCCEEDED, and this file stays the
+ * one place that writes these columns.
+ */
+export async function recordDelivery(tx: PrismaTransaction, job: { configurationId: string; fromSequence: bigint; toSequence: bigint }): Promise<DeliveryBookkeeping | null> {
+  // `before` is read from the statement's snapshot, i.e. the failure count before this reset.
+  const rows = await tx.$queryRaw<Array<{ bucket: string; path: string | null; cursor: bigint; previous: number }>>`
+    UPDATE export_configurations c
+       SET cursor = ${job.toSequence}, connection_status = 'SUCCESS', next_health_check_at = NULL, health_check_failures = 0,
+           consecutive_failures = 0, last_error = NULL, failing_since = NULL, disable_warned_at = NULL
+      FROM (SELECT id, consecutive_failures FROM export_configurations WHERE id = ${job.configurationId}::uuid) before
+     WHERE c.id = before.id AND c.cursor = ${job.fromSequence}
+ RETURNING c.bucket, c.path, c.cursor, before.consecutive_failures AS previous`;
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    configurationId: job.configurationId,
+    bucket: row.bucket,
+    path: row.path,
+    cursor: row.cursor,
+    consecutiveFailures: 0,
+    lastError: null,
+    event: row.previous > 0 ? 'export.recovered' : null,
+    disabled: false,
+  };
+}
+
+/**
+ * A run failed: counts it, keeps the reason, starts the failure clock on the first failure of a
+ * streak, and, past `autoDisableAfterMs` of persistent failure, disables the configuration with a
+ * reason (halfway there, it marks the warning as sent once). In the caller's transaction; never
+ * touches `updated_at` or `version`. The `connectionStatus` is set as before when given.
+ */
+export async function recordRunFailure(
+  tx: PrismaTransaction,
+  failure: { configurationId: string; reason: string; connectionStatus?: string; autoDisableAfterMs?: number; now: Date },
+): Promise<DeliveryBookkeeping> {
+  const { configurationId, now } = failure;
+  const [row] = await tx.$queryRaw<Array<{ bucket: string; path: string | null; cursor: bigint; enabled: boolean; consecutive_failures: number; failing_since: Date; disable_warned_at: Date | null }>>`
+    UPDATE export_configurations
+       SET consecutive_failures = consecutive_failures + 1, last_error = ${failure.reason}, failing_since = coalesce(failing_since, ${now}),
+           connection_status = coalesce(${failure.connectionStatus ?? null}::text, connection_status),
+           next_health_check_at = CASE WHEN ${failure.connectionStatus !== undefined} THEN ${now} ELSE next_health_check_at END
+     WHERE id = ${configurationId}::uuid
+ RETURNING bucket, path, cursor, enabled, consecutive_failures, failing_since, disable_warned_at`;
+  if (!row) throw new Error(`Export configuration ${configurationId} was not found`);
+  const result: DeliveryBookkeeping = {
+    configurationId,
+    bucket: row.bucket,
+    path: row.path,
+    cursor: row.cursor,
+    consecutiveFailures: row.consecutive_failures,
+    lastError: failure.reason,
+    event: row.consecutive_failures === 1 ? 'export.failed' : null,
+    disabled: false,
+  };
+  const limit = failure.autoDisableAfterMs;
+  if (limit === undefined || !row.enabled) return result;
+  const failingForMs = now.getTime() - row.failing_since.getTime();
+  if (failingForMs >= limit) {
+    const reason = `Disabled automatically on ${now.toISOString()}: every export failed for ${formatDuration(failingForMs)} (since ${row.failing_since.toISOString()}). Last error: ${failure.reason}`;
+    await tx.$executeRaw`UPDATE export_configurations SET enabled = false, disabled_reason = ${reason} WHERE id = ${configurationId}::uuid`;
+    return { ...result, event: 'export.disabled', disabled: true };
+  }
+  // The first failure's own alert wins when both are due (only with a tiny auto-disable period):
+  // the warning then goes with the next failure.
+  if (failingForMs >= limit / 2 && row.disable_warned_at === null && result.event === null) {
+    await tx.$executeRaw`UPDATE export_configurations SET disable_warned_at = ${now} WHERE id = ${configurationId}::uuid`;
+    return { ...result, event: 'export.disabling' };
+  }
+  return result;
+}
+
+function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86_400)} days`;
+}

@@ -1,13 +1,18 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../graphql/graphql.context';
 import { S3AccessKeyExportConfigurationInput, S3AssumedRoleExportConfigurationInput } from './export-config.input';
+import type { NotificationService } from '../notification/notification.service';
 import type { ExportConfigurationService } from './export-config.service';
 import { ExportConfiguration } from './export-config.type';
 
 /** Thin: GraphQL in, service call, API type out. Rules live in the service and its validation. */
 @Resolver(() => ExportConfiguration)
 export class ExportConfigurationResolver {
-  constructor(private readonly configurations: ExportConfigurationService) {}
+  constructor(
+    private readonly configurations: ExportConfigurationService,
+    /** Alert targets ride along on the create inputs; they are stored by their own feature. */
+    private readonly notifications: NotificationService,
+  ) {}
 
   @Query(() => [ExportConfiguration], { description: 'Every export configuration, oldest first.' })
   getAllExportConfigurations(): Promise<ExportConfiguration[]> {
@@ -30,7 +35,8 @@ export class ExportConfigurationResolver {
     data: S3AccessKeyExportConfigurationInput,
     @Ctx() context: GraphQLContext,
   ): Promise<ExportConfiguration> {
-    return this.configurations.createS3AccessKey({ ...data }, context.principal, context.idempotencyKey);
+    const { notificationTargets, ...rest } = data;
+    return this.notifications.withTargets(notificationTargets, 'data.notificationTargets', () => this.configurations.createS3AccessKey(rest, context.principal, context.idempotencyKey));
   }
 
   @Mutation(() => ExportConfiguration, {
@@ -44,7 +50,8 @@ export class ExportConfigurationResolver {
     data: S3AssumedRoleExportConfigurationInput,
     @Ctx() context: GraphQLContext,
   ): Promise<ExportConfiguration> {
-    return this.configurations.createS3AssumedRole({ ...data }, context.principal, context.idempotencyKey);
+    const { notificationTargets, ...rest } = data;
+    return this.notifications.withTargets(notificationTargets, 'data.notificationTargets', () => this.configurations.createS3AssumedRole(rest, context.principal, context.idempotencyKey));
   }
 
   @Mutation(() => ExportConfiguration, { description: 'Tests the connection again (writes .immuta.export.log) and stores the new connectionStatus.' })

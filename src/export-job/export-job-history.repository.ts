@@ -16,6 +16,8 @@ export interface ExportJobRow {
   lastFailedAt: Date | null;
   nextRetryAt: Date | null;
   createdAt: Date;
+  /** received_timestamp of the job's first event (from_sequence is exclusive); null without events. */
+  oldestEventReceivedAt: Date | null;
 }
 
 export interface ExportJobTaskRow {
@@ -38,8 +40,27 @@ export class ExportJobHistoryRepository {
     return (await this.prisma.exportConfiguration.count({ where: { id: configurationId } })) > 0;
   }
 
-  /** Newest first. */
-  listJobs(configurationId: string): Promise<ExportJobRow[]> {
+  /**
+   * Newest first. The oldest event's received time of every job comes from one more query (an
+   * index lookup per job on audit_events' primary key), not one per job.
+   */
+  async listJobs(configurationId: string): Promise<ExportJobRow[]> {
+    const [jobs, oldest] = await Promise.all([this.findJobs(configurationId), this.oldestEventReceivedAt(configurationId)]);
+    return jobs.map((job) => ({ ...job, oldestEventReceivedAt: oldest.get(job.id) ?? null }));
+  }
+
+  private async oldestEventReceivedAt(configurationId: string): Promise<Map<string, Date>> {
+    const rows = await this.prisma.$queryRaw<Array<{ id: string; received: Date | null }>>`
+      SELECT j.id::text AS id, first.received_timestamp AS received
+        FROM export_jobs j
+        LEFT JOIN LATERAL (
+          SELECT e.received_timestamp FROM audit_events e WHERE e.sequence > j.from_sequence AND e.sequence <= j.to_sequence ORDER BY e.sequence LIMIT 1
+        ) first ON true
+       WHERE j.configuration_id = ${configurationId}::uuid`;
+    return new Map(rows.filter((row) => row.received !== null).map((row) => [row.id, row.received as Date]));
+  }
+
+  private findJobs(configurationId: string) {
     return this.prisma.exportJob.findMany({
       where: { configurationId },
       orderBy: { createdAt: 'desc' },

@@ -17,6 +17,7 @@ export function toExportJob(row: ExportJobRow): ExportJob {
     lastFailedAt: row.lastFailedAt,
     nextRetryAt: row.nextRetryAt,
     createdAt: row.createdAt,
+    oldestEventReceivedAt: row.oldestEventReceivedAt,
   });
 }
 

@@ -7,6 +7,8 @@ import { connectionErrorFields } from '../database/connection-error';
 import { DisconnectSafeQueryStream } from '../database/disconnect-safe-query-stream';
 import type { PrismaClient } from '../database/prisma';
 import type { ExportInterval, ExportStatus, ExportTrigger } from '../generated/prisma/enums';
+import { recordDelivery, recordRunFailure } from '../export-config/export-config.repository';
+import { enqueueNotifications } from '../notification/notification-delivery.repository';
 
 /**
  * First key of the two-key advisory locks that keep export runs of one configuration apart
@@ -102,6 +104,8 @@ export interface JobFailure {
   connectionStatus?: string;
   /** How long after this failure the job is due again, from its failure count (this one included). */
   retryDelayMs: (failureCount: number) => number;
+  /** EXPORT_AUTO_DISABLE_AFTER_MS: persistent failure this long disables the configuration. */
+  autoDisableAfterMs?: number;
 }
 
 /**
@@ -348,7 +352,7 @@ export class ExportJobRepository {
    * `connectionStatus` is set when the bucket or the credentials are to blame, and the health check
    * is asked to re-test soon. Returns the failure count and the retry time.
    */
-  async failJob(jobId: string, failure: JobFailure): Promise<{ failureCount: number; nextRetryAt: Date }> {
+  async failJob(jobId: string, failure: JobFailure): Promise<{ failureCount: number; nextRetryAt: Date; disabled: boolean }> {
     return this.prisma.$transaction(async (tx) => {
       const now = new Date();
       const { failureCount } = await tx.exportJob.findUniqueOrThrow({ where: { id: jobId }, select: { failureCount: true } });
@@ -358,10 +362,11 @@ export class ExportJobRepository {
         data: { status: 'FAILED', failureReason: failure.reason, lastFailureReason: failure.reason, lastFailedAt: now, failureCount: { increment: 1 }, nextRetryAt, endTimestamp: now },
         select: { configurationId: true, failureCount: true },
       });
-      if (failure.connectionStatus !== undefined) {
-        await tx.exportConfiguration.update({ where: { id: job.configurationId }, data: { connectionStatus: failure.connectionStatus, nextHealthCheckAt: now } });
-      }
-      return { failureCount: job.failureCount, nextRetryAt };
+      // The configuration's failure bookkeeping (and connectionStatus) and the alert it calls
+      // for commit with the job's failure (issue #12; docs/alerts.md).
+      const state = await recordRunFailure(tx, { configurationId: job.configurationId, reason: failure.reason, connectionStatus: failure.connectionStatus, autoDisableAfterMs: failure.autoDisableAfterMs, now });
+      await enqueueNotifications(tx, state, now);
+      return { failureCount: job.failureCount, nextRetryAt, disabled: state.disabled };
     });
   }
 
@@ -377,12 +382,12 @@ export class ExportJobRepository {
    */
   async completeJob(job: PlannedJob, eventCount: number): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
-      const moved = await tx.exportConfiguration.updateMany({
-        where: { id: job.configurationId, cursor: job.fromSequence },
-        data: { cursor: job.toSequence, connectionStatus: 'SUCCESS', nextHealthCheckAt: null, healthCheckFailures: 0 },
-      });
-      if (moved.count !== 1) return false;
-      await tx.exportJob.update({ where: { id: job.id }, data: { status: 'SUCCEEDED', eventCount, failureReason: null, nextRetryAt: null, endTimestamp: new Date() } });
+      // Moves the cursor and resets the failure bookkeeping (the configuration's repository owns those columns).
+      const state = await recordDelivery(tx, job);
+      if (!state) return false;
+      const now = new Date();
+      await tx.exportJob.update({ where: { id: job.id }, data: { status: 'SUCCEEDED', eventCount, failureReason: null, nextRetryAt: null, endTimestamp: now } });
+      await enqueueNotifications(tx, state, now);
       return true;
     });
   }

@@ -89,6 +89,12 @@ export class ExportJob {
 
   @Field(() => DateTimeResolver, { description: 'When the job was planned.' })
   createdAt!: Date;
+
+  @Field(() => DateTimeResolver, {
+    nullable: true,
+    description: "When the service received the job's first event (its oldest): endTimestamp minus this is the job's delivery lag. Null for a job without events.",
+  })
+  oldestEventReceivedAt!: Date | null;
 }
 
 @ObjectType('ExportJobTask', { description: 'A bounded slice of an export job, delivered as one gzip NDJSON object.' })

@@ -35,6 +35,8 @@ export interface ExportRunOptions {
    * further failure, capped at the configuration's interval (the schedule would run it then anyway).
    */
   jobRetryBaseDelayMs: number;
+  /** EXPORT_AUTO_DISABLE_AFTER_MS: persistent failure this long disables the configuration (unset: never). */
+  autoDisableAfterMs?: number;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<ExportRunOptions, 'maxEventsPerTask'> = {
@@ -51,6 +53,8 @@ export const DEFAULT_RUN_OPTIONS: Omit<ExportRunOptions, 'maxEventsPerTask'> = {
  */
 export interface ExportRetryScheduler {
   scheduleRetry(retry: { configurationId: string; jobId: string; failureCount: number; runAt: Date }): Promise<void>;
+  /** Removes the job scheduler of a configuration the run disabled (persistent failure). */
+  remove?(configurationId: string): Promise<void>;
 }
 
 export type RunOutcome =
@@ -229,12 +233,20 @@ export class ExportRunService {
     // the connection test's form, so connectionStatus reads the same whoever found the problem.
     const connectionStatus = failure.kind === 'permanent' ? connectionFailureStatus(configuration, failure.message) : undefined;
     const reason = `Task at offset ${task.offset} failed: ${failure.message}`;
-    const { failureCount, nextRetryAt } = await this.repository.failJob(job.id, {
+    const { failureCount, nextRetryAt, disabled } = await this.repository.failJob(job.id, {
       reason,
       connectionStatus,
       retryDelayMs: (failures) => jobRetryDelayMs(failures, this.options.jobRetryBaseDelayMs, INTERVAL_MS[configuration.interval]),
+      autoDisableAfterMs: this.options.autoDisableAfterMs,
     });
     this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId: task.id, kind: failure.kind, reason: failure.message, failureCount, nextRetryAt }, 'export job failed');
+    if (disabled) {
+      // PostgreSQL says disabled already; the scheduler is removed best effort (a queued run of a
+      // disabled configuration is skipped, and the reconcile loop removes a scheduler left behind).
+      this.logger.error({ configurationId: configuration.id }, 'export configuration disabled after persistent failure');
+      await this.retries?.remove?.(configuration.id).catch((error: unknown) => this.logger.error({ err: error, configurationId: configuration.id }, 'could not remove the scheduler of a disabled configuration'));
+      return { status: 'failed', jobId: job.id, reason: failure.message, nextRetryAt };
+    }
     try {
       await this.retries?.scheduleRetry({ configurationId: configuration.id, jobId: job.id, failureCount, runAt: nextRetryAt });
     } catch (scheduleError) {

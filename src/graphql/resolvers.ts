@@ -3,6 +3,8 @@ import { ExportConfigurationResolver } from '../export-config/export-config.reso
 import { ExportConfigurationLifecycleResolver } from '../export-config/export-config-lifecycle.resolver';
 import { SetupPolicyResolver } from '../setup-policy/setup-policy.resolver';
 import { ApiKeyResolver } from '../api-key/api-key.resolver';
+import { ExportStatusResolver } from '../export-status/export-status.resolver';
+import { NotificationResolver } from '../notification/notification.resolver';
 import type { AppServices } from '../app/app.services';
 
 /** A resolver class and how the composition root builds it from the services. */
@@ -16,9 +18,11 @@ export interface ResolverRegistration {
  * decorator), then add a line here. Nothing is discovered implicitly.
  */
 export const resolverRegistrations: readonly ResolverRegistration[] = [
-  { type: ExportConfigurationResolver, create: (services) => new ExportConfigurationResolver(services.exportConfigurations) },
-  { type: ExportConfigurationLifecycleResolver, create: (services) => new ExportConfigurationLifecycleResolver(services.exportConfigurationLifecycle) },
+  { type: ExportConfigurationResolver, create: (services) => new ExportConfigurationResolver(services.exportConfigurations, services.notifications) },
+  { type: ExportConfigurationLifecycleResolver, create: (services) => new ExportConfigurationLifecycleResolver(services.exportConfigurationLifecycle, services.notifications) },
   { type: SetupPolicyResolver, create: (services) => new SetupPolicyResolver(services.setupPolicies) },
   { type: ExportJobResolver, create: (services) => new ExportJobResolver(services.exportJobs) },
   { type: ApiKeyResolver, create: (services) => new ApiKeyResolver(services.apiKeys) },
+  { type: ExportStatusResolver, create: (services) => new ExportStatusResolver(services.exportStatus) },
+  { type: NotificationResolver, create: (services) => new NotificationResolver(services.notifications) },
 ];

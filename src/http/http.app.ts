@@ -10,6 +10,7 @@ import type { GraphQLContext } from '../graphql/graphql.context';
 import { IDEMPOTENCY_KEY_HEADER } from '../idempotency/idempotency-key';
 import { createReadinessRouter } from '../readiness/readiness.router';
 import type { ReadinessReport } from '../readiness/readiness.service';
+import { createWebRouter } from '../web/web.router';
 
 export interface HttpAppDependencies {
   logger: Logger;
@@ -44,6 +45,9 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
       context: async ({ req, res }) => ({ principal: principalOf(res), idempotencyKey: req.get(IDEMPOTENCY_KEY_HEADER) }),
     }),
   );
+
+  // The status page and GraphiQL (issue #12): public, offline assets; data only through the API with a key.
+  app.use(createWebRouter({ logger: deps.logger }));
 
   app.use(createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger }));
 

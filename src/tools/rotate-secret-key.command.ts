@@ -6,6 +6,8 @@ import type { SecretDecryptionErrorCode } from '../crypto/secret-box';
 import { createPrismaClient } from '../database/prisma';
 import { ExportConfigurationRepository } from '../export-config/export-config.repository';
 import { ExportConfigurationSecretRotationService, type SecretRotationSummary } from '../export-config/export-config-secret-rotation.service';
+import { rotateNotificationTargetSecrets, type TargetSecretRotationSummary } from '../notification/notification-secret-rotation';
+import { NotificationTargetRepository } from '../notification/notification-target.repository';
 
 /**
  * `npm run rotate-secret-key` (or `node dist/src/tools/rotate-secret-key.command.js`): re-encrypts
@@ -28,7 +30,10 @@ async function main(): Promise<number> {
   try {
     const summary = await new ExportConfigurationSecretRotationService(new ExportConfigurationRepository(prisma), secretBox).rotate();
     process.stdout.write(formatSummary(summary));
-    return summary.failed.length > 0 || summary.changedMeanwhile.length > 0 ? 1 : 0;
+    // The signing secrets of notification targets are sealed with the same keyring.
+    const targets = await rotateNotificationTargetSecrets(new NotificationTargetRepository(prisma), secretBox);
+    process.stdout.write(formatTargetSummary(targets));
+    return summary.failed.length > 0 || summary.changedMeanwhile.length > 0 || targets.failed.length > 0 ? 1 : 0;
   } finally {
     await prisma.$disconnect();
   }
@@ -52,6 +57,15 @@ function formatSummary(summary: SecretRotationSummary): string {
   for (const id of summary.changedMeanwhile) lines.push(`  changed meanwhile: export configuration ${id} kept changing during the rotation; run the command again`);
   if (summary.failed.length > 0) {
     lines.push('Keep every old key in SECRET_ENCRYPTION_PREVIOUS_KEYS until this command reports failed 0; a secret that no key opens must be entered again by an admin.');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function formatTargetSummary(summary: TargetSecretRotationSummary): string {
+  const lines = [`Notification target secrets: re-encrypted ${summary.reEncrypted}, already current ${summary.alreadyCurrent}, failed ${summary.failed.length}`];
+  for (const failure of summary.failed) {
+    const reason = failure.code === 'CHANGED_MEANWHILE' ? 'changed during the rotation; run the command again' : `${FAILURE_REASONS[failure.code]}; left unchanged`;
+    lines.push(`  failed: notification target ${failure.targetId} of export configuration ${failure.configurationId}${failure.keyId ? ` (key ${failure.keyId})` : ''}: ${reason}`);
   }
   return `${lines.join('\n')}\n`;
 }

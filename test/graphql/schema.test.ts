@@ -46,7 +46,36 @@ describe('schema.graphql', () => {
       // Ours (issue #8): a run asked for, and whether one is in progress.
       runRequestedAt: 'DateTime',
       runInProgress: 'Boolean!',
+      // Ours (issue #12): delivery status and alert targets, all optional for the seed's documents.
+      lastDeliveredAt: 'DateTime',
+      lastDeliveredSequence: 'String',
+      deliveryLagSeconds: 'Float',
+      lastError: 'String',
+      consecutiveFailures: 'Int!',
+      nextRunAt: 'DateTime',
+      disabledReason: 'String',
+      notificationTargets: '[NotificationTarget!]!',
     });
+    expect(String(query.getExportConfigurationStatuses.type)).toBe('[ExportConfigurationStatus!]!');
+    expect(fields('ExportConfigurationStatus')).toEqual({
+      id: 'ID!',
+      enabled: 'Boolean!',
+      connectionStatus: 'String!',
+      interval: 'ExportInterval!',
+      bucket: 'String!',
+      path: 'String',
+      lastDeliveredAt: 'DateTime',
+      lastDeliveredSequence: 'String',
+      deliveryLagSeconds: 'Float',
+      lastError: 'String',
+      consecutiveFailures: 'Int!',
+      nextRunAt: 'DateTime',
+      disabledReason: 'String',
+    });
+    expect(fields('NotificationTarget')).toEqual({ type: 'NotificationTargetType!', url: 'String!', signed: 'Boolean!' });
+    expect(fields('NotificationTargetInput')).toEqual({ type: 'NotificationTargetType!', url: 'String!', secret: 'String' });
+    expect(String(query.getAllNotificationDeliveries.type)).toBe('[NotificationDelivery!]!');
+    expect(fields('ExportJob').oldestEventReceivedAt).toBe('DateTime');
     expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', accessKeyId: 'String!' });
     expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', roleArn: 'String!', externalId: 'String!' });
     expect(fields('User')).toEqual({ id: 'ID!', name: 'String!' });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { migrate } from '../../src/database/migrate';
+import { buildWebAssets } from '../../src/web/web-assets';
 
 /**
  * Runs once before the suite: migrates a template database for this run. Each test file clones
@@ -12,6 +13,8 @@ export default async function globalSetup(): Promise<void> {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const templateName = `audit_export_test_${runId}_tpl`;
   await migrate(`${server}/${templateName}`);
+  // The status page and GraphiQL bundle (dist/web, not in git), fresh for every run.
+  await buildWebAssets();
   // Nobody may stay connected to a template, or CREATE DATABASE ... TEMPLATE fails.
   const admin = new Client({ connectionString: `${server}/postgres` });
   await admin.connect();
