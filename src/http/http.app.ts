@@ -1,10 +1,10 @@
 import { expressMiddleware } from '@as-integrations/express5';
 import type { ApolloServer } from '@apollo/server';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import { principalOf, requireApiKey } from '../api-key/api-key.middleware';
 import type { ApiKeyService } from '../api-key/api-key.service';
 import type { Logger } from '../common/logger';
-import { createAuditEventRouter } from '../audit-event/audit-event.router';
+import { createAuditEventRouter, type IngestMetrics } from '../audit-event/audit-event.router';
 import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { GraphQLContext } from '../graphql/graphql.context';
 import { IDEMPOTENCY_KEY_HEADER } from '../idempotency/idempotency-key';
@@ -21,6 +21,8 @@ export interface HttpAppDependencies {
   /** Resolves when the service can serve requests (e.g. the database answers); rejects otherwise. */
   readiness: () => Promise<void>;
   version: string;
+  /** Request timing for every route, GET /metrics (src/metrics), and ingest counters. */
+  metrics?: { middleware: RequestHandler; router: Router; ingest: IngestMetrics };
 }
 
 /** The service's HTTP surface. Each route states its own authentication and body limit. */
@@ -29,6 +31,11 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(requestLog(deps.logger));
+  if (deps.metrics) {
+    app.use(deps.metrics.middleware);
+    // Its own bearer token (METRICS_TOKEN), not an API key: scrapers are not API users.
+    app.use(deps.metrics.router);
+  }
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -50,7 +57,7 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
     }),
   );
 
-  app.use(createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger }));
+  app.use(createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger, metrics: deps.metrics?.ingest }));
 
   app.use((_req, res) => {
     res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
