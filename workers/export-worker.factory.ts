@@ -5,6 +5,7 @@ import type { Env } from '../src/config/env';
 import { connectionErrorFields } from '../src/database/connection-error';
 import type { PrismaClient } from '../src/database/prisma';
 import { ExportJobRepository } from '../src/export-job/export-job.repository';
+import type { ExportRunMetrics } from '../src/export-job/export-run.metrics';
 import { DEFAULT_RUN_OPTIONS, ExportRunService, type ExportAwsClients, type ExportRunOptions } from '../src/export-job/export-run.service';
 import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader, type UploaderOptions } from '../src/export-job/export-task.uploader';
 import { createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
@@ -28,6 +29,11 @@ export interface ExportWorkerDependencies {
   concurrency?: number;
   runOptions?: Partial<Omit<ExportRunOptions, 'maxEventsPerTask' | 'jobRetryBaseDelayMs'>>;
   uploaderOptions?: Partial<UploaderOptions>;
+  /**
+   * Where runs report their counters: the API's `app.metrics.exportRuns` for the in-process
+   * worker, the worker process's own registry with METRICS_PORT; none otherwise.
+   */
+  metrics?: ExportRunMetrics;
 }
 
 export interface ExportWorker {
@@ -65,6 +71,8 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
     { ...DEFAULT_RUN_OPTIONS, ...deps.runOptions, maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS, jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS, autoDisableAfterMs: env.EXPORT_AUTO_DISABLE_AFTER_MS },
     logger.child({ component: 'export-worker' }),
     schedule,
+    undefined,
+    deps.metrics,
   );
 
   // Before taking jobs: schedulers rebuilt from PostgreSQL, and a run queued for every job a dead

@@ -4,6 +4,9 @@ import { createLogger } from '../src/common/logger';
 import { loadEnv } from '../src/config/env';
 import { secretBoxFromEnv } from '../src/crypto/encryption-key';
 import { createPrismaClient } from '../src/database/prisma';
+import { ExportMetrics } from '../src/metrics/export.metrics';
+import { startMetricsServer } from '../src/metrics/metrics.endpoint';
+import { createMetricsRegistry } from '../src/metrics/metrics.registry';
 import { startExportWorker } from './export-worker.factory';
 
 /**
@@ -18,7 +21,12 @@ async function main(): Promise<void> {
   const secretBox = secretBoxFromEnv(env, logger);
   const prisma = createPrismaClient(env.DATABASE_URL, logger);
   const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
-  const worker = await startExportWorker({ env, logger, prisma, awsClients });
+  // With METRICS_PORT, this process's own export counters and process metrics at GET /metrics;
+  // the scrape-time gauges (delivery lag, queue depth) are the API's, which reads them for all.
+  const registry = env.METRICS_PORT === undefined ? undefined : createMetricsRegistry();
+  const metrics = registry ? new ExportMetrics(registry) : undefined;
+  const worker = await startExportWorker({ env, logger, prisma, awsClients, metrics });
+  const metricsServer = registry ? await startMetricsServer({ registry, token: env.METRICS_TOKEN, logger, host: env.HOST, port: env.METRICS_PORT! }) : undefined;
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
@@ -28,6 +36,7 @@ async function main(): Promise<void> {
     worker
       .close()
       .then(async () => {
+        await metricsServer?.close();
         awsClients.destroy();
         await prisma.$disconnect();
         process.exit(0);

@@ -28,6 +28,8 @@ import { IdempotencyKeyRepository } from '../idempotency/idempotency-key.reposit
 import { ServicePrincipalResolver } from '../setup-policy/service-principal';
 import { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { AppServices } from './app.services';
+import { createAppMetrics, type AppMetrics } from './app.metrics';
+import { createMetricsRouter } from '../metrics/metrics.endpoint';
 import { AuditEventRepository } from '../audit-event/audit-event.repository';
 import { PrismaSelfAuditRecorder } from '../audit-event/self-audit.recorder';
 import { createExportQueue } from '../export-schedule/export-queue';
@@ -59,6 +61,8 @@ export interface App {
   logger: Logger;
   prisma: PrismaClient;
   services: AppServices;
+  /** The process's metrics registry (GET /metrics); hand `metrics.exportRuns` to an in-process worker. */
+  metrics: AppMetrics;
   http: Express;
   /**
    * Rebuilds the job schedulers from PostgreSQL, then listens on HOST:PORT (PORT=0 picks a free
@@ -89,10 +93,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   // The export queue, shared with the worker; job schedulers follow the configurations.
   const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, logger });
   const exportSchedule = new BullmqExportSchedule(exportQueue, new ExportScheduleRepository(prisma), logger);
+  const metrics = createAppMetrics({ prisma, exportQueue, collectTimeoutMs: env.METRICS_COLLECT_TIMEOUT_MS, logger });
 
   const awsSettings = awsSettingsFromEnv(env);
   const awsClients = new AwsClientFactory(awsSettings, secretBox);
-  const connectionTests = new ConnectionTestService(awsClients, { timeoutMs: env.CONNECTION_TEST_TIMEOUT_MS, serviceVersion: SERVICE_VERSION }, logger);
+  const connectionTests = new ConnectionTestService(awsClients, { timeoutMs: env.CONNECTION_TEST_TIMEOUT_MS, serviceVersion: SERVICE_VERSION }, logger, metrics.connectionTests);
   // The principal customers' trust policies name (sts:GetCallerIdentity, on first use).
   const servicePrincipal = new ServicePrincipalResolver(
     { region: awsSettings.stsRegion, endpoint: awsSettings.stsEndpoint, credentials: awsSettings.serviceCredentials },
@@ -136,7 +141,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   // a plain timer is enough: the pass is cheap when nothing is due). Started by start(), stopped by stop().
   const healthChecks = new HealthCheckService(
     new HealthCheckRepository(prisma),
-    connectionTests,
+    { test: (candidate) => connectionTests.test(candidate, 'health_check') },
     {
       periodMs: env.HEALTH_CHECK_PERIOD_MS,
       maxBackoffMs: env.HEALTH_CHECK_MAX_BACKOFF_MS,
@@ -166,7 +171,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   );
   const notificationLoop = new PeriodicLoop('notification', env.NOTIFICATION_POLL_PERIOD_MS, async () => void (await notificationDispatcher.runOnce()), logger);
 
-  const graphql: ApolloServer<GraphQLContext> = createGraphQLServer(await buildGraphQLSchema(services), logger);
+  const graphql: ApolloServer<GraphQLContext> = createGraphQLServer(await buildGraphQLSchema(services), logger, [metrics.http.graphqlPlugin<GraphQLContext>()]);
   await graphql.start();
   const http = createHttpApp({
     logger,
@@ -177,6 +182,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     ingestMaxBodyBytes: env.INGEST_MAX_BODY_BYTES,
     readiness: () => readiness.check(),
     version: SERVICE_VERSION,
+    metrics: {
+      middleware: metrics.http.middleware,
+      router: createMetricsRouter({ registry: metrics.registry, token: env.METRICS_TOKEN, logger }),
+      ingest: metrics.ingest,
+    },
   });
 
   let server: Server | undefined;
@@ -188,6 +198,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
     prisma,
     services,
+    metrics,
     http,
     async start({ reconcileSchedules: reconcile = true } = {}) {
       // PostgreSQL is the source of truth for schedules; Redis may have lost them.

@@ -11,6 +11,15 @@ export interface AuditEventRouterDependencies {
   /** INGEST_MAX_BODY_BYTES. */
   maxBodyBytes: number;
   logger: Logger;
+  metrics?: IngestMetrics;
+}
+
+/** Told about every ingest request (src/metrics implements it). Must not throw. */
+export interface IngestMetrics {
+  /** Events of a stored request: `accepted` new ones, `duplicates` already stored. */
+  eventsIngested(result: { accepted: number; duplicates: number }): void;
+  /** The whole request, authentication to answer, by its HTTP status. */
+  requestEnded(status: number, seconds: number): void;
 }
 
 const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines'];
@@ -28,6 +37,11 @@ export function createAuditEventRouter(deps: AuditEventRouterDependencies): Rout
   const router = Router();
   router.post(
     '/api/audit/events',
+    (_req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => deps.metrics?.requestEnded(res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
+      next();
+    },
     requireApiKey(deps.apiKeys, 'INGEST'),
     (req, res, next) => {
       if (formatOf(req.headers['content-type']) === undefined) {
@@ -44,6 +58,7 @@ export function createAuditEventRouter(deps: AuditEventRouterDependencies): Rout
       const body = typeof req.body === 'string' ? req.body : '';
       try {
         const result = await deps.auditEvents.ingest(body, format);
+        deps.metrics?.eventsIngested(result);
         deps.logger.info({ accepted: result.accepted, duplicates: result.duplicates, apiKeyId: principalOf(res).apiKeyId }, 'audit events ingested');
         res.json(result);
       } catch (error) {

@@ -142,6 +142,19 @@ export const envSchema = z.object({
   GRAPHQL_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** Largest accepted body of POST /api/audit/events. */
   INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+
+  /**
+   * When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`; when unset it is open,
+   * and must then only be reachable from a private network (docs/metrics.md).
+   */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (generate one with: openssl rand -hex 32)').optional(),
+  /**
+   * A separate worker process (workers/export.worker.ts) serves its own GET /metrics on this port
+   * when set (on HOST); the API serves /metrics on PORT in any case.
+   */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Longest a scrape waits for one scrape-time reading (delivery lag from PostgreSQL, queue depth from Redis). */
+  METRICS_COLLECT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -156,7 +169,7 @@ export function isLocalDevelopment(env: Pick<Env, 'NODE_ENV'>): boolean {
 }
 
 /** Variables whose values must never appear in output, logs or errors. */
-export const SECRET_ENV_VARS = ['SECRET_ENCRYPTION_KEY', 'SECRET_ENCRYPTION_PREVIOUS_KEYS', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'DATABASE_URL', 'REDIS_URL'] as const;
+export const SECRET_ENV_VARS = ['SECRET_ENCRYPTION_KEY', 'SECRET_ENCRYPTION_PREVIOUS_KEYS', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN'] as const;
 
 /** Raised when the environment is invalid; the message names every bad variable, never a value. */
 export class EnvError extends Error {

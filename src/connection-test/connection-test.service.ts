@@ -23,6 +23,14 @@ export interface ConnectionTestResult {
   testedAt: Date;
 }
 
+/** Why a connection test ran: the mutation that asked for it, or the background health check. */
+export type ConnectionTestTrigger = 'create' | 'update' | 'enable' | 'test' | 'health_check';
+
+/** Told the result of every connection test (src/metrics implements it). Must not throw. */
+export interface ConnectionTestMetrics {
+  connectionTested(trigger: ConnectionTestTrigger, ok: boolean): void;
+}
+
 /** `<path>/.immuta.export.log`, or `.immuta.export.log` at the bucket root. */
 export function connectionTestObjectKey(path: string | null): string {
   return path ? `${path}/${CONNECTION_TEST_OBJECT_NAME}` : CONNECTION_TEST_OBJECT_NAME;
@@ -39,9 +47,10 @@ export class ConnectionTestService {
     private readonly aws: AwsClientFactory,
     private readonly options: { timeoutMs: number; serviceVersion: string },
     private readonly logger: Logger,
+    private readonly metrics?: ConnectionTestMetrics,
   ) {}
 
-  async test(target: ConnectionTarget): Promise<ConnectionTestResult> {
+  async test(target: ConnectionTarget, trigger: ConnectionTestTrigger): Promise<ConnectionTestResult> {
     const testedAt = new Date();
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), this.options.timeoutMs);
@@ -59,11 +68,13 @@ export class ConnectionTestService {
         { abortSignal: deadline.signal },
       );
       this.logger.info({ configurationId: target.id, bucket: target.bucket }, 'connection test succeeded');
+      this.metrics?.connectionTested(trigger, true);
       return { ok: true, status: CONNECTION_STATUS_SUCCESS, testedAt };
     } catch (error) {
       const reason = deadline.signal.aborted ? `Connection test timed out after ${this.options.timeoutMs} ms` : awsErrorReason(error);
       const status = connectionFailureStatus(target, reason);
       this.logger.info({ configurationId: target.id, bucket: target.bucket, status }, 'connection test failed');
+      this.metrics?.connectionTested(trigger, false);
       return { ok: false, status, testedAt };
     } finally {
       clearTimeout(timer);

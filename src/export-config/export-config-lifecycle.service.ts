@@ -77,7 +77,7 @@ export class ExportConfigurationLifecycleService {
   /** Enables a configuration: its connection is tested again and its scheduler comes back. */
   async enable(id: string, actor: AuditActor): Promise<ExportConfiguration> {
     const row = await loadConfigurationRow(this.deps.repository, id, 'id');
-    const result = await this.deps.connectionTests.test(row);
+    const result = await this.deps.connectionTests.test(row, 'enable');
     const updated = await this.write(row, { enabled: true, ...this.connectionFields(result), updatedById: actor.userId }, actor, row.enabled ? null : {
       action: 'UPDATE',
       type: 'ExportConfigurationEnabled',
@@ -130,7 +130,7 @@ export class ExportConfigurationLifecycleService {
     const connectionChanged = ['bucket', 'path', 'region', 'accessKeyId', 'secretCiphertext', 'roleArn'].some((field) => field in changes);
     if (connectionChanged) {
       // Tested on the row as it will be stored, before anything is written.
-      const result = await this.deps.connectionTests.test({ ...row, ...changes } as ExportConfigurationRow);
+      const result = await this.deps.connectionTests.test({ ...row, ...changes } as ExportConfigurationRow, 'update');
       Object.assign(changes, this.connectionFields(result));
     }
     const changedFields = Object.keys(changes)

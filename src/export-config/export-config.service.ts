@@ -117,7 +117,7 @@ export class ExportConfigurationService {
   /** Re-runs the connection test (the seed's step 5) and stores its outcome. */
   async testConnection(id: string, actor: AuditActor): Promise<ExportConfiguration> {
     const row = await loadConfigurationRow(this.deps.repository, id, 'id');
-    const result = await this.deps.connectionTests.test(row);
+    const result = await this.deps.connectionTests.test(row, 'test');
     const updated = await this.deps.repository.recordConnectionTest(row.id, {
       ...connectionTestColumns(result, this.deps.healthCheckPeriodMs),
       // A passing test ends the health check's backoff; a failing one leaves its count alone.
@@ -154,7 +154,7 @@ export class ExportConfigurationService {
     }
     // Tested before the insert, on the same data the row will hold; a failed test is not an
     // error of the mutation, it is the configuration's status.
-    const result = await this.deps.connectionTests.test(candidate);
+    const result = await this.deps.connectionTests.test(candidate, 'create');
     let row: ExportConfigurationRow;
     try {
       row = await this.deps.repository.transaction(async (tx) => {

@@ -8,6 +8,7 @@ import { RefreshingCredentials } from './export-credentials';
 import { classifyFailure, ExportTaskFailure, failureReason } from './export-failure';
 import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration, RunLock } from './export-job.repository';
 import { exportObjectKey } from './export-object-key';
+import { NO_EXPORT_RUN_METRICS, type ExportRunMetrics } from './export-run.metrics';
 import { countClientRetries, type ExportTaskUploader } from './export-task.uploader';
 import { INTERVAL_MS } from '../export-schedule/export-queue';
 
@@ -84,6 +85,7 @@ export class ExportRunService {
     private readonly logger: Logger,
     private readonly retries?: ExportRetryScheduler,
     private readonly now: () => Date = () => new Date(),
+    private readonly metrics: ExportRunMetrics = NO_EXPORT_RUN_METRICS,
   ) {}
 
   /**
@@ -92,6 +94,13 @@ export class ExportRunService {
    * released its lock and goes round again for them, so a requested run is never dropped.
    */
   async run(configurationId: string, trigger: ExportTrigger, options: { resumeInterrupted?: boolean } = {}): Promise<RunOutcome> {
+    const started = process.hrtime.bigint();
+    const outcome = await this.runRounds(configurationId, trigger, options);
+    this.metrics.runEnded(outcome.status, Number(process.hrtime.bigint() - started) / 1e9);
+    return outcome;
+  }
+
+  private async runRounds(configurationId: string, trigger: ExportTrigger, options: { resumeInterrupted?: boolean }): Promise<RunOutcome> {
     let outcome: RunOutcome = { status: 'nothing-to-export' };
     for (let round = 1; ; round += 1) {
       const lock = await this.repository.tryLockConfiguration(configurationId);
@@ -153,6 +162,7 @@ export class ExportRunService {
       // reaches the new destination exactly once; objects it already wrote stay at the old one.
       const reason = `Superseded: the destination changed from ${describeDestination(unfinished)} to ${describeDestination(configuration)} before the job completed; its events are delivered again by the next job`;
       await this.repository.supersedeJob(unfinished.id, reason);
+      this.metrics.jobEnded('superseded');
       this.logger.warn({ configurationId, jobId: unfinished.id }, 'unfinished export job superseded: destination changed');
     } else if (unfinished) {
       this.logger.info({ configurationId, jobId: unfinished.id, status: unfinished.status }, 'resuming unfinished export job');
@@ -209,6 +219,7 @@ export class ExportRunService {
     }
     await lock.assertHeld();
     if (!(await this.repository.completeJob(job, eventCount))) return this.supersedeForCursor(configuration, job);
+    this.metrics.jobEnded('succeeded');
     this.logger.info({ configurationId: configuration.id, jobId: job.id, eventCount }, 'export job succeeded');
     return { status: 'succeeded', eventCount };
   }
@@ -221,6 +232,7 @@ export class ExportRunService {
   private async supersedeForCursor(configuration: RunConfiguration, job: PlannedJob): Promise<JobOutcome> {
     const reason = `Superseded: the configuration's cursor is no longer at sequence ${job.fromSequence} where this job started`;
     await this.repository.supersedeJob(job.id, reason);
+    this.metrics.jobEnded('superseded');
     this.logger.error({ configurationId: configuration.id, jobId: job.id }, 'export job superseded: its cursor guard failed');
     return { status: 'superseded', reason };
   }
@@ -229,6 +241,7 @@ export class ExportRunService {
   private async failJob(configuration: RunConfiguration, job: PlannedJob, task: PlannedTask, error: unknown): Promise<JobOutcome> {
     const failure = error instanceof ExportTaskFailure ? error : new ExportTaskFailure(failureReason(error), 'transient', error);
     await this.repository.failTask(task.id, failure.message);
+    this.metrics.taskEnded('failed');
     // Only a permanent failure says something about the bucket or the credentials; the text has
     // the connection test's form, so connectionStatus reads the same whoever found the problem.
     const connectionStatus = failure.kind === 'permanent' ? connectionFailureStatus(configuration, failure.message) : undefined;
@@ -239,6 +252,7 @@ export class ExportRunService {
       retryDelayMs: (failures) => jobRetryDelayMs(failures, this.options.jobRetryBaseDelayMs, INTERVAL_MS[configuration.interval]),
       autoDisableAfterMs: this.options.autoDisableAfterMs,
     });
+    this.metrics.jobEnded('failed');
     this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId: task.id, kind: failure.kind, reason: failure.message, failureCount, nextRetryAt }, 'export job failed');
     if (disabled) {
       // PostgreSQL says disabled already; the scheduler is removed best effort (a queued run of a
@@ -259,15 +273,18 @@ export class ExportRunService {
   /** Tries a task until it succeeds, fails permanently, or runs out of tries; every try is counted. */
   private async executeTask(configuration: RunConfiguration, job: PlannedJob, task: PlannedTask, credentials: RefreshingCredentials): Promise<number> {
     for (let attempt = 1; ; attempt += 1) {
+      if (attempt > 1) this.metrics.retried('task');
       await this.repository.startTaskAttempt(task.id);
       // A client per try: cheap, and it starts from the credentials as they are now.
       const s3 = this.aws.createS3Client(configuration.region, credentials.provider, { maxAttempts: this.options.requestMaxAttempts });
       const retries = countClientRetries(s3);
       try {
-        const eventCount = await this.uploader.upload(s3, configuration.bucket, job.id, task);
+        const uploaded = await this.uploader.upload(s3, configuration.bucket, job.id, task);
+        this.metrics.objectUploaded(configuration.id, uploaded);
         await this.repository.addTaskRetries(task.id, retries());
-        await this.repository.completeTask(task.id, eventCount);
-        return eventCount;
+        await this.repository.completeTask(task.id, uploaded.eventCount);
+        this.metrics.taskEnded('succeeded');
+        return uploaded.eventCount;
       } catch (error) {
         await this.repository.addTaskRetries(task.id, retries());
         const kind = classifyFailure(error);
@@ -279,6 +296,7 @@ export class ExportRunService {
         this.logger.info({ configurationId: configuration.id, taskId: task.id, attempt, delay, reason }, 'export task failed, retrying');
         await sleep(delay);
       } finally {
+        this.metrics.retried('client', retries());
         s3.destroy();
       }
     }

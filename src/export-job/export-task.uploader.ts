@@ -2,7 +2,7 @@ import { createGzip, type Gzip } from 'node:zlib';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
 import type { ExportJobRepository, PlannedTask } from './export-job.repository';
-import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts } from './multipart-object.writer';
+import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts, type ObjectWriteResult } from './multipart-object.writer';
 
 export interface UploaderOptions {
   /** Multipart part size, at least 5 MiB (S3's minimum). */
@@ -11,6 +11,13 @@ export interface UploaderOptions {
   queueSize: number;
   /** zlib level; 6 is gzip's default. */
   gzipLevel: number;
+}
+
+/** What one task put into S3. */
+export interface UploadedObject {
+  eventCount: number;
+  /** The object's size as uploaded (gzip-compressed). */
+  bytes: number;
 }
 
 export const DEFAULT_UPLOADER_OPTIONS: UploaderOptions = { partSizeBytes: MIN_PART_SIZE_BYTES, queueSize: 2, gzipLevel: 6 };
@@ -40,8 +47,8 @@ export class ExportTaskUploader {
     this.partBuffers = new PartBufferPool(options.partSizeBytes, options.queueSize + 1);
   }
 
-  /** Uploads the task's object (overwriting an earlier attempt's) and returns the number of events in it. */
-  async upload(s3: S3Client, bucket: string, jobId: string, task: PlannedTask): Promise<number> {
+  /** Uploads the task's object (overwriting an earlier attempt's) and returns its event count and size. */
+  async upload(s3: S3Client, bucket: string, jobId: string, task: PlannedTask): Promise<UploadedObject> {
     const { rows, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence);
     const gzip = createGzip({ level: this.options.gzipLevel });
     const target = {
@@ -76,7 +83,7 @@ export class ExportTaskUploader {
       throw error;
     }
     release();
-    return (lines as PromiseFulfilledResult<number>).value;
+    return { eventCount: (lines as PromiseFulfilledResult<number>).value, bytes: (upload as PromiseFulfilledResult<ObjectWriteResult>).value.bytes };
   }
 }
 

@@ -1,10 +1,10 @@
 import { expressMiddleware } from '@as-integrations/express5';
 import type { ApolloServer } from '@apollo/server';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import { principalOf, requireApiKey } from '../api-key/api-key.middleware';
 import type { ApiKeyService } from '../api-key/api-key.service';
 import type { Logger } from '../common/logger';
-import { createAuditEventRouter } from '../audit-event/audit-event.router';
+import { createAuditEventRouter, type IngestMetrics } from '../audit-event/audit-event.router';
 import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { GraphQLContext } from '../graphql/graphql.context';
 import { IDEMPOTENCY_KEY_HEADER } from '../idempotency/idempotency-key';
@@ -24,6 +24,8 @@ export interface HttpAppDependencies {
   /** Each dependency the service needs, checked now (ReadinessService.check), for GET /readyz. */
   readiness: () => Promise<ReadinessReport>;
   version: string;
+  /** Request timing for every route, GET /metrics (src/metrics), and ingest counters. */
+  metrics?: { middleware: RequestHandler; router: Router; ingest: IngestMetrics };
 }
 
 /** The service's HTTP surface. Each route states its own authentication and body limit. */
@@ -32,6 +34,11 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(requestLog(deps.logger));
+  if (deps.metrics) {
+    app.use(deps.metrics.middleware);
+    // Its own bearer token (METRICS_TOKEN), not an API key: scrapers are not API users.
+    app.use(deps.metrics.router);
+  }
 
   // GET /livez, /readyz and /healthz (an alias of /readyz).
   app.use(createReadinessRouter({ readiness: deps.readiness, version: deps.version, logger: deps.logger }));
@@ -49,7 +56,7 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
   // The status page and GraphiQL (issue #12): public, offline assets; data only through the API with a key.
   app.use(createWebRouter({ logger: deps.logger }));
 
-  app.use(createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger }));
+  app.use(createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger, metrics: deps.metrics?.ingest }));
 
   app.use((_req, res) => {
     res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });

@@ -59,6 +59,16 @@ describe('env schema', () => {
   it('flags both encryption-key variables as secrets', () => {
     expect(SECRET_ENV_VARS).toEqual(expect.arrayContaining(['SECRET_ENCRYPTION_KEY', 'SECRET_ENCRYPTION_PREVIOUS_KEYS']));
   });
+
+  it('reads the metrics variables; METRICS_TOKEN is a secret, refused when short without being printed', () => {
+    expect(SECRET_ENV_VARS).toContain('METRICS_TOKEN');
+    const env = parseEnv({ METRICS_TOKEN: 'a-long-enough-metrics-token', METRICS_PORT: '9464' });
+    expect(env).toMatchObject({ METRICS_TOKEN: 'a-long-enough-metrics-token', METRICS_PORT: 9464, METRICS_COLLECT_TIMEOUT_MS: 2000 });
+    expect(parseEnv({}).METRICS_TOKEN).toBeUndefined();
+    const message = envError({ METRICS_TOKEN: 'short-secret' }).message;
+    expect(message).toMatch(/METRICS_TOKEN/);
+    expect(message).not.toContain('short-secret');
+  });
 });
 
 describe('secret encryption key variables', () => {
