@@ -117,7 +117,7 @@ describe('export worker process killed with SIGKILL mid-export, then restarted',
       const resumed = await queue.getJobs(['completed']);
       expect(resumed.map((job) => job.name)).toContain('resume-export');
     } catch (error) {
-      throw new Error(`${(error as Error).message}\nworker stderr:\n${stderr.slice(-4000)}`);
+      throw new Error(`${(error as Error).message}\nworker stderr:\n${stderr.slice(-4000)}`, { cause: error });
     } finally {
       await queue.close();
     }
