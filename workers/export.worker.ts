@@ -17,9 +17,9 @@ async function main(): Promise<void> {
   const logger = createLogger(env.LOG_LEVEL, 'audit-export-worker');
   // Before the AWS clients: the SDK reads its warning switch when the first one is made.
   const nodeNote = nodeVersionNote();
-  if (nodeNote) logger.warn(nodeNote);
   // First, before any connection: without a usable key the worker must stop at once (same rule as the API).
   const secretBox = secretBoxFromEnv(env, logger);
+  if (nodeNote) logger.warn(nodeNote);
   const prisma = createPrismaClient(env.DATABASE_URL);
   const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
   const worker = await startExportWorker({ env, logger, prisma, awsClients });
