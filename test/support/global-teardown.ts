@@ -59,7 +59,13 @@ async function removeRedisKeys(): Promise<void> {
     queues.set(queue, (queues.get(queue) ?? 0) + 1);
   }
   const lines = [...queues].sort().map(([queue, count]) => `  ${queue}:* (${count} key${count === 1 ? '' : 's'})`);
-  throw new Error(`Tests left ${left.length} Redis key(s) under ${prefix}* (now deleted); obliterate the queues a test creates:\n${lines.join('\n')}`);
+  const sample = left
+    .sort()
+    .slice(0, 20)
+    .map((key) => `    ${key}`);
+  throw new Error(
+    `Tests left ${left.length} Redis key(s) under ${prefix}* (now deleted); obliterate the queues a test creates:\n${lines.join('\n')}\n  keys:\n${sample.join('\n')}`,
+  );
 }
 
 /** Escapes Redis glob characters, so the prefix matches only itself. */
