@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { createApp } from './app/app';
+import { nodeVersionNote } from './common/node-version';
 import { startExportWorker } from '../workers/export-worker.factory';
 
 /**
@@ -7,7 +8,10 @@ import { startExportWorker } from '../workers/export-worker.factory';
  * the export worker in the same process, so one command runs the whole service.
  */
 async function main(): Promise<void> {
+  // Before createApp: the AWS SDK reads its warning switch when the first client is made.
+  const nodeNote = nodeVersionNote();
   const app = await createApp();
+  if (nodeNote) app.logger.warn(nodeNote);
 
   if (app.env.RUN_WORKER_IN_PROCESS) {
     // The same worker as workers/export.worker.ts, in this process; stopped (letting running

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { AwsClientFactory, awsSettingsFromEnv } from '../src/aws/aws-client.factory';
 import { createLogger } from '../src/common/logger';
+import { nodeVersionNote } from '../src/common/node-version';
 import { loadEnv } from '../src/config/env';
 import { secretBoxFromEnv } from '../src/crypto/encryption-key';
 import { createPrismaClient } from '../src/database/prisma';
@@ -17,8 +18,11 @@ import { startExportWorker } from './export-worker.factory';
 async function main(): Promise<void> {
   const env = loadEnv();
   const logger = createLogger(env.LOG_LEVEL, 'audit-export-worker');
+  // Before the AWS clients: the SDK reads its warning switch when the first one is made.
+  const nodeNote = nodeVersionNote();
   // First, before any connection: without a usable key the worker must stop at once (same rule as the API).
   const secretBox = secretBoxFromEnv(env, logger);
+  if (nodeNote) logger.warn(nodeNote);
   const prisma = createPrismaClient(env.DATABASE_URL, logger);
   const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
   // With METRICS_PORT, this process's own export counters and process metrics at GET /metrics;

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import pino from 'pino';
 import { createApp } from '../app/app';
+import { nodeVersionNote } from '../common/node-version';
 import { DomainError } from '../common/errors';
 
 /**
@@ -20,8 +21,11 @@ async function main(argv: string[]): Promise<void> {
     .parse(argv);
   const options = program.opts<{ user: string; permission: string[]; name?: string }>();
 
+  // Before createApp: the AWS SDK reads its warning switch when the first client is made.
+  const nodeNote = nodeVersionNote();
   // Logs go to stderr: stdout carries the key and nothing else.
   const app = await createApp({ env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, logDestination: pino.destination(2) });
+  if (nodeNote) app.logger.warn(nodeNote);
   try {
     const created = await app.services.apiKeys.create({ userName: options.user, permissions: options.permission, name: options.name });
     process.stderr.write(

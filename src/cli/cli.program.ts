@@ -13,6 +13,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Whether prompts are possible (stdin is a terminal). */
   interactive: boolean;
+  /** Whether stderr is a terminal: progress is then a bar redrawn in place, otherwise plain lines. */
+  stderrIsTTY?: boolean;
   /** Asks one question; `hidden` does not echo the answer (API keys). */
   prompt: (question: string, hidden: boolean) => Promise<string>;
 }

@@ -130,6 +130,28 @@ export const TASKS = /* GraphQL */ `
   }
 `;
 
+/** `run --wait`: whether the run is over (see run-wait.ts) and the jobs with their retry state, in one request. */
+export const RUN_STATUS = /* GraphQL */ `
+  query ExportRunStatus($id: String!) {
+    getExportConfiguration(id: $id) { id runRequestedAt runInProgress }
+    getAllExportJobs(exportConfigurationId: $id) {
+      id
+      exportConfigurationId
+      status
+      trigger
+      eventCount
+      startTimestamp
+      endTimestamp
+      failureReason
+      attempts
+      failureCount
+      lastFailureReason
+      nextRetryAt
+      createdAt
+    }
+  }
+`;
+
 const API_KEY_FIELDS = 'id name prefix permissions userName createdAt lastUsedAt revokedAt';
 
 export const CREATE_API_KEY = /* GraphQL */ `

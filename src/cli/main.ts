@@ -34,6 +34,7 @@ const io: CliIo = {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   interactive: Boolean(process.stdin.isTTY),
+  stderrIsTTY: Boolean(process.stderr.isTTY),
   prompt,
 };
 

@@ -137,7 +137,7 @@ export async function migrate(databaseUrl: string, migrationsDir = MIGRATIONS_DI
         result.applied.push(migration.name);
       } catch (error) {
         await client.query('ROLLBACK');
-        throw new Error(`Migration ${migration.name} failed: ${(error as Error).message}`);
+        throw new Error(`Migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
       }
     }
     return result;

@@ -13,6 +13,8 @@ registerEnumType(ExportInterval, {
   name: 'ExportInterval',
   description: 'How often audit events are exported to the destination.',
   valuesConfig: {
+    EVERY_15_MINUTES: { description: 'Every 15 minutes: for delivery SLAs of an hour or less.' },
+    EVERY_HOUR: { description: 'Every hour.' },
     EVERY_2_HOURS: { description: 'Every 2 hours.' },
     EVERY_4_HOURS: { description: 'Every 4 hours.' },
     EVERY_6_HOURS: { description: 'Every 6 hours.' },

@@ -52,6 +52,7 @@ const secretAccessKey = z
   .string()
   .min(1, 'must not be empty')
   .max(256, 'must be at most 256 characters')
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this pattern
   .regex(/^[^\s\u0000-\u001f\u007f]+$/, 'must not contain whitespace or control characters');
 
 /**

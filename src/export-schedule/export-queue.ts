@@ -26,6 +26,8 @@ export type ExportJobPayload = ExportJobPayloads[ExportJobName];
 
 /** Milliseconds between two scheduled runs of a configuration. */
 export const INTERVAL_MS: Record<ExportInterval, number> = {
+  EVERY_15_MINUTES: 15 * 60_000,
+  EVERY_HOUR: 3_600_000,
   EVERY_2_HOURS: 2 * 3_600_000,
   EVERY_4_HOURS: 4 * 3_600_000,
   EVERY_6_HOURS: 6 * 3_600_000,

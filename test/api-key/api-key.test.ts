@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ApiKeyRepository } from '../../src/api-key/api-key.repository';
 import { ApiKeyService, parseAuthorizationHeader } from '../../src/api-key/api-key.service';
 import type { SelfAuditEvent, SelfAuditRecorder } from '../../src/audit-event/self-audit.port';
 import { DomainError } from '../../src/common/errors';
+import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const run = promisify(execFile);
@@ -77,11 +78,21 @@ describe('API keys', () => {
   });
 
   it('`npm run apikey:create` prints the key once on stdout, and it works', async () => {
-    const { stdout, stderr } = await run(
-      join(ROOT, 'node_modules', '.bin', 'tsx'),
-      ['src/api-key/api-key.command.ts', '--user', 'ops', '--permission', 'AUDIT', '--permission', 'INGEST'],
-      { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'warn' }, timeout: 30_000 },
-    );
+    // The command builds the app, whose BullMQ queue writes its meta key at once: a prefix of its own, obliterated after.
+    const prefix = `${process.env.BULLMQ_PREFIX ?? 'audit-export-test'}-apikey-${randomBytes(3).toString('hex')}`;
+    let result: { stdout: string; stderr: string };
+    try {
+      result = await run(join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/api-key/api-key.command.ts', '--user', 'ops', '--permission', 'AUDIT', '--permission', 'INGEST'], {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'warn', BULLMQ_PREFIX: prefix },
+        timeout: 30_000,
+      });
+    } finally {
+      const queue = createExportQueue({ redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix });
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+    const { stdout, stderr } = result;
     const key = stdout.trim();
     expect(key).toMatch(/^iae_[A-Za-z0-9_-]{43}$/);
     expect(stderr).toContain('for user "ops" with AUDIT, INGEST');

@@ -151,7 +151,7 @@ async function benchOne(events: number): Promise<SizeResult> {
   await admin.connect();
   try {
     say(`\nbench:export: ${events.toLocaleString('en-US')} events, at most ${TASK_MAX.toLocaleString('en-US')} per task, database ${database}, sandbox ${sandbox.endpoint} (pid ${sandbox.pid})`);
-    let started = Date.now();
+    const started = Date.now();
     const seeder = tsChild('export-bench.seed.ts', [url, String(events)]);
     const [seedExit] = (await once(seeder, 'exit')) as [number];
     if (seedExit !== 0) throw new Error(`seeding failed (exit ${seedExit})`);

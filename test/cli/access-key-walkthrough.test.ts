@@ -74,7 +74,7 @@ test('create:s3:accessKey answers like the seed, writes .immuta.export.log, and 
   // Access keys assume nothing: only the permissions policy.
   const policies = json(await cli.run(['exportConfig', 'policy', id])).data.getExportConfigurationPolicies;
   expect(policies.trustPolicy).toBeNull();
-  expect(JSON.parse(policies.permissionsPolicy).Statement).toEqual([
+  expect(policies.permissionsPolicy.Statement).toEqual([
     { Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: 'arn:aws:s3:::your-s3-bucket/your-optional-s3-bucket-path/*' },
   ]);
 

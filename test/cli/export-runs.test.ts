@@ -60,7 +60,7 @@ test('run starts an export; jobs and tasks show what was delivered', async () =>
   expect(run.id).toBe(id);
 
   // Until every job of the configuration has finished and the events are delivered.
-  let jobs: Array<{ id: string; status: string; eventCount: number; exportConfigurationId: string }> = [];
+  let jobs: Array<{ id: string; status: string; eventCount: number; exportConfigurationId: string }>;
   const deadline = Date.now() + 20_000;
   do {
     jobs = json(await cli.run(['exportConfig', 'jobs', id])).data.getAllExportJobs;

@@ -70,7 +70,7 @@ test('create → error naming sts:AssumeRole → apply the generated trust polic
 
   // Step 4, with the documents the service generated instead of the guide's angle brackets.
   const policies = json(await cli.run(['exportConfig', 'policy', configuration.id])).data.getExportConfigurationPolicies;
-  const trustPolicy = JSON.parse(policies.trustPolicy);
+  const trustPolicy = policies.trustPolicy;
   expect(trustPolicy).toEqual({
     Version: '2012-10-17',
     Statement: [
@@ -88,7 +88,7 @@ test('create → error naming sts:AssumeRole → apply the generated trust polic
   expect(JSON.parse(raw.stdout)).toEqual(trustPolicy);
   sandbox.setTrustPolicy('immuta-export', trustPolicy);
   // The generated permissions policy is enough on its own: replace the role's policies with it.
-  sandbox.setRolePolicies('immuta-export', [JSON.parse(policies.permissionsPolicy)]);
+  sandbox.setRolePolicies('immuta-export', [policies.permissionsPolicy]);
 
   // Step 5: only `list`, repeated until the background re-test has happened.
   let listed: any;

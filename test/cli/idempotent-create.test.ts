@@ -135,6 +135,7 @@ test('each create sends a fresh Idempotency-Key and prints what it printed befor
       },
     },
   });
+  expect(json(second).data.createS3AccessKeyExportConfiguration.id).not.toBe(json(first).data.createS3AccessKeyExportConfiguration.id);
   const keys = proxy.forwarded.map((request) => request.idempotencyKey);
   expect(keys).toEqual([expect.stringMatching(UUID_V4), expect.stringMatching(UUID_V4)]);
   expect(keys[0]).not.toBe(keys[1]);

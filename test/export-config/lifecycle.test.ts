@@ -109,6 +109,22 @@ test('disable removes the scheduler (nothing left to run); enable brings it back
   ]);
 });
 
+test('the shorter intervals: created as EVERY_15_MINUTES over GraphQL, the scheduler runs every 900,000 ms; updated to EVERY_HOUR, every 3,600,000 ms', async () => {
+  // The values written out (not INTERVAL_MS), so a wrong table in the code cannot pass its own test.
+  const id = await createAccessKey({ interval: 'EVERY_15_MINUTES' });
+  const created = await gql(`query($id: String!) { getExportConfiguration(id: $id) { interval } }`, { id });
+  expect(created.data!.getExportConfiguration).toEqual({ interval: 'EVERY_15_MINUTES' });
+  expect(Number((await scheduler(id))?.every)).toBe(900_000);
+  const [stored] = await service.db.query<{ interval: string }>('SELECT interval::text AS interval FROM export_configurations WHERE id = $1', [id]);
+  expect(stored).toEqual({ interval: 'EVERY_15_MINUTES' });
+
+  const updated = await gql(`mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id interval } }`, { data: { id, interval: 'EVERY_HOUR' } });
+  expect(updated.errors).toBeUndefined();
+  expect(updated.data!.updateS3AccessKeyExportConfiguration).toEqual({ id, interval: 'EVERY_HOUR' });
+  expect(Number((await scheduler(id))?.every)).toBe(3_600_000);
+  expect((await queue.getJobSchedulers(0, -1)).filter((entry) => (entry.id ?? entry.key) === schedulerIdFor(id))).toHaveLength(1);
+});
+
 test("update: a new interval changes the scheduler's every without re-testing; a new destination re-tests", async () => {
   const id = await createAccessKey();
   const [before] = await service.db.query<{ last_tested_at: Date }>('SELECT last_tested_at FROM export_configurations WHERE id = $1', [id]);

@@ -105,8 +105,8 @@ describe('export schedule (BullMQ job schedulers, PostgreSQL as the source of tr
 
     const schedulers = await schedulersInRedis();
     expect(schedulers.size).toBe(5);
-    // The contract's values, written out: EVERY_2_HOURS = 7,200,000 ms ... EVERY_24_HOURS = 86,400,000 ms.
-    const contractMs: Record<ExportInterval, number> = { EVERY_2_HOURS: 7_200_000, EVERY_4_HOURS: 14_400_000, EVERY_6_HOURS: 21_600_000, EVERY_12_HOURS: 43_200_000, EVERY_24_HOURS: 86_400_000 };
+    // The contract's values, written out (and ours: EVERY_15_MINUTES = 900,000 ms, EVERY_HOUR = 3,600,000 ms): EVERY_2_HOURS = 7,200,000 ms ... EVERY_24_HOURS = 86,400,000 ms.
+    const contractMs: Record<ExportInterval, number> = { EVERY_15_MINUTES: 900_000, EVERY_HOUR: 3_600_000, EVERY_2_HOURS: 7_200_000, EVERY_4_HOURS: 14_400_000, EVERY_6_HOURS: 21_600_000, EVERY_12_HOURS: 43_200_000, EVERY_24_HOURS: 86_400_000 };
     for (const [id, interval] of enabled) {
       expect(schedulers.get(schedulerIdFor(id))).toEqual({ every: contractMs[interval], configurationId: id, name: 'scheduled-export' });
     }
@@ -130,5 +130,16 @@ describe('export schedule (BullMQ job schedulers, PostgreSQL as the source of tr
     const schedulers = await schedulersInRedis();
     expect([...schedulers.keys()].sort()).toEqual([schedulerIdFor(kept), schedulerIdFor(changed)].sort());
     expect(schedulers.get(schedulerIdFor(changed))?.every).toBe(21_600_000);
+  });
+
+  it('schedules the shorter intervals: EVERY_15_MINUTES every 900,000 ms, EVERY_HOUR every 3,600,000 ms', async () => {
+    const quarter = await createConfiguration('EVERY_15_MINUTES');
+    const hourly = await createConfiguration('EVERY_HOUR');
+    await schedule().reconcile();
+    const schedulers = await schedulersInRedis();
+    expect(schedulers.get(schedulerIdFor(quarter))).toEqual({ every: 900_000, configurationId: quarter, name: 'scheduled-export' });
+    expect(schedulers.get(schedulerIdFor(hourly))).toEqual({ every: 3_600_000, configurationId: hourly, name: 'scheduled-export' });
+    await schedule().sync({ id: quarter, interval: 'EVERY_HOUR', enabled: true });
+    expect((await schedulersInRedis()).get(schedulerIdFor(quarter))?.every).toBe(3_600_000);
   });
 });

@@ -101,7 +101,7 @@ describe('export worker process killed with SIGKILL mid-export, then restarted',
       }, 30_000, 50);
       expect(resumed.map((job) => job.name)).toEqual(['resume-export']);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\nworker stderr:\n${stderr.slice(-4000)}`);
+      throw new Error(`${(error as Error).message}\nworker stderr:\n${stderr.slice(-4000)}`, { cause: error });
     } finally {
       await queue.close();
     }

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { createApp, type App } from '../../src/app/app';
 import type { Sandbox } from '../../src/sandbox/sandbox.server';
 import { createTestDatabase, type TestDatabase } from '../support/database';
@@ -39,6 +41,10 @@ export async function startTestApp(
   const logs: string[] = [];
   const responses: string[] = [];
   const service = options.sandbox?.user('audit-export-service');
+  // A BullMQ namespace of the app's own unless the caller brings one (and then obliterates it
+  // itself): apps of files running in parallel never share a queue, and close() can remove every
+  // key the app made without touching anyone else's (the suite's teardown fails on leftovers).
+  const ownPrefix = options.env?.BULLMQ_PREFIX ? undefined : `${process.env.BULLMQ_PREFIX ?? 'audit-export-test'}-app-${randomBytes(4).toString('hex')}`;
   const app = await createApp({
     env: {
       ...process.env,
@@ -50,8 +56,13 @@ export async function startTestApp(
       AWS_S3_FORCE_PATH_STYLE: 'true',
       CONNECTION_TEST_TIMEOUT_MS: '5000',
       ...(options.sandbox && service
-        ? { AWS_ENDPOINT_URL: options.sandbox.endpoint, AWS_ACCESS_KEY_ID: service.accessKeyId, AWS_SECRET_ACCESS_KEY: service.secretAccessKey }
+        ? {
+            AWS_ENDPOINT_URL: options.sandbox.endpoint,
+            AWS_ACCESS_KEY_ID: service.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: service.secretAccessKey,
+          }
         : {}),
+      ...(ownPrefix ? { BULLMQ_PREFIX: ownPrefix } : {}),
       ...options.env,
     },
     logDestination: { write: (line: string) => void logs.push(line) },
@@ -78,6 +89,14 @@ export async function startTestApp(
     },
     async close() {
       await app.stop();
+      if (ownPrefix) {
+        const queue = createExportQueue({ redisUrl: app.env.REDIS_URL, prefix: ownPrefix });
+        try {
+          await queue.obliterate({ force: true });
+        } finally {
+          await queue.close();
+        }
+      }
       if (!options.db) await db.drop();
     },
   };
