@@ -151,6 +151,7 @@ describe('PostgreSQL sessions terminated while an export runs', () => {
       throw new Error(
         `${(error as Error).message}\nchild exit: ${child.exitCode ?? child.signalCode ?? 'running'}; tasks succeeded at termination: ${succeededAtTermination}\n` +
           `terminated sessions: ${JSON.stringify(terminated)}\nservice output (tail):\n${output.slice(-6000)}`,
+        { cause: error },
       );
     }
 
