@@ -1,6 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createApp, type App } from '../../src/app/app';
-import type { Sandbox } from '../../src/sandbox/sandbox.server';
+import type { Sandbox } from '../../sandbox/sandbox.server';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /**

@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadIamConfig, SandboxConfigError } from '../../src/sandbox/iam.config';
-import { evaluateIdentityPolicies, evaluateTrustPolicy } from '../../src/sandbox/policy.evaluator';
-import { DEFAULT_IAM_FILE, startSandbox } from '../../src/sandbox/sandbox.server';
+import { loadIamConfig, SandboxConfigError } from '../../sandbox/iam.config';
+import { evaluateIdentityPolicies, evaluateTrustPolicy } from '../../sandbox/policy.evaluator';
+import { DEFAULT_IAM_FILE, startSandbox } from '../../sandbox/sandbox.server';
 
 describe('sandbox IAM file', () => {
   let dir: string;

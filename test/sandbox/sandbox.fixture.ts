@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
-import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.server';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/sandbox.server';
 
 /** Credentials as the SDK takes them. */
 export interface Creds {
