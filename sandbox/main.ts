@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     host: env.SANDBOX_HOST,
     iam: env.SANDBOX_IAM_FILE,
     dataDir: env.SANDBOX_DATA_DIR,
-    silent: !['1', 'true'].includes(env.SANDBOX_VERBOSE),
+    verbose: ['1', 'true'].includes(env.SANDBOX_VERBOSE),
   });
   let service: ReturnType<typeof sandbox.user> | undefined;
   try {

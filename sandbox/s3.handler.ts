@@ -1,43 +1,53 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { IamStore } from './iam.store';
-import { evaluatePolicySets } from './policy.evaluator';
-import { decodeS3Payload } from './s3.payload';
-import { assertStorableKey, classifyS3Request, type S3Operation } from './s3.operation';
-import type { S3Storage } from './s3.storage';
+import type { ObjectStore } from './object.store';
+import { evaluatePolicySets, type ConditionContext } from './policy.evaluator';
 import type { AuthenticatedRequest } from './request.authenticator';
-import { AwsError, awsErrors, xmlEscape } from './sandbox.errors';
+import { handleBucketOperation } from './s3.bucket.handler';
+import { listObjects, listBuckets } from './s3.list.handler';
+import { MultipartUploads } from './s3.multipart.handler';
+import { handleObjectOperation } from './s3.object.handler';
+import type { S3Operation } from './s3.operation';
+import { decodeS3Payload, type DecodedPayload } from './s3.payload';
+import { AwsError, awsErrors } from './sandbox.errors';
 
 /**
  * Everything S3-specific after authentication: operation → IAM action, authorisation,
- * existence checks, then the decoded request goes to storage. Order follows AWS:
- * authorise first, then report NoSuchBucket/NoSuchUpload, so a caller without access
- * learns nothing about what exists.
+ * existence checks, then the operation itself against the sandbox's own storage. Order
+ * follows AWS: authorise first, then report NoSuchBucket/NoSuchKey/NoSuchUpload, so a caller
+ * without access learns nothing about what exists.
  */
 
-// Headers that describe the signed transport rather than the object. They must not reach
-// storage: s3rver would persist `content-encoding: aws-chunked` as object metadata.
-const TRANSPORT_HEADERS = new Set([
-  'authorization',
-  'host',
-  'connection',
-  'keep-alive',
-  'expect',
-  'content-length',
-  'transfer-encoding',
-  'x-amz-content-sha256',
-  'x-amz-decoded-content-length',
-  'x-amz-trailer',
-  'x-amz-security-token',
-  'x-amz-date',
-]);
+/** One authenticated S3 request, as every operation handler sees it. */
+export interface S3Call {
+  operation: S3Operation;
+  headers: IncomingHttpHeaders;
+  /** The decoded body and the checksums it was verified against. */
+  body: DecodedPayload;
+  authn: AuthenticatedRequest;
+  /** Condition keys of the request (principal, transport); operations add their own. */
+  conditions: ConditionContext;
+}
 
-export interface S3Outcome {
-  /** Storage's response, or undefined when the sandbox answered itself (abort). */
-  response?: IncomingMessage;
-  /** Status for sandbox-answered requests. */
-  status?: number;
-  /** XML body for sandbox-answered requests. */
+/** What the sandbox answers; `stream` is an object's bytes (GET), `body` an XML document. */
+export interface S3Answer {
+  status: number;
+  headers?: Record<string, string>;
   body?: string;
+  stream?: Readable;
+}
+
+/** What operation handlers share: storage, IAM and the account's identity. */
+export interface S3Services {
+  iam: IamStore;
+  store: ObjectStore;
+  uploads: MultipartUploads;
+  region: string;
+  /** Throws S3's AccessDenied unless the caller's policies allow `action` on `resource`. */
+  authorize(call: S3Call, action: string, resource: string, conditions?: ConditionContext): void;
+  /** Whether the caller's policies allow `action` (for answers that depend on it, like NoSuchKey). */
+  allows(call: S3Call, action: string, resource: string): boolean;
 }
 
 function deniedMessage(principalArn: string, action: string, resource: string, explicit: boolean): string {
@@ -45,126 +55,70 @@ function deniedMessage(principalArn: string, action: string, resource: string, e
   return `User: ${principalArn} is not authorized to perform: ${action} on resource: "${resource}" ${reason}`;
 }
 
-/** Keys named in a DeleteObjects body (entities decoded; the body was already integrity-checked). */
-function deleteKeys(xml: string): string[] {
-  const keys: string[] = [];
-  for (const m of xml.matchAll(/<Key>([\s\S]*?)<\/Key>/g)) {
-    keys.push(
-      m[1]
-        .replace(/&lt;/g, '<')
-        .replace(/&gt;/g, '>')
-        .replace(/&quot;/g, '"')
-        .replace(/&apos;/g, "'")
-        .replace(/&#(\d+);/g, (_, d: string) => String.fromCodePoint(Number(d)))
-        .replace(/&#x([0-9a-f]+);/gi, (_, h: string) => String.fromCodePoint(parseInt(h, 16)))
-        .replace(/&amp;/g, '&'),
-    );
-  }
-  return keys;
-}
-
-function storageHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || TRANSPORT_HEADERS.has(name)) continue;
-    let v = Array.isArray(value) ? value.join(',') : value;
-    if (name === 'content-encoding') {
-      v = v
-        .split(',')
-        .map((e) => e.trim())
-        .filter((e) => e && e.toLowerCase() !== 'aws-chunked')
-        .join(',');
-      if (!v) continue;
-    }
-    out[name] = v;
-  }
-  return out;
-}
+// Create/CompleteMultipartUpload carry checksum headers that describe the final object, not
+// their own (XML or empty) body.
+const CHECKSUM_HEADERS_DESCRIBE_OBJECT = new Set(['CreateMultipartUpload', 'CompleteMultipartUpload']);
 
 export class S3Handler {
-  constructor(
-    private readonly iam: IamStore,
-    private readonly storage: S3Storage,
-  ) {}
+  private readonly services: S3Services;
 
-  private authorize(authn: AuthenticatedRequest, action: string, resource: string): void {
-    const decision = evaluatePolicySets(this.iam.policySets(authn.caller), action, resource);
-    if (decision !== 'allow') {
-      throw new AwsError('AccessDenied', 403, deniedMessage(authn.principalArn, action, resource, decision === 'explicit-deny'));
-    }
+  constructor(iam: IamStore, store: ObjectStore, region: string) {
+    const decide = (call: S3Call, action: string, resource: string, conditions: ConditionContext = {}) =>
+      evaluatePolicySets(iam.policySets(call.authn.caller), action, resource, { ...call.conditions, ...conditions });
+    this.services = {
+      iam,
+      store,
+      region,
+      uploads: new MultipartUploads(store),
+      authorize: (call, action, resource, conditions) => {
+        const decision = decide(call, action, resource, conditions);
+        if (decision !== 'allow') throw new AwsError('AccessDenied', 403, deniedMessage(call.authn.principalArn, action, resource, decision === 'explicit-deny'));
+      },
+      allows: (call, action, resource) => decide(call, action, resource) === 'allow',
+    };
   }
 
-  async handle(method: string, url: string, headers: IncomingHttpHeaders, body: Buffer, authn: AuthenticatedRequest, operation: S3Operation): Promise<S3Outcome> {
-    const describesBody = operation.name !== 'CompleteMultipartUpload' && operation.name !== 'CreateMultipartUpload';
-    const payload = decodeS3Payload(headers, body, authn, describesBody);
+  async handle(headers: IncomingHttpHeaders, rawBody: Buffer, authn: AuthenticatedRequest, operation: S3Operation, conditions: ConditionContext): Promise<S3Answer> {
+    const body = decodeS3Payload(headers, rawBody, authn, !CHECKSUM_HEADERS_DESCRIBE_OBJECT.has(operation.name));
+    const call: S3Call = { operation, headers, body, authn, conditions };
+    const { services } = this;
+    const { bucket } = operation;
 
-    const bucket = operation.bucket;
-    if (operation.name === 'DeleteObjects' && bucket) return this.deleteObjects(bucket, payload, authn, operation);
-    this.authorize(authn, operation.action, operation.resource);
-    if (bucket && operation.name !== 'CreateBucket' && !(await this.storage.bucketExists(bucket))) {
-      throw awsErrors.noSuchBucket(bucket);
+    if (operation.name === 'ListBuckets') {
+      services.authorize(call, operation.action, operation.resource);
+      return listBuckets(services);
     }
-    if (bucket && ['UploadPart', 'CompleteMultipartUpload', 'AbortMultipartUpload'].includes(operation.name)) {
-      const uploadId = operation.query.get('uploadId') ?? '';
-      if (!(await this.storage.uploadExists(bucket, uploadId))) throw awsErrors.noSuchUpload(uploadId);
-      if (operation.name === 'UploadPart') {
-        const part = Number(operation.query.get('partNumber'));
-        if (!Number.isInteger(part) || part < 1 || part > 10000) {
-          throw new AwsError('InvalidArgument', 400, 'Part number must be an integer between 1 and 10000, inclusive');
-        }
-      }
-      if (operation.name === 'AbortMultipartUpload') {
-        await this.storage.abortUpload(bucket, uploadId);
-        return { status: 204 };
-      }
-    }
+    if (!bucket) throw awsErrors.notImplemented(operation.name);
+    // DeleteObjects is authorised per key, inside its handler.
+    if (operation.name !== 'DeleteObjects') services.authorize(call, operation.action, operation.resource, listConditions(operation));
+    if (operation.name !== 'CreateBucket' && !services.store.hasBucket(bucket)) throw awsErrors.noSuchBucket(bucket);
 
-    const response = await this.storage.forward({ method, url, headers: storageHeaders(headers), body: payload });
-    return { response };
+    switch (operation.name) {
+      case 'ListObjects':
+      case 'ListObjectsV2':
+        return listObjects(services, call, bucket);
+      case 'CreateMultipartUpload':
+      case 'UploadPart':
+      case 'CompleteMultipartUpload':
+      case 'AbortMultipartUpload':
+      case 'ListParts':
+      case 'ListMultipartUploads':
+        return services.uploads.handle(services, call, bucket);
+      case 'PutObject':
+      case 'GetObject':
+      case 'HeadObject':
+      case 'DeleteObject':
+      case 'DeleteObjects':
+        return handleObjectOperation(services, call, bucket);
+      default:
+        return handleBucketOperation(services, call, bucket);
+    }
   }
+}
 
-  /**
-   * DeleteObjects is answered here rather than by s3rver, whose implementation deletes keys
-   * concurrently and races on shared directories. Like S3, each key is authorised on its
-   * own and refusals are reported per key inside a 200 response.
-   */
-  private async deleteObjects(bucket: string, payload: Buffer, authn: AuthenticatedRequest, operation: S3Operation): Promise<S3Outcome> {
-    const xml = payload.toString('utf8');
-    if (!/<Delete[\s>]/.test(xml)) {
-      throw new AwsError('MalformedXML', 400, 'The XML you provided was not well-formed or did not validate against our published schema');
-    }
-    const keys = deleteKeys(xml);
-    const quiet = /<Quiet>\s*true\s*<\/Quiet>/i.test(xml);
-    if (keys.length === 0 || keys.length > 1000) {
-      throw new AwsError('MalformedXML', 400, 'The XML you provided was not well-formed or did not validate against our published schema');
-    }
-    if (!(await this.storage.bucketExists(bucket))) throw awsErrors.noSuchBucket(bucket);
-    const results: string[] = [];
-    const policySets = this.iam.policySets(authn.caller);
-    for (const key of keys) {
-      const decision = evaluatePolicySets(policySets, 's3:DeleteObject', `arn:aws:s3:::${bucket}/${key}`);
-      if (decision !== 'allow') {
-        results.push(`<Error><Key>${xmlEscape(key)}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`);
-        continue;
-      }
-      try {
-        assertStorableKey(key);
-      } catch (err) {
-        results.push(`<Error><Key>${xmlEscape(key)}</Key><Code>InvalidArgument</Code><Message>${xmlEscape((err as Error).message)}</Message></Error>`);
-        continue;
-      }
-      const path = `/${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
-      const response = await this.storage.forward({ method: 'DELETE', url: path, headers: {}, body: Buffer.alloc(0) });
-      response.resume();
-      if ((response.statusCode ?? 500) >= 300) {
-        results.push(`<Error><Key>${xmlEscape(key)}</Key><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`);
-      } else if (!quiet) {
-        results.push(`<Deleted><Key>${xmlEscape(key)}</Key></Deleted>`);
-      }
-    }
-    const body =
-      '<?xml version="1.0" encoding="UTF-8"?>\n' +
-      `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${results.join('')}</DeleteResult>`;
-    return { status: 200, body };
-  }
+/** ListBucket's own condition keys (`s3:prefix`, `s3:delimiter`, `s3:max-keys`). */
+function listConditions(operation: S3Operation): ConditionContext {
+  if (operation.name !== 'ListObjects' && operation.name !== 'ListObjectsV2') return {};
+  const q = operation.query;
+  return { 's3:prefix': q.get('prefix') ?? undefined, 's3:delimiter': q.get('delimiter') ?? undefined, 's3:max-keys': q.get('max-keys') ?? undefined };
 }

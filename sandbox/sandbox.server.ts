@@ -9,9 +9,9 @@ import { bucketNameSchema, loadIamConfig, parseOrThrow, type SandboxIamConfig } 
 import { IamStore } from './iam.store';
 import type { PolicyDocument } from './policy.schema';
 import { authenticate, scopeService } from './request.authenticator';
+import { ObjectStore } from './object.store';
 import { S3Handler } from './s3.handler';
 import { classifyS3Request, type S3Operation } from './s3.operation';
-import { S3Storage } from './s3.storage';
 import { SandboxClock } from './sandbox.clock';
 import { AwsError, awsErrors, type AwsService, newRequestId, s3ErrorXml, stsErrorXml } from './sandbox.errors';
 import { handleSts, stsOperationName } from './sts.handler';
@@ -35,8 +35,8 @@ export interface SandboxOptions {
   host?: string;
   /** Where objects are stored. Default: a fresh temporary directory, deleted by `stop()`. */
   dataDir?: string;
-  /** Suppress storage logging. Default true. */
-  silent?: boolean;
+  /** Log one line per handled S3/STS request to stdout. Default false. */
+  verbose?: boolean;
 }
 
 /** One handled S3/STS request, for assertions. Never contains secrets. */
@@ -125,13 +125,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const iam = new IamStore(config, clock);
   const faults = new FaultInjector();
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'audit-export-sandbox-')));
-  const storage = await S3Storage.start(dataDir, options.silent ?? true);
+  const storage = await ObjectStore.open(dataDir);
+  await storage.clearUploads();
   for (const bucket of config.buckets) await storage.createBucket(bucket);
-  const s3 = new S3Handler(iam, storage);
+  const s3 = new S3Handler(iam, storage, config.region);
   const log: SandboxRequestRecord[] = [];
 
   const record = (entry: Omit<SandboxRequestRecord, 'time'>) => {
-    log.push({ time: new Date(clock.now()).toISOString(), ...entry });
+    const time = new Date(clock.now()).toISOString();
+    log.push({ time, ...entry });
+    if (options.verbose) {
+      const target = entry.bucket ? ` ${entry.bucket}/${entry.key ?? ''}` : '';
+      console.log(`[sandbox] ${time} ${entry.service} ${entry.operation}${target} ${entry.status}${entry.errorCode ? ` ${entry.errorCode}` : ''}`);
+    }
     if (log.length > MAX_LOG_RECORDS) log.splice(0, log.length - MAX_LOG_RECORDS);
   };
 
@@ -154,31 +160,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const authn = authenticate({ method, url, rawHeaders: req.rawHeaders, headers: req.headers }, body, 's3', iam, clock);
       principalArn = authn.principalArn;
       if (!operation) throw classifyError;
-      const outcome = await s3.handle(method, url, req.headers, body, authn, operation);
-      if (!outcome.response) {
-        const text = outcome.body ?? '';
-        const headers: Record<string, string | number> = { 'x-amz-request-id': requestId, 'content-length': Buffer.byteLength(text) };
-        if (text) headers['content-type'] = 'application/xml';
-        res.writeHead(outcome.status ?? 200, headers).end(text);
-        record({ ...base(), status: outcome.status ?? 200 });
-        return;
+      const answer = await s3.handle(req.headers, body, authn, operation, {});
+      const headers: Record<string, string> = { 'x-amz-request-id': requestId, ...answer.headers };
+      if (answer.stream) {
+        const stream = answer.stream;
+        res.writeHead(answer.status, headers);
+        // A read error cuts the answer short (the client sees a truncated body, as with S3); a
+        // client that goes away must not leave the file open.
+        stream.on('error', () => res.destroy());
+        stream.pipe(res);
+        await new Promise<void>((resolve) => res.on('close', resolve));
+        stream.destroy();
+      } else {
+        const text = answer.body ?? '';
+        // HEAD answers carry the object's length but no bytes.
+        if (method !== 'HEAD' || headers['content-length'] === undefined) headers['content-length'] = String(Buffer.byteLength(text));
+        res.writeHead(answer.status, headers).end(method === 'HEAD' ? undefined : text);
       }
-      const upstream = outcome.response;
-      const status = upstream.statusCode ?? 500;
-      const headers: Record<string, string | string[]> = { 'x-amz-request-id': requestId };
-      for (const [name, value] of Object.entries(upstream.headers)) {
-        if (value !== undefined && !['connection', 'keep-alive', 'transfer-encoding', 'x-amz-request-id'].includes(name)) headers[name] = value;
-      }
-      if (status >= 400) {
-        const errorBody = await readBody(upstream);
-        res.writeHead(status, headers).end(errorBody);
-        record({ ...base(), status, errorCode: /<Code>([^<]*)<\/Code>/.exec(errorBody.toString('utf8'))?.[1] });
-        return;
-      }
-      res.writeHead(status, headers);
-      upstream.pipe(res);
-      await new Promise<void>((resolve) => res.on('close', resolve));
-      record({ ...base(), status });
+      record({ ...base(), status: answer.status });
     } catch (err) {
       if (!(err instanceof AwsError)) throw err;
       sendAwsError(res, 's3', method, err, requestId);
@@ -228,7 +227,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
-      await storage.stop();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };

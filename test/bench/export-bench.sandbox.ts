@@ -18,7 +18,7 @@ const MAIN = path.join(__dirname, '..', '..', 'sandbox', 'main.ts');
 
 /**
  * Starts `sandbox/main.ts` on a free port with its data in a fresh temporary directory. In a
- * separate process so that its request buffering and s3rver's never count in the exporter's
+ * separate process so that its request buffering and object storage never count in the exporter's
  * memory, and so that it does not share the exporter's event loop.
  */
 export async function startSandboxProcess(): Promise<SandboxProcess> {

@@ -22,7 +22,7 @@ import type { ExporterRequest, ExporterResult } from './export-bench.exporter';
  *
  * Four kinds of process, so that only the exporter is measured:
  * - this one: databases, reference, configuration, the table;
- * - the sandbox (`sandbox/main.ts`, one per N), whose request buffering and s3rver would
+ * - the sandbox (`sandbox/main.ts`, one per N), whose request buffering and object storage would
  *   otherwise count in the exporter's RSS;
  * - the seeder (export-bench.seed.ts), which builds a million rows of text;
  * - the exporter (export-bench.exporter.ts), a fresh Node process per N, so one N's memory does

@@ -12,11 +12,15 @@ export interface Creds {
   sessionToken?: string;
 }
 
-/** A sandbox on a random port with its own data directory, removed by `close()`. */
-export async function openSandbox(options: SandboxOptions = {}): Promise<Sandbox & { close(): Promise<void> }> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sandbox-test-'));
-  const sandbox = await startSandbox({ port: 0, dataDir, ...options });
+/**
+ * A sandbox on a random port with its own data directory (a fresh one unless `options.dataDir`
+ * names one, e.g. to restart on a previous sandbox's data), removed by `close()`.
+ */
+export async function openSandbox(options: SandboxOptions = {}): Promise<Sandbox & { dataDir: string; close(): Promise<void> }> {
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'sandbox-test-')));
+  const sandbox = await startSandbox({ port: 0, ...options, dataDir });
   return Object.assign(sandbox, {
+    dataDir,
     close: async () => {
       await sandbox.stop();
       await rm(dataDir, { recursive: true, force: true });
