@@ -49,6 +49,15 @@ export const iamConfigSchema = z
     $comment: z.string().optional(),
     accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
     region: z.string().min(1).default('us-east-1'),
+    /**
+     * The account's place in its AWS Organization, `o-<org>/r-<root>/ou-<ou>/.../`: what
+     * `aws:PrincipalOrgPaths` (and, from its first segment, `aws:PrincipalOrgID`) report for every
+     * principal of the account. Absent: the account is in no organization, the keys are absent.
+     */
+    organizationPath: z
+      .string()
+      .regex(/^o-[a-z0-9]+\/r-[a-z0-9]+\/(ou-[a-z0-9-]+\/)*$/, "must look like 'o-<org>/r-<root>/ou-<ou>/' and end with '/'")
+      .optional(),
     buckets: z.array(bucketNameSchema).default([]),
     users: z.array(userSchema).default([]),
     roles: z.array(roleSchema).default([]),

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { handleAdmin, type SandboxControl } from './admin.handler';
@@ -8,7 +9,8 @@ import { FaultInjector, type FaultConfig } from './fault.injector';
 import { bucketNameSchema, loadIamConfig, parseOrThrow, type SandboxIamConfig } from './iam.config';
 import { IamStore } from './iam.store';
 import type { PolicyDocument } from './policy.schema';
-import { authenticate, scopeService } from './request.authenticator';
+import type { ConditionContext } from './policy.condition';
+import { authenticate, type AuthenticatedRequest, scopeService } from './request.authenticator';
 import { ObjectStore } from './object.store';
 import { S3Handler } from './s3.handler';
 import { classifyS3Request, type S3Operation } from './s3.operation';
@@ -160,7 +162,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const authn = authenticate({ method, url, rawHeaders: req.rawHeaders, headers: req.headers }, body, 's3', iam, clock);
       principalArn = authn.principalArn;
       if (!operation) throw classifyError;
-      const answer = await s3.handle(req.headers, body, authn, operation, {});
+      const answer = await s3.handle(req.headers, body, authn, operation, requestConditions(req, authn));
       const headers: Record<string, string> = { 'x-amz-request-id': requestId, ...answer.headers };
       if (answer.stream) {
         const stream = answer.stream;
@@ -195,7 +197,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     try {
       const authn = authenticate({ method, url, rawHeaders: req.rawHeaders, headers: req.headers }, body, 'sts', iam, clock);
       principalArn = authn.principalArn;
-      const xml = handleSts(params, authn, iam, requestId);
+      const xml = handleSts(params, authn, iam, requestId, requestConditions(req, authn));
       res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) }).end(xml);
       record({ service: 'sts', operation, principalArn, status: 200 });
     } catch (err) {
@@ -203,6 +205,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       sendAwsError(res, 'sts', method, err, requestId);
       record({ service: 'sts', operation, principalArn, status: err.status, errorCode: err.code });
     }
+  }
+
+  /** The condition keys every policy evaluation of this request sees: who signed it, and how it arrived. */
+  function requestConditions(req: IncomingMessage, authn: AuthenticatedRequest): ConditionContext {
+    const encrypted = (req.socket as TLSSocket).encrypted === true;
+    // A v4 peer of a dual-stack listener shows as ::ffff:a.b.c.d; IAM reports the v4 address.
+    const sourceIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+    return {
+      ...iam.principalConditions(authn.caller),
+      'aws:SecureTransport': encrypted ? 'true' : 'false',
+      'aws:SourceIp': sourceIp || undefined,
+      'aws:RequestedRegion': authn.auth.region,
+    };
   }
 
   const sandbox: Sandbox & SandboxControl = {
