@@ -23,6 +23,7 @@ import type { FaultConfig } from './fault.injector';
 export interface SandboxControl {
   accountId: string;
   endpoint: string;
+  httpsEndpoint?: string;
   setTrustPolicy(roleName: string, policy: unknown): void;
   setRolePolicies(roleName: string, policies: unknown): void;
   setUserPolicies(userName: string, policies: unknown): void;
@@ -68,7 +69,7 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, bod
     const name = segments[1];
     switch (route) {
       case 'GET /health':
-        return send(res, 200, { status: 'ok', endpoint: control.endpoint, accountId: control.accountId });
+        return send(res, 200, { status: 'ok', endpoint: control.endpoint, httpsEndpoint: control.httpsEndpoint, accountId: control.accountId });
       case 'PUT /roles/:name/trust-policy':
         control.setTrustPolicy(name, parseJson(body));
         return send(res, 200, { ok: true });

@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import os from 'node:os';
@@ -17,6 +18,7 @@ import { classifyS3Request, type S3Operation } from './s3.operation';
 import { SandboxClock } from './sandbox.clock';
 import { AwsError, awsErrors, type AwsService, newRequestId, s3ErrorXml, stsErrorXml } from './sandbox.errors';
 import { handleSts, stsOperationName } from './sts.handler';
+import { sandboxCertificate } from './tls.certificate';
 // Imported (not only read by path) so that `tsc` copies it next to the compiled sandbox.
 import shippedIam from './sandbox.iam.json';
 
@@ -33,6 +35,12 @@ export interface SandboxOptions {
   iam?: SandboxIamConfig | string;
   /** Port to listen on; 0 picks a free one (tests). Default 0. */
   port?: number;
+  /**
+   * Also listen for HTTPS on this port (0 = any free port), with a self-signed certificate for
+   * 127.0.0.1/localhost kept in the data directory. Requests over it are aws:SecureTransport true.
+   * Default: no HTTPS listener.
+   */
+  httpsPort?: number;
   /** Listen address. Default 127.0.0.1; the control API answers loopback peers only regardless. */
   host?: string;
   /** Where objects are stored. Default: a fresh temporary directory, deleted by `stop()`. */
@@ -57,6 +65,10 @@ export interface SandboxRequestRecord {
 export interface Sandbox {
   /** e.g. `http://127.0.0.1:4566`; use it for both S3 (path-style) and STS. */
   endpoint: string;
+  /** e.g. `https://127.0.0.1:4567`, when started with `httpsPort`. */
+  httpsEndpoint?: string;
+  /** PEM file clients must trust to reach `httpsEndpoint` (AWS_CA_BUNDLE, NODE_EXTRA_CA_CERTS). */
+  caCertificateFile?: string;
   accountId: string;
   /** AWS region clients should sign for (any region is accepted). */
   region: string;
@@ -239,14 +251,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     role: (name) => ({ arn: iam.role(name).arn }),
     stop: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+      await Promise.all(
+        servers.map((server) => {
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeAllConnections();
+          return closed;
+        }),
+      );
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const requestId = newRequestId();
     void (async () => {
       let service: AwsService = 's3';
@@ -267,14 +283,30 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         sendAwsError(res, service, req.method ?? 'GET', new AwsError('InternalError', 500, 'We encountered an internal error. Please try again.'), requestId);
       }
     })();
-  });
+  };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  sandbox.endpoint = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  // One handler behind both listeners: a request differs only in aws:SecureTransport.
+  const servers: Array<http.Server | https.Server> = [http.createServer(onRequest)];
+  if (options.httpsPort !== undefined) {
+    const certificate = await sandboxCertificate(dataDir);
+    servers.push(https.createServer({ cert: certificate.cert, key: certificate.key }, onRequest));
+    sandbox.caCertificateFile = certificate.certFile;
+  }
+  const listen = async (server: http.Server | https.Server, port: number, scheme: string) => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, options.host ?? '127.0.0.1', () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  };
+  try {
+    sandbox.endpoint = await listen(servers[0], options.port ?? 0, 'http');
+    if (servers[1]) sandbox.httpsEndpoint = await listen(servers[1], options.httpsPort!, 'https');
+  } catch (err) {
+    await sandbox.stop().catch(() => undefined);
+    throw err;
+  }
   return sandbox;
 }
