@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { identityPolicySchema, trustPolicySchema } from './policy.schema';
+import { identityPolicySchema, keyPolicySchema, trustPolicySchema } from './policy.schema';
 import { BUCKET_NAME } from './s3.operation';
 
 /**
@@ -44,6 +44,20 @@ const roleSchema = z.strictObject({
   maxSessionDuration: z.number().int().min(3600).max(43200).default(3600),
 });
 
+/** A customer managed KMS key (kms.store.ts); its ARN is arn:aws:kms:<region>:<account>:key/<id>. */
+export const kmsKeyConfigSchema = z.strictObject({
+  id: z.uuid('must be a key id (a UUID)'),
+  alias: z
+    .string()
+    .regex(/^(alias\/)?[a-zA-Z0-9/_-]{1,250}$/, 'must be alias/<name> (letters, digits, /, _ and -)')
+    .refine((a) => !a.replace(/^alias\//, '').startsWith('aws/'), 'alias/aws/ names are reserved for AWS managed keys')
+    .optional(),
+  description: z.string().optional(),
+  /** Default: AWS's default key policy, which delegates everything to the account's IAM policies. */
+  keyPolicy: keyPolicySchema.optional(),
+});
+export type KmsKeyConfig = z.input<typeof kmsKeyConfigSchema>;
+
 export const iamConfigSchema = z
   .strictObject({
     $comment: z.string().optional(),
@@ -61,6 +75,7 @@ export const iamConfigSchema = z
     buckets: z.array(bucketNameSchema).default([]),
     users: z.array(userSchema).default([]),
     roles: z.array(roleSchema).default([]),
+    kmsKeys: z.array(kmsKeyConfigSchema).default([]),
   })
   .superRefine((cfg, ctx) => {
     const dup = (values: string[], path: string, field: string) =>
@@ -70,6 +85,7 @@ export const iamConfigSchema = z
     dup(cfg.users.map((u) => u.name), 'users', 'name');
     dup(cfg.users.map((u) => u.accessKeyId), 'users', 'accessKeyId');
     dup(cfg.roles.map((r) => r.name), 'roles', 'name');
+    dup(cfg.kmsKeys.map((k) => k.id), 'kmsKeys', 'id');
   });
 
 /** The IAM file as written (optional fields may be omitted). */

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { IamStore } from './iam.store';
+import type { KmsStore } from './kms.store';
 import type { ObjectStore } from './object.store';
 import { evaluatePolicySets, type ConditionContext } from './policy.evaluator';
 import type { AuthenticatedRequest } from './request.authenticator';
@@ -9,6 +10,7 @@ import { listObjects, listBuckets } from './s3.list.handler';
 import { MultipartUploads } from './s3.multipart.handler';
 import { handleObjectOperation } from './s3.object.handler';
 import type { S3Operation } from './s3.operation';
+import { encryptionConditions } from './s3.encryption';
 import { decodeS3Payload, type DecodedPayload } from './s3.payload';
 import { AwsError, awsErrors } from './sandbox.errors';
 
@@ -41,6 +43,7 @@ export interface S3Answer {
 /** What operation handlers share: storage, IAM and the account's identity. */
 export interface S3Services {
   iam: IamStore;
+  kms: KmsStore;
   store: ObjectStore;
   uploads: MultipartUploads;
   region: string;
@@ -62,11 +65,12 @@ const CHECKSUM_HEADERS_DESCRIBE_OBJECT = new Set(['CreateMultipartUpload', 'Comp
 export class S3Handler {
   private readonly services: S3Services;
 
-  constructor(iam: IamStore, store: ObjectStore, region: string) {
+  constructor(iam: IamStore, store: ObjectStore, kms: KmsStore, region: string) {
     const decide = (call: S3Call, action: string, resource: string, conditions: ConditionContext = {}) =>
       evaluatePolicySets(iam.policySets(call.authn.caller), action, resource, { ...call.conditions, ...conditions });
     this.services = {
       iam,
+      kms,
       store,
       region,
       uploads: new MultipartUploads(store),
@@ -90,7 +94,7 @@ export class S3Handler {
     }
     if (!bucket) throw awsErrors.notImplemented(operation.name);
     // DeleteObjects is authorised per key, inside its handler.
-    if (operation.name !== 'DeleteObjects') services.authorize(call, operation.action, operation.resource, listConditions(operation));
+    if (operation.name !== 'DeleteObjects') services.authorize(call, operation.action, operation.resource, operationConditions(call));
     if (operation.name !== 'CreateBucket' && !services.store.hasBucket(bucket)) throw awsErrors.noSuchBucket(bucket);
 
     switch (operation.name) {
@@ -116,9 +120,10 @@ export class S3Handler {
   }
 }
 
-/** ListBucket's own condition keys (`s3:prefix`, `s3:delimiter`, `s3:max-keys`). */
-function listConditions(operation: S3Operation): ConditionContext {
-  if (operation.name !== 'ListObjects' && operation.name !== 'ListObjectsV2') return {};
-  const q = operation.query;
+/** The condition keys of the operation itself: ListBucket's prefix and delimiter, a write's SSE headers. */
+function operationConditions(call: S3Call): ConditionContext {
+  const { name, query: q } = call.operation;
+  if (name === 'PutObject' || name === 'CreateMultipartUpload') return encryptionConditions(call);
+  if (name !== 'ListObjects' && name !== 'ListObjectsV2') return {};
   return { 's3:prefix': q.get('prefix') ?? undefined, 's3:delimiter': q.get('delimiter') ?? undefined, 's3:max-keys': q.get('max-keys') ?? undefined };
 }

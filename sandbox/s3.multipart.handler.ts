@@ -9,6 +9,7 @@ import {
 import type { ObjectAttributes, ObjectStore, StoredChecksum } from './object.store';
 import { header } from './request.authenticator';
 import type { S3Answer, S3Call, S3Services } from './s3.handler';
+import { authorizeDecrypt, encryptionForWrite, singleRequestEtag } from './s3.encryption';
 import { attributesFromRequest, encryptionHeaders } from './s3.object.handler';
 import { ownerXml } from './s3.list.handler';
 import { AwsError, awsErrors } from './sandbox.errors';
@@ -104,11 +105,13 @@ export class MultipartUploads {
   constructor(private readonly store: ObjectStore) {}
 
   async handle(services: S3Services, call: S3Call, bucket: string): Promise<S3Answer> {
-    if (call.operation.name === 'CreateMultipartUpload') return this.create(call, bucket);
+    if (call.operation.name === 'CreateMultipartUpload') return this.create(services, call, bucket);
     if (call.operation.name === 'ListMultipartUploads') return this.list(services, call, bucket);
     const uploadId = call.operation.query.get('uploadId') ?? '';
     const upload = this.uploads.get(uploadId);
     if (!upload || upload.bucket !== bucket || upload.key !== call.operation.key) throw awsErrors.noSuchUpload(uploadId);
+    // S3 reads the upload's data key back for every part and to assemble the object.
+    if (call.operation.name === 'UploadPart' || call.operation.name === 'CompleteMultipartUpload') authorizeDecrypt(services, call, upload.attributes.encryption);
     switch (call.operation.name) {
       case 'UploadPart':
         return this.uploadPart(call, upload);
@@ -125,15 +128,17 @@ export class MultipartUploads {
     }
   }
 
-  private create(call: S3Call, bucket: string): S3Answer {
+  private create(services: S3Services, call: S3Call, bucket: string): S3Answer {
+    const checksum = checksumMode(call);
     const upload: Upload = {
       uploadId: randomBytes(24).toString('base64url'),
       bucket,
       key: call.operation.key!,
       initiated: new Date().toISOString(),
       initiatorArn: call.authn.principalArn,
-      attributes: { ...attributesFromRequest(call.headers), encryption: { algorithm: 'AES256' } },
-      checksum: checksumMode(call),
+      // Set once, here: every part and the completed object are encrypted the same way.
+      attributes: { ...attributesFromRequest(call.headers), encryption: encryptionForWrite(services, call, bucket) },
+      checksum,
       parts: new Map(),
     };
     this.uploads.set(upload.uploadId, upload);
@@ -159,7 +164,8 @@ export class MultipartUploads {
       await this.store.removeFile(file);
       throw awsErrors.noSuchUpload(upload.uploadId);
     }
-    const part: PartRecord = { partNumber, size: payload.length, etag: createHash('md5').update(payload).digest('hex'), checksum: checksum?.value, lastModified: new Date().toISOString(), file };
+    const etag = singleRequestEtag(payload, upload.attributes.encryption);
+    const part: PartRecord = { partNumber, size: payload.length, etag, checksum: checksum?.value, lastModified: new Date().toISOString(), file };
     const previous = upload.parts.get(partNumber);
     upload.parts.set(partNumber, part);
     if (previous) await this.store.removeFile(previous.file);

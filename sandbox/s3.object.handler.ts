@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ObjectAttributes, ObjectRecord } from './object.store';
 import { header } from './request.authenticator';
+import { authorizeDecrypt, encryptionForWrite, singleRequestEtag } from './s3.encryption';
 import type { S3Answer, S3Call, S3Services } from './s3.handler';
 import { AwsError, awsErrors } from './sandbox.errors';
 import { el, xmlDocument, xmlElements, xmlUnescape } from './s3.xml';
@@ -81,12 +81,13 @@ export async function handleObjectOperation(services: S3Services, call: S3Call, 
 
 async function putObject(services: S3Services, call: S3Call, bucket: string): Promise<S3Answer> {
   const { payload, checksum } = call.body;
+  const encryption = encryptionForWrite(services, call, bucket);
   const record = await services.store.put(bucket, call.operation.key!, { body: payload }, {
     ...attributesFromRequest(call.headers),
-    encryption: { algorithm: 'AES256' },
+    encryption,
     checksum: checksum && { ...checksum, type: 'FULL_OBJECT' },
     size: payload.length,
-    etag: createHash('md5').update(payload).digest('hex'),
+    etag: singleRequestEtag(payload, encryption),
   });
   return { status: 200, headers: { etag: `"${record.etag}"`, ...encryptionHeaders(record.encryption), ...checksumHeaders(record) } };
 }
@@ -139,6 +140,8 @@ async function getObject(services: S3Services, call: S3Call, bucket: string): Pr
   try {
     // Without s3:ListBucket, S3 does not reveal whether a key exists: a missing one is AccessDenied.
     if (!record) throw services.allows(call, 's3:ListBucket', `arn:aws:s3:::${bucket}`) ? awsErrors.noSuchKey(key) : awsErrors.accessDenied();
+    // Reading the bytes of an SSE-KMS object needs kms:Decrypt; its metadata (HEAD) does not.
+    if (opened) authorizeDecrypt(services, call, record.encryption);
     const answer = objectAnswer(call, record);
     const empty = answer.range !== undefined && answer.range.end < answer.range.start;
     if (opened && answer.status !== 304 && !empty) answer.stream = opened.handle.createReadStream(answer.range ?? {});

@@ -7,8 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { handleAdmin, type SandboxControl } from './admin.handler';
 import { FaultInjector, type FaultConfig } from './fault.injector';
-import { bucketNameSchema, loadIamConfig, parseOrThrow, type SandboxIamConfig } from './iam.config';
+import { bucketNameSchema, loadIamConfig, parseOrThrow, SandboxConfigError, type SandboxIamConfig } from './iam.config';
 import { IamStore } from './iam.store';
+import { KmsStore } from './kms.store';
 import type { PolicyDocument } from './policy.schema';
 import type { ConditionContext } from './policy.condition';
 import { authenticate, type AuthenticatedRequest, scopeService } from './request.authenticator';
@@ -61,6 +62,13 @@ export interface SandboxRequestRecord {
   errorCode?: string;
 }
 
+/** A KMS key of the sandbox, as tests name it. */
+export interface SandboxKmsKey {
+  keyId: string;
+  arn: string;
+  aliases: string[];
+}
+
 /** A running sandbox: endpoint plus in-process control. */
 export interface Sandbox {
   /** e.g. `http://127.0.0.1:4566`; use it for both S3 (path-style) and STS. */
@@ -78,6 +86,11 @@ export interface Sandbox {
   setRolePolicies(roleName: string, policies: PolicyDocument[]): void;
   setUserPolicies(userName: string, policies: PolicyDocument[]): void;
   createBucket(name: string): Promise<void>;
+  /** Creates a customer managed KMS key (a fresh id unless given; AWS's default key policy unless given). */
+  createKey(options?: { id?: string; alias?: string; keyPolicy?: PolicyDocument }): SandboxKmsKey;
+  /** Replaces a KMS key's policy (PutKeyPolicy); by key id, key ARN or `alias/<name>`. */
+  setKeyPolicy(keyIdOrAlias: string, policy: PolicyDocument): void;
+  kmsKey(keyIdOrAlias: string): SandboxKmsKey;
   /** Deterministic S3 failure injection; null turns it off. Resets the request counter. */
   setFaults(faults: FaultConfig | null): void;
   /** Moves the sandbox clock forward (credential expiry), not the signature-skew check. */
@@ -132,6 +145,8 @@ function serviceOf(req: IncomingMessage, body: Buffer): AwsService {
   return req.method === 'POST' && form && /(^|&)Action=/.test(body.toString('latin1')) ? 'sts' : 's3';
 }
 
+const publicKey = (key: SandboxKmsKey): SandboxKmsKey => ({ keyId: key.keyId, arn: key.arn, aliases: [...key.aliases] });
+
 /** Starts a sandbox. Stop it with `stop()`. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const config = loadIamConfig(options.iam ?? (shippedIam as unknown as SandboxIamConfig));
@@ -142,7 +157,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const storage = await ObjectStore.open(dataDir);
   await storage.clearUploads();
   for (const bucket of config.buckets) await storage.createBucket(bucket);
-  const s3 = new S3Handler(iam, storage, config.region);
+  const kms = new KmsStore(iam, config.region, config.kmsKeys);
+  const s3 = new S3Handler(iam, storage, kms, config.region);
   const log: SandboxRequestRecord[] = [];
 
   const record = (entry: Omit<SandboxRequestRecord, 'time'>) => {
@@ -243,6 +259,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     setRolePolicies: (roleName, policies) => iam.setRolePolicies(roleName, policies),
     setUserPolicies: (userName, policies) => iam.setUserPolicies(userName, policies),
     createBucket: async (name) => storage.createBucket(parseOrThrow(bucketNameSchema, name, 'bucket name')),
+    createKey: (keyOptions) => publicKey(kms.createKey(keyOptions)),
+    setKeyPolicy: (keyIdOrAlias, policy) => kms.setKeyPolicy(keyIdOrAlias, policy),
+    kmsKey: (keyIdOrAlias) => {
+      const key = kms.lookup(keyIdOrAlias);
+      if (!key) throw new SandboxConfigError(`No KMS key '${keyIdOrAlias}' in the sandbox`, 'NOT_FOUND');
+      return publicKey(key);
+    },
     setFaults: (f) => faults.set(f),
     advanceClock: (ms) => clock.advance(ms),
     user: (name) => {
@@ -292,6 +315,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     servers.push(https.createServer({ cert: certificate.cert, key: certificate.key }, onRequest));
     sandbox.caCertificateFile = certificate.certFile;
   }
+  // Node closes idle keep-alive connections after 5 s; a client that reuses one at that moment
+  // sees ECONNRESET, which tests with retries off (maxAttempts 1) report as a failure. Keeping
+  // them longer makes that race rare on a loaded machine.
+  for (const server of servers) server.keepAliveTimeout = 30_000;
   const listen = async (server: http.Server | https.Server, port: number, scheme: string) => {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
