@@ -131,7 +131,8 @@ export class MultipartUploads {
   private create(services: S3Services, call: S3Call, bucket: string): S3Answer {
     const checksum = checksumMode(call);
     const upload: Upload = {
-      uploadId: randomBytes(24).toString('base64url'),
+      // Hex, so an id never starts with '-' (the AWS CLI would read it as an option).
+      uploadId: randomBytes(24).toString('hex'),
       bucket,
       key: call.operation.key!,
       initiated: new Date().toISOString(),
@@ -182,6 +183,10 @@ export class MultipartUploads {
         throw new AwsError('InvalidPartOrder', 400, 'The list of parts was not in ascending order. Parts must be ordered by part number.', { UploadId: upload.uploadId });
       }
     }
+    const mode = header(call.headers, 'x-amz-checksum-type')?.toUpperCase();
+    if (mode !== undefined && mode !== upload.checksum?.type) {
+      throw awsErrors.invalidRequest(`The upload was created using the ${upload.checksum?.type ?? 'null'} checksum mode. The complete request must use the same checksum mode.`);
+    }
     const element = upload.checksum && checksumElement(upload.checksum.algorithm);
     const parts = listed.map((given, index) => {
       const part = upload.parts.get(given.partNumber);
@@ -219,21 +224,21 @@ export class MultipartUploads {
     for (const p of parts) etagHash.update(Buffer.from(p.etag, 'hex'));
     const fullObject = upload.checksum?.type === 'FULL_OBJECT' ? checksummer(upload.checksum.algorithm) : undefined;
 
-    const value = () => (fullObject ? fullObject.digest().toString('base64') : compositeChecksum(upload.checksum!.algorithm, parts.map((p) => p.checksum!)));
-    const checksum = upload.checksum && { ...upload.checksum, value: '' };
+    // A composite checksum needs only the parts' checksums; a full-object one is known once every
+    // byte went through onChunk, and is filled in (and checked against one the client states)
+    // just before the object becomes visible.
+    const checksum = upload.checksum && { ...upload.checksum, value: fullObject ? '' : compositeChecksum(upload.checksum.algorithm, parts.map((p) => p.checksum!)) };
     const record = await this.store.put(
       upload.bucket,
       upload.key,
       {
         sources: parts.map((p) => p.file),
         onChunk: fullObject && ((chunk) => fullObject.update(chunk)),
-        // Runs once every byte went through onChunk, before the object becomes visible.
         beforeCommit: () => {
-          if (!checksum) return;
-          checksum.value = value();
-          // A full-object checksum the client states describes the whole object: checked now that it is known.
+          if (!fullObject || !checksum) return;
+          checksum.value = fullObject.digest().toString('base64');
           const stated = header(call.headers, `x-amz-checksum-${checksum.algorithm}`);
-          if (checksum.type === 'FULL_OBJECT' && stated !== undefined && stated !== checksum.value) {
+          if (stated !== undefined && stated !== checksum.value) {
             throw new AwsError('BadDigest', 400, `The ${checksum.algorithm} you specified did not match the calculated checksum.`);
           }
         },

@@ -207,6 +207,36 @@ describe('sandbox S3 storage (own implementation) through the AWS SDK', () => {
     });
   });
 
+  it('gives a FULL_OBJECT multipart upload the checksum of the whole object, refusing a wrong stated one before it is visible', async () => {
+    const Key = 'mp/full-object.bin';
+    const bodies = [patternBytes(5 * MiB, 51), patternBytes(1234, 52)];
+    const start = () => s3.send(new CreateMultipartUploadCommand({ Bucket, Key, ChecksumAlgorithm: ChecksumAlgorithm.CRC32, ChecksumType: 'FULL_OBJECT' }));
+    const upload = async (UploadId: string) =>
+      Promise.all(
+        bodies.map(async (Body, index) => {
+          const out = await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: index + 1, Body, ChecksumAlgorithm: ChecksumAlgorithm.CRC32 }));
+          return { PartNumber: index + 1, ETag: out.ETag!, ChecksumCRC32: out.ChecksumCRC32! };
+        }),
+      );
+    const whole = crc32Base64(Buffer.concat(bodies));
+
+    const first = await start();
+    const firstParts = await upload(first.UploadId!);
+    const complete = (UploadId: string, Parts: object[], ChecksumCRC32: string) =>
+      s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts }, ChecksumCRC32, ChecksumType: 'FULL_OBJECT' }));
+    expect(await awsError(complete(first.UploadId!, firstParts, crc32Base64(Buffer.from('not the object'))))).toMatchObject({
+      name: 'BadDigest',
+      message: 'The crc32 you specified did not match the calculated checksum.',
+    });
+    expect((await awsError(s3.send(new HeadObjectCommand({ Bucket, Key })))).status).toBe(404);
+    expect(
+      await awsError(s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: first.UploadId, MultipartUpload: { Parts: firstParts }, ChecksumType: 'COMPOSITE' }))),
+    ).toMatchObject({ name: 'InvalidRequest', message: 'The upload was created using the FULL_OBJECT checksum mode. The complete request must use the same checksum mode.' });
+
+    expect(await complete(first.UploadId!, firstParts, whole)).toMatchObject({ ChecksumCRC32: whole, ChecksumType: 'FULL_OBJECT' });
+    expect(await s3.send(new HeadObjectCommand({ Bucket, Key, ChecksumMode: 'ENABLED' }))).toMatchObject({ ChecksumCRC32: whole, ChecksumType: 'FULL_OBJECT' });
+  });
+
   describe('checksums and Content-MD5', () => {
     it.each([ChecksumAlgorithm.CRC32, ChecksumAlgorithm.CRC32C, ChecksumAlgorithm.CRC64NVME, ChecksumAlgorithm.SHA1, ChecksumAlgorithm.SHA256])(
       'verifies the %s the SDK computes, stores it and returns it with checksum mode',
