@@ -12,12 +12,13 @@ import { IamStore } from './iam.store';
 import { KmsStore } from './kms.store';
 import type { PolicyDocument } from './policy.schema';
 import type { ConditionContext } from './policy.condition';
-import { authenticate, type AuthenticatedRequest, scopeService } from './request.authenticator';
+import { authenticate, type AuthenticatedRequest } from './request.authenticator';
+import { readBody, sendAwsError, serviceOf } from './sandbox.http';
 import { ObjectStore } from './object.store';
 import { S3Handler } from './s3.handler';
 import { classifyS3Request, type S3Operation } from './s3.operation';
 import { SandboxClock } from './sandbox.clock';
-import { AwsError, awsErrors, type AwsService, newRequestId, s3ErrorXml, stsErrorXml } from './sandbox.errors';
+import { AwsError, type AwsService, newRequestId } from './sandbox.errors';
 import { handleSts, stsOperationName } from './sts.handler';
 import { sandboxCertificate } from './tls.certificate';
 // Imported (not only read by path) so that `tsc` copies it next to the compiled sandbox.
@@ -100,50 +101,8 @@ export interface Sandbox {
   role(name: string): { arn: string };
 }
 
-/** Bodies are buffered: signatures and checksums cover the whole payload. */
-const MAX_BODY_BYTES = 512 * 1024 * 1024;
+
 const MAX_LOG_RECORDS = 10_000;
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new AwsError('EntityTooLarge', 400, 'Your proposed upload exceeds the maximum allowed size (sandbox limit 512 MiB).'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-function sendAwsError(res: ServerResponse, service: AwsService, method: string, error: AwsError, requestId: string): void {
-  const xml = service === 's3' ? s3ErrorXml(error, requestId) : stsErrorXml(error, requestId);
-  res.writeHead(error.status, {
-    'content-type': service === 's3' ? 'application/xml' : 'text/xml',
-    [service === 's3' ? 'x-amz-request-id' : 'x-amzn-requestid']: requestId,
-    // HEAD responses have no body; S3 clients then read the status code only.
-    'content-length': method === 'HEAD' ? 0 : Buffer.byteLength(xml),
-  });
-  res.end(method === 'HEAD' ? undefined : xml);
-}
-
-/**
- * STS and S3 share one port: the service is the one named in the SigV4 credential scope.
- * Unsigned requests are told apart by shape (STS is a form POST with an `Action`).
- */
-function serviceOf(req: IncomingMessage, body: Buffer): AwsService {
-  const scoped = scopeService(req.headers);
-  if (scoped === 'sts' || scoped === 's3') return scoped;
-  if (scoped) throw awsErrors.malformedAuth('s3', `The sandbox serves only the 's3' and 'sts' services, not '${scoped}'.`);
-  const form = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
-  return req.method === 'POST' && form && /(^|&)Action=/.test(body.toString('latin1')) ? 'sts' : 's3';
-}
 
 const publicKey = (key: SandboxKmsKey): SandboxKmsKey => ({ keyId: key.keyId, arn: key.arn, aliases: [...key.aliases] });
 
