@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.server';
+import { startSandbox, type Sandbox } from '../../sandbox/sandbox.server';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { startExportWorker, type ExportWorker } from '../../workers/export-worker.factory';
 import { startTestApp, type TestApp } from '../http/app.fixture';

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-/** The sandbox S3 + STS, running in its own process (`src/sandbox/main.ts`). */
+/** The sandbox S3 + STS, running in its own process (`sandbox/main.ts`). */
 export interface SandboxProcess {
   endpoint: string;
   pid: number;
@@ -14,11 +14,11 @@ export interface SandboxProcess {
   stop(): Promise<void>;
 }
 
-const MAIN = path.join(__dirname, '..', '..', 'src', 'sandbox', 'main.ts');
+const MAIN = path.join(__dirname, '..', '..', 'sandbox', 'main.ts');
 
 /**
- * Starts `src/sandbox/main.ts` on a free port with its data in a fresh temporary directory. In a
- * separate process so that its request buffering and s3rver's never count in the exporter's
+ * Starts `sandbox/main.ts` on a free port with its data in a fresh temporary directory. In a
+ * separate process so that its request buffering and object storage never count in the exporter's
  * memory, and so that it does not share the exporter's event loop.
  */
 export async function startSandboxProcess(): Promise<SandboxProcess> {

@@ -22,7 +22,7 @@ import type { ExporterRequest, ExporterResult } from './export-bench.exporter';
  *
  * Four kinds of process, so that only the exporter is measured:
  * - this one: databases, reference, configuration, the table;
- * - the sandbox (`src/sandbox/main.ts`, one per N), whose request buffering and s3rver would
+ * - the sandbox (`sandbox/main.ts`, one per N), whose request buffering and object storage would
  *   otherwise count in the exporter's RSS;
  * - the seeder (export-bench.seed.ts), which builds a million rows of text;
  * - the exporter (export-bench.exporter.ts), a fresh Node process per N, so one N's memory does
@@ -84,7 +84,7 @@ const SIZES = (option('sizes') ?? option('events') ?? '100000,1000000').split(',
 const TASK_MAX = positiveInteger('task-max', option('task-max') ?? process.env.EXPORT_TASK_MAX_EVENTS ?? '100000');
 const GZIP_LEVEL = positiveInteger('gzip-level', option('gzip-level') ?? '6');
 const SERVER = process.env.TEST_POSTGRES_URL ?? serverOf(process.env.DATABASE_URL) ?? 'postgresql://root@127.0.0.1:5432';
-const IAM_FILE = path.join(__dirname, '..', '..', 'src', 'sandbox', 'sandbox.iam.json');
+const IAM_FILE = path.join(__dirname, '..', '..', 'sandbox', 'sandbox.iam.json');
 
 function serverOf(url: string | undefined): string | undefined {
   if (!url) return undefined;

@@ -7,7 +7,7 @@ import { AwsClientFactory } from '../../src/aws/aws-client.factory';
 import { createLogger } from '../../src/common/logger';
 import { SecretBox } from '../../src/crypto/secret-box';
 import type { PrismaClient } from '../../src/database/prisma';
-import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.server';
+import { startSandbox, type Sandbox } from '../../sandbox/sandbox.server';
 
 /** Test helpers shared by the export tests: a sandbox, configurations, events, and reading exports back. */
 

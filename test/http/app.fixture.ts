@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { createApp, type App } from '../../src/app/app';
-import type { Sandbox } from '../../src/sandbox/sandbox.server';
+import type { Sandbox } from '../../sandbox/sandbox.server';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { openSandbox, trustAnyConfigurationId, trustPolicyFor } from '../sandbox/sandbox.fixture';
-import { DEFAULT_IAM_FILE, type Sandbox, type SandboxIamConfig } from '../../src/sandbox/sandbox.server';
+import { DEFAULT_IAM_FILE, type Sandbox, type SandboxIamConfig } from '../../sandbox/sandbox.server';
 import { startTestApp, type TestApp } from './app.fixture';
 
 const CREATE_ACCESS_KEY = `mutation($data: S3AccessKeyExportConfigurationInput!) {

@@ -1,5 +1,5 @@
 import { openSandbox, trustAnyConfigurationId, trustPolicyFor } from '../sandbox/sandbox.fixture';
-import type { Sandbox } from '../../src/sandbox/sandbox.server';
+import type { Sandbox } from '../../sandbox/sandbox.server';
 import { readObject, startTestApp, type TestApp } from './app.fixture';
 
 /**

@@ -62,6 +62,22 @@ describe('sandbox fault injection and control API', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('creates KMS keys and replaces key policies over HTTP (alias URL-encoded), validating them', async () => {
+    const created = await control('POST', '/kms/keys', { alias: 'alias/over-http' });
+    expect(created.status).toBe(200);
+    const key = (await created.json()) as { keyId: string; arn: string; aliases: string[] };
+    expect(key).toEqual({ keyId: expect.stringMatching(/^[0-9a-f-]{36}$/), arn: `arn:aws:kms:us-east-1:${sandbox.accountId}:key/${key.keyId}`, aliases: ['alias/over-http'] });
+    const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: sandbox.user('exporter').arn }, Action: 'kms:GenerateDataKey', Resource: '*' }] };
+    expect((await control('PUT', `/kms/keys/${encodeURIComponent('alias/over-http')}/policy`, policy)).status).toBe(200);
+    await s3Client(sandbox, sandbox.user('exporter')).send(new PutObjectCommand({ Bucket, Key: 'kms', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/over-http' }));
+
+    const invalid = await control('PUT', `/kms/keys/${key.keyId}/policy`, { Statement: [{ Effect: 'Allow', Action: 'kms:*' }] });
+    expect(invalid.status).toBe(400);
+    expect(((await invalid.json()) as { error: { message: string } }).error.message).toContain('key policy statements need a Principal');
+    expect((await control('PUT', '/kms/keys/alias%2Fnope/policy', policy)).status).toBe(404);
+    expect((await control('POST', '/kms/keys', { alias: 'alias/over-http' })).status).toBe(400);
+  });
+
   it('creates buckets, sets faults, advances the clock and lists requests over HTTP, never returning secrets', async () => {
     expect((await control('PUT', '/buckets/made-over-http')).status).toBe(200);
     sandbox.setUserPolicies('exporter', [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:PutObject', Resource: 'arn:aws:s3:::made-over-http/*' }] }]);

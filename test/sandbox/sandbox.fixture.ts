@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
-import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.server';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/sandbox.server';
 
 /** Credentials as the SDK takes them. */
 export interface Creds {
@@ -12,11 +15,15 @@ export interface Creds {
   sessionToken?: string;
 }
 
-/** A sandbox on a random port with its own data directory, removed by `close()`. */
-export async function openSandbox(options: SandboxOptions = {}): Promise<Sandbox & { close(): Promise<void> }> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sandbox-test-'));
-  const sandbox = await startSandbox({ port: 0, dataDir, ...options });
+/**
+ * A sandbox on a random port with its own data directory (a fresh one unless `options.dataDir`
+ * names one, e.g. to restart on a previous sandbox's data), removed by `close()`.
+ */
+export async function openSandbox(options: SandboxOptions = {}): Promise<Sandbox & { dataDir: string; close(): Promise<void> }> {
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'sandbox-test-')));
+  const sandbox = await startSandbox({ port: 0, ...options, dataDir });
   return Object.assign(sandbox, {
+    dataDir,
     close: async () => {
       await sandbox.stop();
       await rm(dataDir, { recursive: true, force: true });
@@ -34,6 +41,26 @@ export function s3Client(sandbox: Sandbox, credentials: Creds, maxAttempts = 1):
 
 export function stsClient(sandbox: Sandbox, credentials: Creds): STSClient {
   return new STSClient({ region: 'us-east-1', endpoint: sandbox.endpoint, credentials, maxAttempts: 1 });
+}
+
+/** The SDK's HTTP handler trusting the sandbox's self-signed certificate (it must run with `httpsPort`). */
+function httpsHandler(sandbox: Sandbox): NodeHttpHandler {
+  if (!sandbox.httpsEndpoint || !sandbox.caCertificateFile) throw new Error('start the sandbox with httpsPort to use its HTTPS endpoint');
+  return new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: readFileSync(sandbox.caCertificateFile) }) });
+}
+
+/** Like s3Client, over the sandbox's HTTPS listener (aws:SecureTransport true). */
+export function httpsS3Client(sandbox: Sandbox, credentials: Creds): S3Client {
+  return new S3Client({ region: 'us-east-1', endpoint: sandbox.httpsEndpoint, forcePathStyle: true, credentials, maxAttempts: 1, requestHandler: httpsHandler(sandbox) });
+}
+
+export function httpsStsClient(sandbox: Sandbox, credentials: Creds): STSClient {
+  return new STSClient({ region: 'us-east-1', endpoint: sandbox.httpsEndpoint, credentials, maxAttempts: 1, requestHandler: httpsHandler(sandbox) });
+}
+
+/** Temporary credentials from an AssumeRole answer, as the SDK takes them. */
+export function sessionCreds(c: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string } | undefined): Creds {
+  return { accessKeyId: c!.AccessKeyId!, secretAccessKey: c!.SecretAccessKey!, sessionToken: c!.SessionToken! };
 }
 
 /** The error an SDK call rejects with; fails the test if it resolves. */

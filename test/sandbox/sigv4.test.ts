@@ -1,4 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import http from 'node:http';
 import { crc32 } from 'node:zlib';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -187,12 +190,19 @@ describe('sandbox SigV4 verification', () => {
 });
 
 describe('sandbox storage isolation', () => {
-  it('never lets a signed request reach paths outside the data directory', async () => {
+  it('stores keys with ../ segments as S3 does, inside its data directory, and never serves other files', async () => {
     const sandbox = await openSandbox();
     try {
       const auditor = s3Client(sandbox, sandbox.user('auditor'));
       // auditor may read every resource ("*"); the guard must not depend on policy.
-      expect(await awsError(auditor.send(new GetObjectCommand({ Bucket: 'your-s3-bucket', Key: '../../../../etc/hostname' })))).toMatchObject({ name: 'InvalidArgument', status: 400 });
+      expect(await awsError(auditor.send(new GetObjectCommand({ Bucket: 'your-s3-bucket', Key: '../../../../etc/hostname' })))).toMatchObject({ name: 'NoSuchKey', status: 404 });
+      // Were keys mapped onto paths, this one would land in the system's temporary directory.
+      const escapee = path.join(os.tmpdir(), `sandbox-escape-${process.pid}-${Date.now()}`);
+      const Key = `${'../'.repeat(20)}${escapee.slice(1)}`;
+      await s3Client(sandbox, sandbox.user('exporter')).send(new PutObjectCommand({ Bucket: 'your-s3-bucket', Key, Body: 'inside' }));
+      expect(existsSync(escapee)).toBe(false);
+      const got = await auditor.send(new GetObjectCommand({ Bucket: 'your-s3-bucket', Key }));
+      expect(await got.Body!.transformToString()).toBe('inside');
       const raw = await send(sandbox.endpoint, { method: 'GET', path: '/../etc/hostname', headers: {}, body: Buffer.alloc(0) });
       expect(raw.status).toBeGreaterThanOrEqual(400);
     } finally {

@@ -13,6 +13,8 @@ import type { FaultConfig } from './fault.injector';
  *   PUT    /_sandbox/roles/<name>/policies       body: [policy document, ...]
  *   PUT    /_sandbox/users/<name>/policies       body: [policy document, ...]
  *   PUT    /_sandbox/buckets/<name>
+ *   POST   /_sandbox/kms/keys                    body: {"id"?, "alias"?, "keyPolicy"?}  → {keyId, arn, aliases}
+ *   PUT    /_sandbox/kms/keys/<id|alias>/policy  body: key policy (an alias as alias%2Fname)
  *   PUT    /_sandbox/faults                      body: {"s3FailureRatio":0.33,"status":503,"code":"SlowDown"} or null
  *   DELETE /_sandbox/faults
  *   POST   /_sandbox/clock/advance               body: {"ms": 3600000}
@@ -23,10 +25,13 @@ import type { FaultConfig } from './fault.injector';
 export interface SandboxControl {
   accountId: string;
   endpoint: string;
+  httpsEndpoint?: string;
   setTrustPolicy(roleName: string, policy: unknown): void;
   setRolePolicies(roleName: string, policies: unknown): void;
   setUserPolicies(userName: string, policies: unknown): void;
   createBucket(name: string): Promise<void>;
+  createKey(options?: unknown): unknown;
+  setKeyPolicy(keyIdOrAlias: string, policy: unknown): void;
   setFaults(faults: FaultConfig | null): void;
   advanceClock(ms: number): void;
   readonly requests: ReadonlyArray<unknown>;
@@ -64,11 +69,22 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, bod
     if (!isLoopback(req.socket.remoteAddress)) throw new AdminError('FORBIDDEN', 403, 'The sandbox control API only answers loopback clients.');
     const path = (req.url ?? '').split('?')[0];
     const segments = path.split('/').filter(Boolean).slice(1).map(decodeURIComponent);
-    const route = `${req.method} /${segments.map((s, i) => (i % 2 === 1 && ['roles', 'users', 'buckets'].includes(segments[i - 1]) ? ':name' : s)).join('/')}`;
-    const name = segments[1];
+    // The segment after a collection word is a name: /roles/<name>/..., /kms/keys/<id|alias>/...
+    let name = '';
+    let afterCollection = false;
+    const pattern = segments.map((segment) => {
+      if (afterCollection) {
+        afterCollection = false;
+        name = segment;
+        return ':name';
+      }
+      afterCollection = ['roles', 'users', 'buckets', 'keys'].includes(segment);
+      return segment;
+    });
+    const route = `${req.method} /${pattern.join('/')}`;
     switch (route) {
       case 'GET /health':
-        return send(res, 200, { status: 'ok', endpoint: control.endpoint, accountId: control.accountId });
+        return send(res, 200, { status: 'ok', endpoint: control.endpoint, httpsEndpoint: control.httpsEndpoint, accountId: control.accountId });
       case 'PUT /roles/:name/trust-policy':
         control.setTrustPolicy(name, parseJson(body));
         return send(res, 200, { ok: true });
@@ -80,6 +96,11 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, bod
         return send(res, 200, { ok: true });
       case 'PUT /buckets/:name':
         await control.createBucket(name);
+        return send(res, 200, { ok: true });
+      case 'POST /kms/keys':
+        return send(res, 200, control.createKey(parseJson(body) ?? {}));
+      case 'PUT /kms/keys/:name/policy':
+        control.setKeyPolicy(name, parseJson(body));
         return send(res, 200, { ok: true });
       case 'PUT /faults':
         control.setFaults(parseJson(body) as FaultConfig | null);

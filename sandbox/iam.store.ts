@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ParsedIamConfig } from './iam.config';
 import { parseOrThrow, SandboxConfigError } from './iam.config';
+import type { ConditionContext } from './policy.condition';
 import type { PolicyDocument } from './policy.schema';
 import { identityPolicySchema, trustPolicySchema } from './policy.schema';
 import type { SandboxClock } from './sandbox.clock';
@@ -62,6 +63,7 @@ function awsId(prefix: string, length: number, seed?: string): string {
 
 export class IamStore {
   readonly accountId: string;
+  private readonly organizationPath?: string;
   private readonly users = new Map<string, IamUser>();
   private readonly roles = new Map<string, IamRole>();
   private readonly sessions = new Map<string, IamSession>();
@@ -71,6 +73,7 @@ export class IamStore {
     private readonly clock: SandboxClock,
   ) {
     this.accountId = config.accountId;
+    this.organizationPath = config.organizationPath;
     for (const u of config.users) {
       this.users.set(u.name, {
         ...u,
@@ -123,6 +126,25 @@ export class IamStore {
     const sets = [role ? role.policies : []];
     if (caller.session.sessionPolicy) sets.push([caller.session.sessionPolicy]);
     return sets;
+  }
+
+  /**
+   * The global condition keys IAM derives from the caller
+   * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+   * For a role session, aws:PrincipalArn is the role's ARN, not the session's.
+   */
+  principalConditions(caller: Caller): ConditionContext {
+    const org = this.organizationPath;
+    const common = {
+      'aws:PrincipalAccount': this.accountId,
+      'aws:PrincipalOrgPaths': org ? [org] : undefined,
+      'aws:PrincipalOrgID': org?.split('/')[0],
+    };
+    if (caller.kind === 'user') {
+      return { ...common, 'aws:PrincipalArn': caller.user.arn, 'aws:PrincipalType': 'User', 'aws:userid': caller.user.userId, 'aws:username': caller.user.name };
+    }
+    const { session } = caller;
+    return { ...common, 'aws:PrincipalArn': `arn:aws:iam::${this.accountId}:role/${session.roleName}`, 'aws:PrincipalType': 'AssumedRole', 'aws:userid': session.assumedRoleId };
   }
 
   /** ARN and account as trust policies see the caller. */

@@ -1,6 +1,6 @@
 import type { IamStore } from './iam.store';
 import { policyDocumentSchema, type PolicyDocument } from './policy.schema';
-import { evaluatePolicySets, evaluateTrustPolicy } from './policy.evaluator';
+import { type ConditionContext, evaluatePolicySets, evaluateTrustPolicy } from './policy.evaluator';
 import type { AuthenticatedRequest } from './request.authenticator';
 import { AwsError, awsErrors, xmlEscape } from './sandbox.errors';
 
@@ -36,7 +36,7 @@ export function stsOperationName(params: URLSearchParams): string {
 }
 
 /** The XML answer to an STS request. */
-export function handleSts(params: URLSearchParams, authn: AuthenticatedRequest, iam: IamStore, requestId: string): string {
+export function handleSts(params: URLSearchParams, authn: AuthenticatedRequest, iam: IamStore, requestId: string, conditions: ConditionContext): string {
   const action = params.get('Action');
   if (params.get('Version') !== '2011-06-15') {
     throw new AwsError('InvalidAction', 400, `Could not find operation ${action} for version ${params.get('Version')}`);
@@ -45,7 +45,7 @@ export function handleSts(params: URLSearchParams, authn: AuthenticatedRequest, 
     case 'GetCallerIdentity':
       return envelope(action, getCallerIdentity(authn, iam), requestId);
     case 'AssumeRole':
-      return envelope(action, assumeRole(params, authn, iam), requestId);
+      return envelope(action, assumeRole(params, authn, iam, conditions), requestId);
     default:
       throw new AwsError('InvalidAction', 400, `Could not find operation ${action} for version 2011-06-15`);
   }
@@ -57,7 +57,8 @@ function getCallerIdentity(authn: AuthenticatedRequest, iam: IamStore): string {
   return `<Arn>${xmlEscape(authn.principalArn)}</Arn><UserId>${xmlEscape(userId)}</UserId><Account>${iam.accountId}</Account>`;
 }
 
-function assumeRole(params: URLSearchParams, authn: AuthenticatedRequest, iam: IamStore): string {
+/** `conditions`: the request's condition keys (principal, transport); AssumeRole adds its own. */
+function assumeRole(params: URLSearchParams, authn: AuthenticatedRequest, iam: IamStore, conditions: ConditionContext): string {
   const roleArn = params.get('RoleArn') ?? undefined;
   const sessionName = params.get('RoleSessionName') ?? undefined;
   const externalId = params.get('ExternalId') ?? undefined;
@@ -102,12 +103,7 @@ function assumeRole(params: URLSearchParams, authn: AuthenticatedRequest, iam: I
   if (!role) throw denied;
 
   const caller = iam.principalRef(authn.caller);
-  const context = {
-    'sts:ExternalId': externalId,
-    'sts:RoleSessionName': sessionName,
-    'aws:PrincipalArn': caller.roleArn ?? caller.arn,
-    'aws:PrincipalAccount': caller.accountId,
-  };
+  const context = { ...conditions, 'sts:ExternalId': externalId, 'sts:RoleSessionName': sessionName };
   const identity = evaluatePolicySets(iam.policySets(authn.caller), 'sts:AssumeRole', role.arn, context);
   if (identity === 'explicit-deny') throw denied;
   const trust = evaluateTrustPolicy(role.trustPolicy, caller, 'sts:AssumeRole', context);

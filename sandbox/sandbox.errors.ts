@@ -134,6 +134,22 @@ export const awsErrors = {
       { UploadId: uploadId },
     );
   },
+  noSuchKey(key: string): AwsError {
+    return new AwsError('NoSuchKey', 404, 'The specified key does not exist.', { Key: key });
+  },
+  /** S3's bare refusal, used where S3 gives no detail (e.g. a missing key without s3:ListBucket). */
+  accessDenied(): AwsError {
+    return new AwsError('AccessDenied', 403, 'Access Denied');
+  },
+  invalidArgument(message: string, name: string, value?: string): AwsError {
+    return new AwsError('InvalidArgument', 400, message, value === undefined ? { ArgumentName: name } : { ArgumentName: name, ArgumentValue: value });
+  },
+  invalidRequest(message: string): AwsError {
+    return new AwsError('InvalidRequest', 400, message);
+  },
+  malformedXml(): AwsError {
+    return new AwsError('MalformedXML', 400, 'The XML you provided was not well-formed or did not validate against our published schema');
+  },
   notImplemented(what: string): AwsError {
     return new AwsError('NotImplemented', 501, `A header or parameter you provided implies functionality that is not implemented (sandbox: ${what}).`);
   },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BASE_OPERATORS, type ConditionValue, invalidConditionValue, parseConditionOperator } from './policy.condition';
 
 /**
  * The subset of IAM's policy grammar the sandbox evaluates. Objects are strict on purpose:
@@ -9,11 +10,33 @@ import { z } from 'zod';
 
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
-/** Condition operators the evaluator implements; anything else is refused at load time. */
-export const CONDITION_OPERATORS = ['StringEquals', 'StringNotEquals', 'StringLike', 'StringNotLike'] as const;
-export type ConditionOperator = (typeof CONDITION_OPERATORS)[number];
+const conditionValue = z.union([z.string(), z.boolean(), z.number()]);
+const conditionValues = z.union([conditionValue, z.array(conditionValue).min(1)]);
 
-const conditionBlock = z.partialRecord(z.enum(CONDITION_OPERATORS), z.record(z.string().min(1), stringOrList));
+/**
+ * `{ "<operator>": { "<key>": value or [values] } }`. The operator names are checked here, with
+ * an error that names the operator, because an operator the evaluator does not implement would
+ * otherwise grant or deny differently from AWS.
+ */
+const conditionBlock = z.record(z.string(), z.record(z.string().min(1), conditionValues)).superRefine((block, ctx) => {
+  for (const [operator, keys] of Object.entries(block)) {
+    const parsed = parseConditionOperator(operator);
+    if (!parsed) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [operator],
+        message: `unsupported condition operator '${operator}': the sandbox evaluates ${BASE_OPERATORS.join(', ')}, optionally with a ForAnyValue: or ForAllValues: prefix and an IfExists suffix (not on Null)`,
+      });
+      continue;
+    }
+    for (const [key, values] of Object.entries(keys)) {
+      for (const value of Array.isArray(values) ? values : [values]) {
+        const why = invalidConditionValue(parsed.base, String(value));
+        if (why) ctx.addIssue({ code: 'custom', path: [operator, key], message: why });
+      }
+    }
+  }
+});
 
 const principal = z.union([
   z.literal('*'),
@@ -52,7 +75,8 @@ export interface PolicyStatement {
   Action: StringOrList;
   Resource?: StringOrList;
   Principal?: '*' | { AWS?: StringOrList; Service?: StringOrList; Federated?: StringOrList };
-  Condition?: Partial<Record<ConditionOperator, Record<string, StringOrList>>>;
+  /** `{ "ForAnyValue:StringLike": { "aws:PrincipalOrgPaths": "o-x/r-y/*" } }` */
+  Condition?: Record<string, Record<string, ConditionValue | ConditionValue[]>>;
 }
 
 /** An IAM policy document (identity policy or role trust policy). */
@@ -67,6 +91,13 @@ export const identityPolicySchema = policyDocumentSchema.superRefine((doc, ctx) 
   statementsOf(doc).forEach((s, i) => {
     if (!s.Resource) ctx.addIssue({ code: 'custom', message: 'identity policy statements need a Resource', path: ['Statement', i, 'Resource'] });
     if (s.Principal) ctx.addIssue({ code: 'custom', message: 'identity policy statements must not have a Principal', path: ['Statement', i, 'Principal'] });
+  });
+});
+
+/** KMS key policies name who they apply to; their Resource, if any, is the key itself ("*"). */
+export const keyPolicySchema = policyDocumentSchema.superRefine((doc, ctx) => {
+  statementsOf(doc).forEach((s, i) => {
+    if (!s.Principal) ctx.addIssue({ code: 'custom', message: 'key policy statements need a Principal', path: ['Statement', i, 'Principal'] });
   });
 });
 

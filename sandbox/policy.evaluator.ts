@@ -1,67 +1,32 @@
-import type { ConditionOperator, PolicyDocument, PolicyStatement } from './policy.schema';
+import { type ConditionContext, conditionBlockHolds, wildcardMatch } from './policy.condition';
+import type { PolicyDocument, PolicyStatement } from './policy.schema';
 import { listOf, statementsOf } from './policy.schema';
 
 /**
  * IAM policy evaluation, reduced to what this project's flows exercise but faithful in
  * the parts that matter: an explicit Deny anywhere wins, otherwise an Allow is required
- * (default deny). Not modelled: NotAction/NotResource/NotPrincipal (refused by the
- * schema), policy variables, resource-based bucket policies, SCPs, permission boundaries.
+ * (default deny); conditions as in policy.condition.ts. Not modelled: NotAction/NotResource/
+ * NotPrincipal (refused by the schema), policy variables, bucket policies, SCPs, permission
+ * boundaries.
  */
 
 export type Decision = 'allow' | 'explicit-deny' | 'implicit-deny';
 
-/** Condition keys known for a request, e.g. `sts:ExternalId`. Lookup is case-insensitive as in IAM. */
-export type ConditionContext = Record<string, string | undefined>;
+export type { ConditionContext } from './policy.condition';
+export { wildcardMatch } from './policy.condition';
 
-/** The caller as trust policies see it. */
+/** The caller as resource-based policies (trust policies, key policies) see it. */
 export interface PrincipalRef {
   /** `arn:aws:iam::<acct>:user/<name>` or `arn:aws:sts::<acct>:assumed-role/<role>/<session>`. */
   arn: string;
   accountId: string;
-  /** For assumed-role sessions: the role's IAM ARN, which trust policies name. */
+  /** For assumed-role sessions: the role's IAM ARN, which policies name. */
   roleArn?: string;
-}
-
-function wildcardRegExp(pattern: string, flags: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, flags);
-}
-
-/** IAM's `*`/`?` matching; actions are case-insensitive, resources and strings are not. */
-export function wildcardMatch(pattern: string, value: string, caseInsensitive = false): boolean {
-  return wildcardRegExp(pattern, caseInsensitive ? 'is' : 's').test(value);
-}
-
-function lookup(context: ConditionContext, key: string): string | undefined {
-  const wanted = key.toLowerCase();
-  for (const [k, v] of Object.entries(context)) if (k.toLowerCase() === wanted) return v;
-  return undefined;
-}
-
-function operatorHolds(op: ConditionOperator, expected: string[], actual: string | undefined): boolean {
-  switch (op) {
-    // A positive operator on a key absent from the request is false: this is what makes a
-    // trust policy requiring sts:ExternalId refuse callers that send none.
-    case 'StringEquals':
-      return actual !== undefined && expected.includes(actual);
-    case 'StringLike':
-      return actual !== undefined && expected.some((p) => wildcardMatch(p, actual));
-    // Negated operators are true when the key is absent (IAM semantics).
-    case 'StringNotEquals':
-      return actual === undefined || !expected.includes(actual);
-    case 'StringNotLike':
-      return actual === undefined || !expected.some((p) => wildcardMatch(p, actual));
-  }
 }
 
 /** All operators and all keys must hold (AND); values within one key are alternatives (OR). */
 export function conditionsHold(statement: PolicyStatement, context: ConditionContext): boolean {
-  for (const [op, keys] of Object.entries(statement.Condition ?? {}) as [ConditionOperator, Record<string, string | string[]>][]) {
-    for (const [key, values] of Object.entries(keys)) {
-      if (!operatorHolds(op, listOf(values), lookup(context, key))) return false;
-    }
-  }
-  return true;
+  return conditionBlockHolds(statement.Condition, context);
 }
 
 function actionMatches(statement: PolicyStatement, action: string): boolean {
@@ -113,7 +78,7 @@ export function evaluatePolicySets(
   return decisions.length > 0 && decisions.every((d) => d === 'allow') ? 'allow' : 'implicit-deny';
 }
 
-/** How a trust-policy principal matched the caller. */
+/** How a resource-based policy's principal matched the caller. */
 type PrincipalMatch = 'none' | 'account' | 'specific';
 
 function principalValueMatch(value: string, caller: PrincipalRef): PrincipalMatch {
@@ -133,8 +98,8 @@ function principalMatch(statement: PolicyStatement, caller: PrincipalRef): Princ
   return matches.includes('specific') ? 'specific' : matches.includes('account') ? 'account' : 'none';
 }
 
-/** Result of a trust policy evaluation. */
-export interface TrustDecision {
+/** Result of a resource-based policy evaluation. */
+export interface ResourcePolicyDecision {
   decision: Decision;
   /**
    * True when the allow came only from account-wide principals (`:root`): AWS then also
@@ -143,21 +108,31 @@ export interface TrustDecision {
   delegatedToAccount: boolean;
 }
 
-/** Evaluates a role's trust policy for `action` (normally `sts:AssumeRole`) by `caller`. */
-export function evaluateTrustPolicy(
+/**
+ * Evaluates a resource-based policy — a role's trust policy (`sts:AssumeRole`, no Resource) or a
+ * KMS key policy (`resource` is the key ARN) — for `action` by `caller`.
+ */
+export function evaluateResourcePolicy(
   policy: PolicyDocument,
   caller: PrincipalRef,
   action: string,
   context: ConditionContext,
-): TrustDecision {
+  resource?: string,
+): ResourcePolicyDecision {
   let specific = false;
   const decision = combine(
     statementsOf(policy).map((s) => {
       const match = principalMatch(s, caller);
-      const applies = match !== 'none' && actionMatches(s, action) && conditionsHold(s, context);
+      const resourceMatches = resource === undefined || s.Resource === undefined || listOf(s.Resource).some((p) => wildcardMatch(p, resource));
+      const applies = match !== 'none' && actionMatches(s, action) && resourceMatches && conditionsHold(s, context);
       if (applies && s.Effect === 'Allow' && match === 'specific') specific = true;
       return { effect: s.Effect, applies };
     }),
   );
   return { decision, delegatedToAccount: decision === 'allow' && !specific };
+}
+
+/** Evaluates a role's trust policy for `action` (normally `sts:AssumeRole`) by `caller`. */
+export function evaluateTrustPolicy(policy: PolicyDocument, caller: PrincipalRef, action: string, context: ConditionContext): ResourcePolicyDecision {
+  return evaluateResourcePolicy(policy, caller, action, context);
 }

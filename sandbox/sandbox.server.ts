@@ -1,20 +1,26 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { handleAdmin, type SandboxControl } from './admin.handler';
 import { FaultInjector, type FaultConfig } from './fault.injector';
-import { bucketNameSchema, loadIamConfig, parseOrThrow, type SandboxIamConfig } from './iam.config';
+import { bucketNameSchema, loadIamConfig, parseOrThrow, SandboxConfigError, type SandboxIamConfig } from './iam.config';
 import { IamStore } from './iam.store';
+import { KmsStore } from './kms.store';
 import type { PolicyDocument } from './policy.schema';
-import { authenticate, scopeService } from './request.authenticator';
+import type { ConditionContext } from './policy.condition';
+import { authenticate, type AuthenticatedRequest } from './request.authenticator';
+import { readBody, sendAwsError, serviceOf } from './sandbox.http';
+import { ObjectStore } from './object.store';
 import { S3Handler } from './s3.handler';
 import { classifyS3Request, type S3Operation } from './s3.operation';
-import { S3Storage } from './s3.storage';
 import { SandboxClock } from './sandbox.clock';
-import { AwsError, awsErrors, type AwsService, newRequestId, s3ErrorXml, stsErrorXml } from './sandbox.errors';
+import { AwsError, type AwsService, newRequestId } from './sandbox.errors';
 import { handleSts, stsOperationName } from './sts.handler';
+import { sandboxCertificate } from './tls.certificate';
 // Imported (not only read by path) so that `tsc` copies it next to the compiled sandbox.
 import shippedIam from './sandbox.iam.json';
 
@@ -31,12 +37,18 @@ export interface SandboxOptions {
   iam?: SandboxIamConfig | string;
   /** Port to listen on; 0 picks a free one (tests). Default 0. */
   port?: number;
+  /**
+   * Also listen for HTTPS on this port (0 = any free port), with a self-signed certificate for
+   * 127.0.0.1/localhost kept in the data directory. Requests over it are aws:SecureTransport true.
+   * Default: no HTTPS listener.
+   */
+  httpsPort?: number;
   /** Listen address. Default 127.0.0.1; the control API answers loopback peers only regardless. */
   host?: string;
   /** Where objects are stored. Default: a fresh temporary directory, deleted by `stop()`. */
   dataDir?: string;
-  /** Suppress storage logging. Default true. */
-  silent?: boolean;
+  /** Log one line per handled S3/STS request to stdout. Default false. */
+  verbose?: boolean;
 }
 
 /** One handled S3/STS request, for assertions. Never contains secrets. */
@@ -51,10 +63,21 @@ export interface SandboxRequestRecord {
   errorCode?: string;
 }
 
+/** A KMS key of the sandbox, as tests name it. */
+export interface SandboxKmsKey {
+  keyId: string;
+  arn: string;
+  aliases: string[];
+}
+
 /** A running sandbox: endpoint plus in-process control. */
 export interface Sandbox {
   /** e.g. `http://127.0.0.1:4566`; use it for both S3 (path-style) and STS. */
   endpoint: string;
+  /** e.g. `https://127.0.0.1:4567`, when started with `httpsPort`. */
+  httpsEndpoint?: string;
+  /** PEM file clients must trust to reach `httpsEndpoint` (AWS_CA_BUNDLE, NODE_EXTRA_CA_CERTS). */
+  caCertificateFile?: string;
   accountId: string;
   /** AWS region clients should sign for (any region is accepted). */
   region: string;
@@ -64,6 +87,11 @@ export interface Sandbox {
   setRolePolicies(roleName: string, policies: PolicyDocument[]): void;
   setUserPolicies(userName: string, policies: PolicyDocument[]): void;
   createBucket(name: string): Promise<void>;
+  /** Creates a customer managed KMS key (a fresh id unless given; AWS's default key policy unless given). */
+  createKey(options?: { id?: string; alias?: string; keyPolicy?: PolicyDocument }): SandboxKmsKey;
+  /** Replaces a KMS key's policy (PutKeyPolicy); by key id, key ARN or `alias/<name>`. */
+  setKeyPolicy(keyIdOrAlias: string, policy: PolicyDocument): void;
+  kmsKey(keyIdOrAlias: string): SandboxKmsKey;
   /** Deterministic S3 failure injection; null turns it off. Resets the request counter. */
   setFaults(faults: FaultConfig | null): void;
   /** Moves the sandbox clock forward (credential expiry), not the signature-skew check. */
@@ -73,50 +101,10 @@ export interface Sandbox {
   role(name: string): { arn: string };
 }
 
-/** Bodies are buffered: signatures and checksums cover the whole payload. */
-const MAX_BODY_BYTES = 512 * 1024 * 1024;
+
 const MAX_LOG_RECORDS = 10_000;
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new AwsError('EntityTooLarge', 400, 'Your proposed upload exceeds the maximum allowed size (sandbox limit 512 MiB).'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-function sendAwsError(res: ServerResponse, service: AwsService, method: string, error: AwsError, requestId: string): void {
-  const xml = service === 's3' ? s3ErrorXml(error, requestId) : stsErrorXml(error, requestId);
-  res.writeHead(error.status, {
-    'content-type': service === 's3' ? 'application/xml' : 'text/xml',
-    [service === 's3' ? 'x-amz-request-id' : 'x-amzn-requestid']: requestId,
-    // HEAD responses have no body; S3 clients then read the status code only.
-    'content-length': method === 'HEAD' ? 0 : Buffer.byteLength(xml),
-  });
-  res.end(method === 'HEAD' ? undefined : xml);
-}
-
-/**
- * STS and S3 share one port: the service is the one named in the SigV4 credential scope.
- * Unsigned requests are told apart by shape (STS is a form POST with an `Action`).
- */
-function serviceOf(req: IncomingMessage, body: Buffer): AwsService {
-  const scoped = scopeService(req.headers);
-  if (scoped === 'sts' || scoped === 's3') return scoped;
-  if (scoped) throw awsErrors.malformedAuth('s3', `The sandbox serves only the 's3' and 'sts' services, not '${scoped}'.`);
-  const form = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
-  return req.method === 'POST' && form && /(^|&)Action=/.test(body.toString('latin1')) ? 'sts' : 's3';
-}
+const publicKey = (key: SandboxKmsKey): SandboxKmsKey => ({ keyId: key.keyId, arn: key.arn, aliases: [...key.aliases] });
 
 /** Starts a sandbox. Stop it with `stop()`. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -125,13 +113,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const iam = new IamStore(config, clock);
   const faults = new FaultInjector();
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'audit-export-sandbox-')));
-  const storage = await S3Storage.start(dataDir, options.silent ?? true);
+  const storage = await ObjectStore.open(dataDir);
+  await storage.clearUploads();
   for (const bucket of config.buckets) await storage.createBucket(bucket);
-  const s3 = new S3Handler(iam, storage);
+  const kms = new KmsStore(iam, config.region, config.kmsKeys);
+  const s3 = new S3Handler(iam, storage, kms, config.region);
   const log: SandboxRequestRecord[] = [];
 
   const record = (entry: Omit<SandboxRequestRecord, 'time'>) => {
-    log.push({ time: new Date(clock.now()).toISOString(), ...entry });
+    const time = new Date(clock.now()).toISOString();
+    log.push({ time, ...entry });
+    if (options.verbose) {
+      const target = entry.bucket ? ` ${entry.bucket}/${entry.key ?? ''}` : '';
+      console.log(`[sandbox] ${time} ${entry.service} ${entry.operation}${target} ${entry.status}${entry.errorCode ? ` ${entry.errorCode}` : ''}`);
+    }
     if (log.length > MAX_LOG_RECORDS) log.splice(0, log.length - MAX_LOG_RECORDS);
   };
 
@@ -154,31 +149,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const authn = authenticate({ method, url, rawHeaders: req.rawHeaders, headers: req.headers }, body, 's3', iam, clock);
       principalArn = authn.principalArn;
       if (!operation) throw classifyError;
-      const outcome = await s3.handle(method, url, req.headers, body, authn, operation);
-      if (!outcome.response) {
-        const text = outcome.body ?? '';
-        const headers: Record<string, string | number> = { 'x-amz-request-id': requestId, 'content-length': Buffer.byteLength(text) };
-        if (text) headers['content-type'] = 'application/xml';
-        res.writeHead(outcome.status ?? 200, headers).end(text);
-        record({ ...base(), status: outcome.status ?? 200 });
-        return;
+      const answer = await s3.handle(req.headers, body, authn, operation, requestConditions(req, authn));
+      const headers: Record<string, string> = { 'x-amz-request-id': requestId, ...answer.headers };
+      if (answer.stream) {
+        const stream = answer.stream;
+        res.writeHead(answer.status, headers);
+        // A read error cuts the answer short (the client sees a truncated body, as with S3); a
+        // client that goes away must not leave the file open.
+        stream.on('error', () => res.destroy());
+        stream.pipe(res);
+        await new Promise<void>((resolve) => res.on('close', resolve));
+        stream.destroy();
+      } else {
+        const text = answer.body ?? '';
+        // HEAD answers carry the object's length but no bytes.
+        if (method !== 'HEAD' || headers['content-length'] === undefined) headers['content-length'] = String(Buffer.byteLength(text));
+        res.writeHead(answer.status, headers).end(method === 'HEAD' ? undefined : text);
       }
-      const upstream = outcome.response;
-      const status = upstream.statusCode ?? 500;
-      const headers: Record<string, string | string[]> = { 'x-amz-request-id': requestId };
-      for (const [name, value] of Object.entries(upstream.headers)) {
-        if (value !== undefined && !['connection', 'keep-alive', 'transfer-encoding', 'x-amz-request-id'].includes(name)) headers[name] = value;
-      }
-      if (status >= 400) {
-        const errorBody = await readBody(upstream);
-        res.writeHead(status, headers).end(errorBody);
-        record({ ...base(), status, errorCode: /<Code>([^<]*)<\/Code>/.exec(errorBody.toString('utf8'))?.[1] });
-        return;
-      }
-      res.writeHead(status, headers);
-      upstream.pipe(res);
-      await new Promise<void>((resolve) => res.on('close', resolve));
-      record({ ...base(), status });
+      record({ ...base(), status: answer.status });
     } catch (err) {
       if (!(err instanceof AwsError)) throw err;
       sendAwsError(res, 's3', method, err, requestId);
@@ -196,7 +184,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     try {
       const authn = authenticate({ method, url, rawHeaders: req.rawHeaders, headers: req.headers }, body, 'sts', iam, clock);
       principalArn = authn.principalArn;
-      const xml = handleSts(params, authn, iam, requestId);
+      const xml = handleSts(params, authn, iam, requestId, requestConditions(req, authn));
       res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) }).end(xml);
       record({ service: 'sts', operation, principalArn, status: 200 });
     } catch (err) {
@@ -204,6 +192,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       sendAwsError(res, 'sts', method, err, requestId);
       record({ service: 'sts', operation, principalArn, status: err.status, errorCode: err.code });
     }
+  }
+
+  /** The condition keys every policy evaluation of this request sees: who signed it, and how it arrived. */
+  function requestConditions(req: IncomingMessage, authn: AuthenticatedRequest): ConditionContext {
+    const encrypted = (req.socket as TLSSocket).encrypted === true;
+    // A v4 peer of a dual-stack listener shows as ::ffff:a.b.c.d; IAM reports the v4 address.
+    const sourceIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+    return {
+      ...iam.principalConditions(authn.caller),
+      'aws:SecureTransport': encrypted ? 'true' : 'false',
+      'aws:SourceIp': sourceIp || undefined,
+      'aws:RequestedRegion': authn.auth.region,
+    };
   }
 
   const sandbox: Sandbox & SandboxControl = {
@@ -217,6 +218,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     setRolePolicies: (roleName, policies) => iam.setRolePolicies(roleName, policies),
     setUserPolicies: (userName, policies) => iam.setUserPolicies(userName, policies),
     createBucket: async (name) => storage.createBucket(parseOrThrow(bucketNameSchema, name, 'bucket name')),
+    createKey: (keyOptions) => publicKey(kms.createKey(keyOptions)),
+    setKeyPolicy: (keyIdOrAlias, policy) => kms.setKeyPolicy(keyIdOrAlias, policy),
+    kmsKey: (keyIdOrAlias) => {
+      const key = kms.lookup(keyIdOrAlias);
+      if (!key) throw new SandboxConfigError(`No KMS key '${keyIdOrAlias}' in the sandbox`, 'NOT_FOUND');
+      return publicKey(key);
+    },
     setFaults: (f) => faults.set(f),
     advanceClock: (ms) => clock.advance(ms),
     user: (name) => {
@@ -225,15 +233,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     role: (name) => ({ arn: iam.role(name).arn }),
     stop: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-      await storage.stop();
+      await Promise.all(
+        servers.map((server) => {
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeAllConnections();
+          return closed;
+        }),
+      );
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const requestId = newRequestId();
     void (async () => {
       let service: AwsService = 's3';
@@ -254,14 +265,34 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         sendAwsError(res, service, req.method ?? 'GET', new AwsError('InternalError', 500, 'We encountered an internal error. Please try again.'), requestId);
       }
     })();
-  });
+  };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  sandbox.endpoint = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  // One handler behind both listeners: a request differs only in aws:SecureTransport.
+  const servers: Array<http.Server | https.Server> = [http.createServer(onRequest)];
+  if (options.httpsPort !== undefined) {
+    const certificate = await sandboxCertificate(dataDir);
+    servers.push(https.createServer({ cert: certificate.cert, key: certificate.key }, onRequest));
+    sandbox.caCertificateFile = certificate.certFile;
+  }
+  // Node closes idle keep-alive connections after 5 s; a client that reuses one at that moment
+  // sees ECONNRESET, which tests with retries off (maxAttempts 1) report as a failure. Keeping
+  // them longer makes that race rare on a loaded machine.
+  for (const server of servers) server.keepAliveTimeout = 30_000;
+  const listen = async (server: http.Server | https.Server, port: number, scheme: string) => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, options.host ?? '127.0.0.1', () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  };
+  try {
+    sandbox.endpoint = await listen(servers[0], options.port ?? 0, 'http');
+    if (servers[1]) sandbox.httpsEndpoint = await listen(servers[1], options.httpsPort!, 'https');
+  } catch (err) {
+    await sandbox.stop().catch(() => undefined);
+    throw err;
+  }
   return sandbox;
 }

@@ -11,6 +11,8 @@ import { DEFAULT_IAM_FILE, startSandbox } from './sandbox.server';
 
 const envSchema = z.object({
   SANDBOX_PORT: z.coerce.number().int().min(0).max(65535).default(4566),
+  // Empty or unset: no HTTPS listener (it needs openssl to make its certificate).
+  SANDBOX_HTTPS_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
   SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
   SANDBOX_IAM_FILE: z.string().min(1).default(DEFAULT_IAM_FILE),
   SANDBOX_DATA_DIR: z.string().min(1).default(path.join(process.cwd(), '.data', 'sandbox')),
@@ -26,10 +28,11 @@ async function main(): Promise<void> {
   const env = parsed.data;
   const sandbox = await startSandbox({
     port: env.SANDBOX_PORT,
+    httpsPort: env.SANDBOX_HTTPS_PORT,
     host: env.SANDBOX_HOST,
     iam: env.SANDBOX_IAM_FILE,
     dataDir: env.SANDBOX_DATA_DIR,
-    silent: !['1', 'true'].includes(env.SANDBOX_VERBOSE),
+    verbose: ['1', 'true'].includes(env.SANDBOX_VERBOSE),
   });
   let service: ReturnType<typeof sandbox.user> | undefined;
   try {
@@ -40,6 +43,7 @@ async function main(): Promise<void> {
 
   const lines = [
     `AWS sandbox (S3 + STS) listening on ${sandbox.endpoint}`,
+    ...(sandbox.httpsEndpoint ? [`  and on ${sandbox.httpsEndpoint} (self-signed certificate ${sandbox.caCertificateFile})`] : []),
     `  account ${sandbox.accountId}, IAM file ${env.SANDBOX_IAM_FILE}, data in ${env.SANDBOX_DATA_DIR}`,
     `  control API: ${sandbox.endpoint}/_sandbox/health (loopback only)`,
     '',
@@ -50,6 +54,14 @@ async function main(): Promise<void> {
   ];
   if (service) {
     lines.push(`  export AWS_ACCESS_KEY_ID=${service.accessKeyId}`, `  export AWS_SECRET_ACCESS_KEY=${service.secretAccessKey}`);
+  }
+  if (sandbox.httpsEndpoint) {
+    lines.push(
+      '',
+      `Over HTTPS (aws:SecureTransport true) use ${sandbox.httpsEndpoint} instead, and trust its certificate:`,
+      `  export NODE_EXTRA_CA_CERTS=${sandbox.caCertificateFile}   # Node: the export service`,
+      `  export AWS_CA_BUNDLE=${sandbox.caCertificateFile}         # the AWS CLI`,
+    );
   }
   console.log(lines.join('\n'));
 

@@ -1,11 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { decodeAwsChunked } from './aws-chunked.decoder';
-import { checksumAlgorithmOf, checksumDisplayName, computeChecksum } from './checksum.util';
+import { type ChecksumAlgorithm, checksumAlgorithmOf, checksumDisplayName, computeChecksum, isWellFormedChecksum } from './checksum.util';
 import type { AuthenticatedRequest } from './request.authenticator';
 import { header } from './request.authenticator';
 import { AwsError } from './sandbox.errors';
 import { sha256Hex } from './sigv4.verifier';
+
+/** A decoded body and the integrity claims it was verified against. */
+export interface DecodedPayload {
+  payload: Buffer;
+  /** The flexible checksum the client sent (header or trailer), verified; S3 stores it with the object. */
+  checksum?: { algorithm: ChecksumAlgorithm; value: string };
+  /** True when the request carried a Content-MD5 (verified). */
+  contentMd5: boolean;
+}
 
 /**
  * Turns a received S3 body into the bytes S3 would store, enforcing every integrity claim
@@ -21,7 +30,7 @@ export function decodeS3Payload(
    * describe the final object rather than the request body.
    */
   checksumHeadersDescribeBody = true,
-): Buffer {
+): DecodedPayload {
   const mode = header(headers, 'x-amz-content-sha256') ?? '';
   let payload = body;
   const claims = new Map<string, string>();
@@ -57,17 +66,29 @@ export function decodeS3Payload(
   }
 
   if (checksumHeadersDescribeBody) for (const name of Object.keys(headers)) if (checksumAlgorithmOf(name)) claims.set(name, header(headers, name) ?? '');
-  for (const [name, value] of claims) {
+  const checksums = [...claims].flatMap(([name, value]) => {
     const algorithm = checksumAlgorithmOf(name);
-    if (!algorithm) continue;
-    if (computeChecksum(algorithm, payload) !== value) {
-      throw new AwsError('BadDigest', 400, `The ${checksumDisplayName(algorithm)} you specified did not match the calculated checksum.`);
+    return algorithm ? [{ algorithm, value }] : [];
+  });
+  // S3 keeps one checksum per object, so it refuses a request that names two.
+  if (checksums.length > 1) throw new AwsError('InvalidRequest', 400, 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
+  const checksum = checksums[0];
+  if (checksum) {
+    if (!isWellFormedChecksum(checksum.algorithm, checksum.value)) {
+      throw new AwsError('InvalidRequest', 400, `Value for x-amz-checksum-${checksum.algorithm} header is invalid.`);
+    }
+    if (computeChecksum(checksum.algorithm, payload) !== checksum.value) {
+      throw new AwsError('BadDigest', 400, `The ${checksumDisplayName(checksum.algorithm)} you specified did not match the calculated checksum.`);
     }
   }
 
   const md5 = header(headers, 'content-md5');
-  if (md5 !== undefined && createHash('md5').update(payload).digest('base64') !== md5) {
-    throw new AwsError('BadDigest', 400, 'The Content-MD5 you specified did not match what we received.');
+  if (md5 !== undefined) {
+    // A value that is not base64 of 16 bytes is malformed (InvalidDigest), not a mismatch.
+    if (Buffer.from(md5, 'base64').length !== 16) throw new AwsError('InvalidDigest', 400, 'The Content-MD5 you specified was invalid.', { 'Content-MD5': md5 });
+    if (createHash('md5').update(payload).digest('base64') !== md5) {
+      throw new AwsError('BadDigest', 400, 'The Content-MD5 you specified did not match what we received.');
+    }
   }
-  return payload;
+  return { payload, checksum, contentMd5: md5 !== undefined };
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { identityPolicySchema, trustPolicySchema } from './policy.schema';
+import { identityPolicySchema, keyPolicySchema, trustPolicySchema } from './policy.schema';
 import { BUCKET_NAME } from './s3.operation';
 
 /**
@@ -44,14 +44,38 @@ const roleSchema = z.strictObject({
   maxSessionDuration: z.number().int().min(3600).max(43200).default(3600),
 });
 
+/** A customer managed KMS key (kms.store.ts); its ARN is arn:aws:kms:<region>:<account>:key/<id>. */
+export const kmsKeyConfigSchema = z.strictObject({
+  id: z.uuid('must be a key id (a UUID)'),
+  alias: z
+    .string()
+    .regex(/^(alias\/)?[a-zA-Z0-9/_-]{1,250}$/, 'must be alias/<name> (letters, digits, /, _ and -)')
+    .refine((a) => !a.replace(/^alias\//, '').startsWith('aws/'), 'alias/aws/ names are reserved for AWS managed keys')
+    .optional(),
+  description: z.string().optional(),
+  /** Default: AWS's default key policy, which delegates everything to the account's IAM policies. */
+  keyPolicy: keyPolicySchema.optional(),
+});
+export type KmsKeyConfig = z.input<typeof kmsKeyConfigSchema>;
+
 export const iamConfigSchema = z
   .strictObject({
     $comment: z.string().optional(),
     accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
     region: z.string().min(1).default('us-east-1'),
+    /**
+     * The account's place in its AWS Organization, `o-<org>/r-<root>/ou-<ou>/.../`: what
+     * `aws:PrincipalOrgPaths` (and, from its first segment, `aws:PrincipalOrgID`) report for every
+     * principal of the account. Absent: the account is in no organization, the keys are absent.
+     */
+    organizationPath: z
+      .string()
+      .regex(/^o-[a-z0-9]+\/r-[a-z0-9]+\/(ou-[a-z0-9-]+\/)*$/, "must look like 'o-<org>/r-<root>/ou-<ou>/' and end with '/'")
+      .optional(),
     buckets: z.array(bucketNameSchema).default([]),
     users: z.array(userSchema).default([]),
     roles: z.array(roleSchema).default([]),
+    kmsKeys: z.array(kmsKeyConfigSchema).default([]),
   })
   .superRefine((cfg, ctx) => {
     const dup = (values: string[], path: string, field: string) =>
@@ -61,6 +85,7 @@ export const iamConfigSchema = z
     dup(cfg.users.map((u) => u.name), 'users', 'name');
     dup(cfg.users.map((u) => u.accessKeyId), 'users', 'accessKeyId');
     dup(cfg.roles.map((r) => r.name), 'roles', 'name');
+    dup(cfg.kmsKeys.map((k) => k.id), 'kmsKeys', 'id');
   });
 
 /** The IAM file as written (optional fields may be omitted). */
