@@ -12,8 +12,8 @@ const CONFIGURATION_FIELDS = /* GraphQL */ `
     connectionStatus
     endpointConfiguration {
       __typename
-      ... on S3AccessKeyEndpointConfiguration { bucket path region accessKeyId }
-      ... on S3AssumedRoleEndpointConfiguration { bucket path region roleArn externalId }
+      ... on S3AccessKeyEndpointConfiguration { bucket path region serverSideEncryption kmsKeyArn accessKeyId }
+      ... on S3AssumedRoleEndpointConfiguration { bucket path region serverSideEncryption kmsKeyArn roleArn externalId }
     }
     createdAt
     updatedAt

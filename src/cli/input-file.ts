@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ExportInterval } from '../generated/prisma/enums';
+import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 import { CliError } from './cli.errors';
 
 /**
@@ -16,6 +16,9 @@ const common = {
   /** Optional in the seed; null or absent both mean "bucket root". */
   path: z.string().nullish(),
   region: z.string(),
+  /** Optional (ours, issue #10): absent or null sends no encryption header. */
+  serverSideEncryption: z.enum(ServerSideEncryption).nullish(),
+  kmsKeyArn: z.string().nullish(),
 };
 
 export const inputFileSchemas = {

@@ -1,5 +1,6 @@
 import { Field, InputType } from 'type-graphql';
-import { ExportInterval } from '../generated/prisma/enums';
+import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import { KMS_KEY_ARN_DESCRIPTION, SERVER_SIDE_ENCRYPTION_DESCRIPTION } from './export-config.input';
 
 /**
  * Update inputs: the create input's fields plus `id`. Every other field is optional: an absent
@@ -33,6 +34,12 @@ function updateS3ExportConfigurationInput(idDescription: string) {
 
     @Field(() => String, { nullable: true, description: 'AWS region of the bucket, such as "us-east-1".' })
     region?: string;
+
+    @Field(() => ServerSideEncryption, { nullable: true, description: `${SERVER_SIDE_ENCRYPTION_DESCRIPTION} Absent keeps it; a change re-tests the connection.` })
+    serverSideEncryption?: ServerSideEncryption | null;
+
+    @Field(() => String, { nullable: true, description: `${KMS_KEY_ARN_DESCRIPTION} Absent keeps it; null removes it; a change re-tests the connection.` })
+    kmsKeyArn?: string | null;
   }
   return UpdateS3ExportConfigurationInput;
 }

@@ -10,7 +10,7 @@ import type { ExportConfigurationRepository, ExportConfigurationRow } from './ex
 import type { ExportConfigurationChanges, ExportConfigurationLifecycleRepository } from './export-config-lifecycle.repository';
 import type { ExportConfiguration } from './export-config.type';
 import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, syncSchedule } from './export-config.steps';
-import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
+import { assertEncryptionRules, configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationLifecycleDependencies {
   /** Reads (and the transaction helper) are shared with the create use cases. */
@@ -127,7 +127,10 @@ export class ExportConfigurationLifecycleService {
     actor: AuditActor,
     extraPayload: Record<string, unknown>,
   ): Promise<ExportConfiguration> {
-    const connectionChanged = ['bucket', 'path', 'region', 'accessKeyId', 'secretCiphertext', 'roleArn'].some((field) => field in changes);
+    // The encryption fields count: the test writes with them, so a key the role cannot use fails now.
+    const connectionChanged = ['bucket', 'path', 'region', 'serverSideEncryption', 'kmsKeyArn', 'accessKeyId', 'secretCiphertext', 'roleArn'].some(
+      (field) => field in changes,
+    );
     if (connectionChanged) {
       // Tested on the row as it will be stored, before anything is written.
       const result = await this.deps.connectionTests.test({ ...row, ...changes } as ExportConfigurationRow);
@@ -165,10 +168,20 @@ export class ExportConfigurationLifecycleService {
     });
   }
 
-  /** The destination fields of an update input that differ from the stored row. */
+  /**
+   * The destination fields of an update input that differ from the stored row. The encryption
+   * rules are checked on the row as it will be stored (`data.kmsKeyArn` is named when they fail).
+   */
   private destinationChanges(
     row: ExportConfigurationRow,
-    data: { interval?: ExportConfigurationRow['interval']; bucket?: string; path?: string | null; region?: string },
+    data: {
+      interval?: ExportConfigurationRow['interval'];
+      bucket?: string;
+      path?: string | null;
+      region?: string;
+      serverSideEncryption?: ExportConfigurationRow['serverSideEncryption'];
+      kmsKeyArn?: string | null;
+    },
   ): Partial<ExportConfigurationChanges> {
     const changes: Partial<ExportConfigurationChanges> = {};
     if (data.interval !== undefined && data.interval !== row.interval) changes.interval = data.interval;
@@ -176,6 +189,17 @@ export class ExportConfigurationLifecycleService {
     // Absent keeps the path; null (or "", "/") means the bucket root.
     if (data.path !== undefined && data.path !== row.path) changes.path = data.path;
     if (data.region !== undefined && data.region !== row.region) changes.region = data.region;
+    // Absent keeps the encryption fields; null removes them.
+    if (data.serverSideEncryption !== undefined && data.serverSideEncryption !== row.serverSideEncryption) changes.serverSideEncryption = data.serverSideEncryption;
+    if (data.kmsKeyArn !== undefined && data.kmsKeyArn !== row.kmsKeyArn) changes.kmsKeyArn = data.kmsKeyArn;
+    assertEncryptionRules(
+      {
+        serverSideEncryption: changes.serverSideEncryption !== undefined ? changes.serverSideEncryption : row.serverSideEncryption,
+        kmsKeyArn: changes.kmsKeyArn !== undefined ? changes.kmsKeyArn : row.kmsKeyArn,
+        region: changes.region ?? row.region,
+      },
+      'data',
+    );
     return changes;
   }
 

@@ -34,6 +34,8 @@ function toEndpointConfiguration(row: ExportConfigurationRow): S3AccessKeyEndpoi
         bucket: row.bucket,
         path: row.path,
         region: row.region,
+        serverSideEncryption: row.serverSideEncryption,
+        kmsKeyArn: row.kmsKeyArn,
         accessKeyId: row.accessKeyId ?? '',
       });
     case 'S3_ASSUMED_ROLE':
@@ -41,6 +43,8 @@ function toEndpointConfiguration(row: ExportConfigurationRow): S3AccessKeyEndpoi
         bucket: row.bucket,
         path: row.path,
         region: row.region,
+        serverSideEncryption: row.serverSideEncryption,
+        kmsKeyArn: row.kmsKeyArn,
         roleArn: row.roleArn ?? '',
         externalId: row.id,
       });
@@ -56,7 +60,10 @@ function toUser(user: { id: string; name: string } | null): UserType | null {
  * copied field by field for the same reason as above.
  */
 export function describeForAudit(
-  row: Pick<ExportConfigurationRow, 'interval' | 'enabled' | 'endpointType' | 'bucket' | 'path' | 'region' | 'accessKeyId' | 'roleArn' | 'connectionStatus'>,
+  row: Pick<
+    ExportConfigurationRow,
+    'interval' | 'enabled' | 'endpointType' | 'bucket' | 'path' | 'region' | 'serverSideEncryption' | 'kmsKeyArn' | 'accessKeyId' | 'roleArn' | 'connectionStatus'
+  >,
 ): Record<string, unknown> {
   return {
     interval: row.interval,
@@ -65,6 +72,8 @@ export function describeForAudit(
     bucket: row.bucket,
     path: row.path,
     region: row.region,
+    serverSideEncryption: row.serverSideEncryption,
+    kmsKeyArn: row.kmsKeyArn,
     accessKeyId: row.accessKeyId,
     roleArn: row.roleArn,
     connectionStatus: row.connectionStatus,

@@ -1,4 +1,4 @@
-import type { EndpointType, ExportInterval } from '../generated/prisma/enums';
+import type { EndpointType, ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 import type { PrismaClient, PrismaTransaction } from '../database/prisma';
 
 const include = {
@@ -27,6 +27,8 @@ export interface ExportConfigurationRow {
   accessKeyId: string | null;
   secretCiphertext: string | null;
   roleArn: string | null;
+  serverSideEncryption: ServerSideEncryption | null;
+  kmsKeyArn: string | null;
   lastTestedAt: Date | null;
   nextHealthCheckAt: Date | null;
   healthCheckFailures: number;
@@ -53,6 +55,8 @@ export interface NewExportConfiguration {
   accessKeyId: string | null;
   secretCiphertext: string | null;
   roleArn: string | null;
+  serverSideEncryption: ServerSideEncryption | null;
+  kmsKeyArn: string | null;
   connectionStatus: string;
   lastTestedAt: Date;
   nextHealthCheckAt: Date | null;

@@ -1,6 +1,6 @@
 import { DateTimeResolver } from 'graphql-scalars';
 import { createUnionType, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { ExportInterval } from '../generated/prisma/enums';
+import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 
 /**
  * The API's view of an export configuration. These classes are built only by
@@ -18,6 +18,15 @@ registerEnumType(ExportInterval, {
     EVERY_6_HOURS: { description: 'Every 6 hours.' },
     EVERY_12_HOURS: { description: 'Every 12 hours.' },
     EVERY_24_HOURS: { description: 'Every 24 hours.' },
+  },
+});
+
+registerEnumType(ServerSideEncryption, {
+  name: 'ServerSideEncryption',
+  description: 'Server-side encryption S3 applies to the objects the service writes (the x-amz-server-side-encryption header).',
+  valuesConfig: {
+    AES256: { description: 'SSE-S3: keys managed by S3 (header value AES256).' },
+    AWS_KMS: { description: 'SSE-KMS (header value aws:kms): with kmsKeyArn, or the AWS managed key aws/s3 without it.' },
   },
 });
 
@@ -46,6 +55,15 @@ export abstract class S3EndpointConfiguration {
 
   @Field(() => String, { description: 'AWS region of the bucket, such as "us-east-1".' })
   region!: string;
+
+  @Field(() => ServerSideEncryption, {
+    nullable: true,
+    description: "Server-side encryption requested with every object written; null when no encryption header is sent (the bucket's default encryption applies).",
+  })
+  serverSideEncryption!: ServerSideEncryption | null;
+
+  @Field(() => String, { nullable: true, description: 'The KMS key or alias ARN sent as SSEKMSKeyId with AWS_KMS; null otherwise (with AWS_KMS: the AWS managed key aws/s3).' })
+  kmsKeyArn!: string | null;
 }
 
 @ObjectType('S3AccessKeyEndpointConfiguration', { description: 'An S3 destination written to with an IAM user access key.' })

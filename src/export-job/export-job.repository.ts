@@ -127,7 +127,21 @@ export class ExportJobRepository {
   findConfiguration(configurationId: string): Promise<RunConfiguration | null> {
     return this.prisma.exportConfiguration.findUnique({
       where: { id: configurationId },
-      select: { id: true, enabled: true, interval: true, cursor: true, endpointType: true, bucket: true, path: true, region: true, accessKeyId: true, secretCiphertext: true, roleArn: true },
+      select: {
+        id: true,
+        enabled: true,
+        interval: true,
+        cursor: true,
+        endpointType: true,
+        bucket: true,
+        path: true,
+        region: true,
+        serverSideEncryption: true,
+        kmsKeyArn: true,
+        accessKeyId: true,
+        secretCiphertext: true,
+        roleArn: true,
+      },
     });
   }
 

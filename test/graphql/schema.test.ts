@@ -47,8 +47,29 @@ describe('schema.graphql', () => {
       runRequestedAt: 'DateTime',
       runInProgress: 'Boolean!',
     });
-    expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', accessKeyId: 'String!' });
-    expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', roleArn: 'String!', externalId: 'String!' });
+    // Ours (issue #10): the server-side encryption every object is written with.
+    const encryption = { serverSideEncryption: 'ServerSideEncryption', kmsKeyArn: 'String' };
+    expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', ...encryption, accessKeyId: 'String!' });
+    expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', ...encryption, roleArn: 'String!', externalId: 'String!' });
+    expect(fields('S3AccessKeyExportConfigurationInput')).toEqual({
+      interval: 'ExportInterval!',
+      bucket: 'String!',
+      path: 'String',
+      region: 'String!',
+      ...encryption,
+      accessKeyId: 'String!',
+      secretAccessKey: 'String!',
+    });
+    expect(fields('UpdateS3AssumedRoleExportConfigurationInput')).toEqual({
+      id: 'String!',
+      interval: 'ExportInterval',
+      bucket: 'String',
+      path: 'String',
+      region: 'String',
+      ...encryption,
+      roleArn: 'String',
+    });
+    expect((sdl.getType('ServerSideEncryption') as unknown as { getValues(): Array<{ name: string }> }).getValues().map((value) => value.name)).toEqual(['AES256', 'AWS_KMS']);
     expect(fields('User')).toEqual({ id: 'ID!', name: 'String!' });
   });
 
