@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentials, CredentialSource } from '../aws/aws-client.factory';
+import { objectEncryption } from '../aws/server-side-encryption';
 import type { Logger } from '../common/logger';
 import { connectionFailureStatus } from '../connection-test/connection-test.service';
 import type { ExportTrigger } from '../generated/prisma/enums';
@@ -244,7 +245,7 @@ export class ExportRunService {
       const s3 = this.aws.createS3Client(configuration.region, credentials.provider, { maxAttempts: this.options.requestMaxAttempts });
       const retries = countClientRetries(s3);
       try {
-        const eventCount = await this.uploader.upload(s3, configuration.bucket, job.id, task);
+        const eventCount = await this.uploader.upload(s3, { bucket: configuration.bucket, encryption: objectEncryption(configuration) }, job.id, task);
         await this.repository.addTaskRetries(task.id, retries());
         await this.repository.completeTask(task.id, eventCount);
         return eventCount;

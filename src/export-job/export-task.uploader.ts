@@ -1,6 +1,7 @@
 import { createGzip, type Gzip } from 'node:zlib';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
+import type { ObjectEncryption } from '../aws/server-side-encryption';
 import type { ExportJobRepository, PlannedTask } from './export-job.repository';
 import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts } from './multipart-object.writer';
 
@@ -40,12 +41,16 @@ export class ExportTaskUploader {
     this.partBuffers = new PartBufferPool(options.partSizeBytes, options.queueSize + 1);
   }
 
-  /** Uploads the task's object (overwriting an earlier attempt's) and returns the number of events in it. */
-  async upload(s3: S3Client, bucket: string, jobId: string, task: PlannedTask): Promise<number> {
+  /**
+   * Uploads the task's object (overwriting an earlier attempt's) with the destination's server-side
+   * encryption, and returns the number of events in it.
+   */
+  async upload(s3: S3Client, destination: { bucket: string; encryption: ObjectEncryption }, jobId: string, task: PlannedTask): Promise<number> {
     const { rows, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence);
     const gzip = createGzip({ level: this.options.gzipLevel });
     const target = {
-      Bucket: bucket,
+      ...destination.encryption,
+      Bucket: destination.bucket,
       Key: task.objectKey,
       ContentType: 'application/x-ndjson',
       ContentEncoding: 'gzip',

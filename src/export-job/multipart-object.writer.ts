@@ -8,14 +8,18 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { ObjectEncryption } from '../aws/server-side-encryption';
 
 /** S3's smallest part size for every part but the last. */
 export const MIN_PART_SIZE_BYTES = 5 * 1024 * 1024;
 /** S3's largest part number. */
 const MAX_PARTS = 10_000;
 
-/** Where the object goes and the headers it is stored with. */
-export interface ObjectTarget {
+/**
+ * Where the object goes and the headers it is stored with, server-side encryption included: they
+ * go with the PutObject or the CreateMultipartUpload (S3 applies an upload's settings to its parts).
+ */
+export interface ObjectTarget extends ObjectEncryption {
   Bucket: string;
   Key: string;
   ContentType?: string;
