@@ -6,6 +6,7 @@ import type { ExportConfigurationLifecycleService } from '../export-config/expor
 import type { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { ExportJobService } from '../export-job/export-job.service';
+import type { DigestSigningKeyService } from '../digest-signing-key/digest-signing-key.service';
 
 /**
  * Everything the composition root (app.ts) builds, by name. Resolvers, routes, commands and the
@@ -24,4 +25,6 @@ export interface AppServices {
   auditEvents: AuditEventService;
   /** Export history and manual runs (getAllExportJobs, getAllExportJobTasks, runExportConfiguration). */
   exportJobs: ExportJobService;
+  /** The keys digests are signed with (getDigestPublicKeys, rotateDigestSigningKey; the in-process worker signs with it). */
+  digestSigningKeys: DigestSigningKeyService;
 }

@@ -36,6 +36,8 @@ import { AuditEventService } from '../audit-event/audit-event.service';
 import { ExportJobHistoryRepository } from '../export-job/export-job-history.repository';
 import { ExportJobService } from '../export-job/export-job.service';
 import { SERVICE_VERSION } from './version';
+import { DigestSigningKeyRepository } from '../digest-signing-key/digest-signing-key.repository';
+import { DigestSigningKeyService } from '../digest-signing-key/digest-signing-key.service';
 
 export interface CreateAppOptions {
   /** Raw environment variables, parsed by the env schema; defaults to process.env (and .env). */
@@ -118,6 +120,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       configurations: { requestRun: (id) => services.exportConfigurations.requestRun(id) },
       logger,
     }),
+    digestSigningKeys: new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are
   // claimed with SKIP LOCKED). Started by start(), stopped by stop().

@@ -3,6 +3,7 @@ import { ExportConfigurationResolver } from '../export-config/export-config.reso
 import { ExportConfigurationLifecycleResolver } from '../export-config/export-config-lifecycle.resolver';
 import { SetupPolicyResolver } from '../setup-policy/setup-policy.resolver';
 import { ApiKeyResolver } from '../api-key/api-key.resolver';
+import { DigestSigningKeyResolver } from '../digest-signing-key/digest-signing-key.resolver';
 import type { AppServices } from '../app/app.services';
 
 /** A resolver class and how the composition root builds it from the services. */
@@ -21,4 +22,5 @@ export const resolverRegistrations: readonly ResolverRegistration[] = [
   { type: SetupPolicyResolver, create: (services) => new SetupPolicyResolver(services.setupPolicies) },
   { type: ExportJobResolver, create: (services) => new ExportJobResolver(services.exportJobs) },
   { type: ApiKeyResolver, create: (services) => new ApiKeyResolver(services.apiKeys) },
+  { type: DigestSigningKeyResolver, create: (services) => new DigestSigningKeyResolver(services.digestSigningKeys) },
 ];

@@ -6,11 +6,14 @@ import type { SecretDecryptionErrorCode } from '../crypto/secret-box';
 import { createPrismaClient } from '../database/prisma';
 import { ExportConfigurationRepository } from '../export-config/export-config.repository';
 import { ExportConfigurationSecretRotationService, type SecretRotationSummary } from '../export-config/export-config-secret-rotation.service';
+import { DigestSigningKeyRepository } from '../digest-signing-key/digest-signing-key.repository';
+import { DigestSigningKeyService, type PrivateKeyReEncryptionSummary } from '../digest-signing-key/digest-signing-key.service';
 
 /**
  * `npm run rotate-secret-key` (or `node dist/src/tools/rotate-secret-key.command.js`): re-encrypts
  * every stored AWS secret that is not sealed with SECRET_ENCRYPTION_KEY, decrypting with
- * SECRET_ENCRYPTION_PREVIOUS_KEYS. Run it after every process of the service has restarted with
+ * SECRET_ENCRYPTION_PREVIOUS_KEYS, and the private keys that sign digests, which are sealed the
+ * same way. Run it after every process of the service has restarted with
  * the new key (README, "Rotating the secret-encryption key"). Exits non-zero when a secret could
  * not be re-encrypted, naming its configuration; such rows are left as they are.
  *
@@ -27,8 +30,10 @@ async function main(): Promise<number> {
   const prisma = createPrismaClient(env.DATABASE_URL);
   try {
     const summary = await new ExportConfigurationSecretRotationService(new ExportConfigurationRepository(prisma), secretBox).rotate();
-    process.stdout.write(formatSummary(summary));
-    return summary.failed.length > 0 || summary.changedMeanwhile.length > 0 ? 1 : 0;
+    const signingKeys = await new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox).reEncryptPrivateKeys();
+    process.stdout.write(formatSummary(summary) + formatSigningKeySummary(signingKeys));
+    const failed = summary.failed.length + summary.changedMeanwhile.length + signingKeys.failed.length + signingKeys.changedMeanwhile.length;
+    return failed > 0 ? 1 : 0;
   } finally {
     await prisma.$disconnect();
   }
@@ -53,6 +58,19 @@ function formatSummary(summary: SecretRotationSummary): string {
   if (summary.failed.length > 0) {
     lines.push('Keep every old key in SECRET_ENCRYPTION_PREVIOUS_KEYS until this command reports failed 0; a secret that no key opens must be entered again by an admin.');
   }
+  return `${lines.join('\n')}\n`;
+}
+
+function formatSigningKeySummary(summary: PrivateKeyReEncryptionSummary): string {
+  const lines = [
+    `Digest signing keys: re-encrypted ${summary.reEncrypted.length}, already current ${summary.alreadyCurrent.length}, failed ${summary.failed.length}` +
+      (summary.changedMeanwhile.length > 0 ? `, changed meanwhile ${summary.changedMeanwhile.length}` : ''),
+  ];
+  for (const failure of summary.failed) {
+    const key = failure.keyId ? ` (key ${failure.keyId})` : '';
+    lines.push(`  failed: digest signing key ${failure.fingerprint}${key}: ${FAILURE_REASONS[failure.code]}; left unchanged (rotate the digest signing key if it is lost)`);
+  }
+  for (const fingerprint of summary.changedMeanwhile) lines.push(`  changed meanwhile: digest signing key ${fingerprint}; run the command again`);
   return `${lines.join('\n')}\n`;
 }
 
