@@ -4,6 +4,8 @@ import { createLogger } from '../src/common/logger';
 import { loadEnv } from '../src/config/env';
 import { secretBoxFromEnv } from '../src/crypto/encryption-key';
 import { createPrismaClient } from '../src/database/prisma';
+import { DigestSigningKeyRepository } from '../src/digest-signing-key/digest-signing-key.repository';
+import { DigestSigningKeyService } from '../src/digest-signing-key/digest-signing-key.service';
 import { startExportWorker } from './export-worker.factory';
 
 /**
@@ -18,7 +20,8 @@ async function main(): Promise<void> {
   const secretBox = secretBoxFromEnv(env, logger);
   const prisma = createPrismaClient(env.DATABASE_URL);
   const awsClients = new AwsClientFactory(awsSettingsFromEnv(env), secretBox);
-  const worker = await startExportWorker({ env, logger, prisma, awsClients });
+  const digestSigningKeys = new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox);
+  const worker = await startExportWorker({ env, logger, prisma, awsClients, digestSigningKeys });
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -2,7 +2,7 @@ import { createGzip, type Gzip } from 'node:zlib';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
 import type { ObjectEncryption } from '../aws/server-side-encryption';
-import type { ExportJobRepository, PlannedTask } from './export-job.repository';
+import type { DeliveredObject, ExportJobRepository, PlannedTask } from './export-job.repository';
 import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts } from './multipart-object.writer';
 
 export interface UploaderOptions {
@@ -43,9 +43,15 @@ export class ExportTaskUploader {
 
   /**
    * Uploads the task's object (overwriting an earlier attempt's) with the destination's server-side
-   * encryption, and returns the number of events in it.
+   * encryption, and returns the number of events in it and the object's size and SHA-256 (computed
+   * on the gzip output as it is sent, for the job's digest).
    */
-  async upload(s3: S3Client, destination: { bucket: string; encryption: ObjectEncryption }, jobId: string, task: PlannedTask): Promise<number> {
+  async upload(
+    s3: S3Client,
+    destination: { bucket: string; encryption: ObjectEncryption },
+    jobId: string,
+    task: PlannedTask,
+  ): Promise<{ eventCount: number; object: DeliveredObject }> {
     const { rows, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence);
     const gzip = createGzip({ level: this.options.gzipLevel });
     const target = {
@@ -81,7 +87,8 @@ export class ExportTaskUploader {
       throw error;
     }
     release();
-    return (lines as PromiseFulfilledResult<number>).value;
+    const { bytes, sha256 } = (upload as PromiseFulfilledResult<{ bytes: number; sha256: string }>).value;
+    return { eventCount: (lines as PromiseFulfilledResult<number>).value, object: { bytes, sha256 } };
   }
 }
 

@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
 import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
 import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
-import { ingestEvents, silentLogger } from '../export-job/export-fixtures';
+import { digestWriterFor, ingestEvents, silentLogger } from '../export-job/export-fixtures';
 import { startTestApp, type TestApp } from '../http/app.fixture';
 import { openSandbox } from '../sandbox/sandbox.fixture';
 import { startRecordingProxy, type RecordingProxy, type WireRequest } from '../support/recording-proxy';
@@ -44,7 +44,7 @@ beforeAll(async () => {
   auth = `Bearer ${await t.createKey('admin', ['AUDIT'])}`;
   pool = new Pool({ connectionString: t.db.url, max: 4 });
   const repository = new ExportJobRepository(t.app.prisma, pool);
-  runs = new ExportRunService(repository, new ExportTaskUploader(repository), t.app.services.awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 1_000 }, silentLogger);
+  runs = new ExportRunService(repository, new ExportTaskUploader(repository), digestWriterFor(t.app.prisma, repository, t.app.services.secretBox, t.app.services.digestSigningKeys), t.app.services.awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 1_000 }, silentLogger);
 });
 afterAll(async () => {
   await pool?.end();

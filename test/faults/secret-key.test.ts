@@ -164,7 +164,7 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
       db,
       env: { SECRET_ENCRYPTION_KEY: current.toString('base64'), SECRET_ENCRYPTION_PREVIOUS_KEYS: previous.map((key) => key.toString('base64')).join(','), BULLMQ_PREFIX: prefix },
     });
-    const worker = await startExportWorker({ env: t.app.env, logger: t.app.logger, prisma: t.app.prisma, awsClients: t.app.services.awsClients });
+    const worker = await startExportWorker({ env: t.app.env, logger: t.app.logger, prisma: t.app.prisma, awsClients: t.app.services.awsClients, digestSigningKeys: t.app.services.digestSigningKeys });
     const service = { t, worker, auditKey: await t.createKey('admin', ['AUDIT']), ingestKey: await t.createKey('producer', ['INGEST']) };
     running.push(service);
     return service;
