@@ -15,6 +15,7 @@ const CONFIGURATION_FIELDS = /* GraphQL */ `
       ... on S3AccessKeyEndpointConfiguration { bucket path region serverSideEncryption kmsKeyArn accessKeyId }
       ... on S3AssumedRoleEndpointConfiguration { bucket path region serverSideEncryption kmsKeyArn roleArn externalId }
     }
+    integrityValidation
     createdAt
     updatedAt
   }

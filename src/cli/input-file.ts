@@ -19,6 +19,8 @@ const common = {
   /** Optional (ours, issue #10): absent or null sends no encryption header. */
   serverSideEncryption: z.enum(ServerSideEncryption).nullish(),
   kmsKeyArn: z.string().nullish(),
+  /** Optional (ours, issue #10): signed digests; absent on create means true. */
+  integrityValidation: z.boolean().optional(),
 };
 
 export const inputFileSchemas = {

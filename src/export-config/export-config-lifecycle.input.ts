@@ -1,6 +1,6 @@
 import { Field, InputType } from 'type-graphql';
 import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
-import { KMS_KEY_ARN_DESCRIPTION, SERVER_SIDE_ENCRYPTION_DESCRIPTION } from './export-config.input';
+import { INTEGRITY_VALIDATION_DESCRIPTION, KMS_KEY_ARN_DESCRIPTION, SERVER_SIDE_ENCRYPTION_DESCRIPTION } from './export-config.input';
 
 /**
  * Update inputs: the create input's fields plus `id`. Every other field is optional: an absent
@@ -40,6 +40,9 @@ function updateS3ExportConfigurationInput(idDescription: string) {
 
     @Field(() => String, { nullable: true, description: `${KMS_KEY_ARN_DESCRIPTION} Absent keeps it; null removes it; a change re-tests the connection.` })
     kmsKeyArn?: string | null;
+
+    @Field(() => Boolean, { nullable: true, description: `${INTEGRITY_VALIDATION_DESCRIPTION} Absent keeps it.` })
+    integrityValidation?: boolean;
   }
   return UpdateS3ExportConfigurationInput;
 }

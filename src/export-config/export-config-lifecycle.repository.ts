@@ -13,6 +13,7 @@ export interface ExportConfigurationChanges {
   roleArn?: string | null;
   serverSideEncryption?: ServerSideEncryption | null;
   kmsKeyArn?: string | null;
+  integrityValidation?: boolean;
   connectionStatus?: string;
   lastTestedAt?: Date;
   nextHealthCheckAt?: Date | null;

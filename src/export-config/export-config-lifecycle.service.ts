@@ -57,7 +57,7 @@ export class ExportConfigurationLifecycleService {
     if (data.accessKeyId !== undefined && data.accessKeyId !== row.accessKeyId && data.secretAccessKey === undefined) {
       throw new BadUserInputError('data.secretAccessKey', 'is required when accessKeyId changes');
     }
-    const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.destinationChanges(row, data) };
+    const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.sharedChanges(row, data) };
     if (accessKeyId !== row.accessKeyId) changes.accessKeyId = accessKeyId;
     // Encrypted with the configuration id as associated data, exactly as on create.
     if (data.secretAccessKey !== undefined) changes.secretCiphertext = this.deps.secretBox.encrypt(data.secretAccessKey, row.id);
@@ -69,7 +69,7 @@ export class ExportConfigurationLifecycleService {
     const data = parseInput(assumedRoleUpdateSchema, input, 'data');
     const row = await loadConfigurationRow(this.deps.repository, data.id, 'data.id');
     this.requireEndpointType(row, 'S3_ASSUMED_ROLE');
-    const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.destinationChanges(row, data) };
+    const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.sharedChanges(row, data) };
     if (data.roleArn !== undefined && data.roleArn !== row.roleArn) changes.roleArn = data.roleArn;
     return this.applyUpdate(row, changes, actor, {});
   }
@@ -169,10 +169,11 @@ export class ExportConfigurationLifecycleService {
   }
 
   /**
-   * The destination fields of an update input that differ from the stored row. The encryption
-   * rules are checked on the row as it will be stored (`data.kmsKeyArn` is named when they fail).
+   * The fields both update inputs share (destination, encryption, interval, integrity validation)
+   * that differ from the stored row. The encryption rules are checked on the row as it will be
+   * stored (`data.kmsKeyArn` is named when they fail).
    */
-  private destinationChanges(
+  private sharedChanges(
     row: ExportConfigurationRow,
     data: {
       interval?: ExportConfigurationRow['interval'];
@@ -181,6 +182,7 @@ export class ExportConfigurationLifecycleService {
       region?: string;
       serverSideEncryption?: ExportConfigurationRow['serverSideEncryption'];
       kmsKeyArn?: string | null;
+      integrityValidation?: boolean;
     },
   ): Partial<ExportConfigurationChanges> {
     const changes: Partial<ExportConfigurationChanges> = {};
@@ -192,6 +194,8 @@ export class ExportConfigurationLifecycleService {
     // Absent keeps the encryption fields; null removes them.
     if (data.serverSideEncryption !== undefined && data.serverSideEncryption !== row.serverSideEncryption) changes.serverSideEncryption = data.serverSideEncryption;
     if (data.kmsKeyArn !== undefined && data.kmsKeyArn !== row.kmsKeyArn) changes.kmsKeyArn = data.kmsKeyArn;
+    // Applies from the next job planned: a job fixes at planning whether it writes a digest.
+    if (data.integrityValidation !== undefined && data.integrityValidation !== row.integrityValidation) changes.integrityValidation = data.integrityValidation;
     assertEncryptionRules(
       {
         serverSideEncryption: changes.serverSideEncryption !== undefined ? changes.serverSideEncryption : row.serverSideEncryption,

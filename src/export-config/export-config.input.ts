@@ -8,6 +8,9 @@ export const SERVER_SIDE_ENCRYPTION_DESCRIPTION =
 export const KMS_KEY_ARN_DESCRIPTION =
   'ARN of the KMS key (arn:aws:kms:<region>:<account>:key/<key id>) or alias (arn:aws:kms:<region>:<account>:alias/<name>) S3 encrypts with, in the bucket\'s region; ' +
   'only with serverSideEncryption AWS_KMS (null there: the AWS managed key aws/s3). The role or user needs kms:GenerateDataKey and kms:Decrypt on it (see getExportConfigurationPolicies).';
+export const INTEGRITY_VALIDATION_DESCRIPTION =
+  'Whether every export job also writes a signed digest of its objects under <path>/_digest/ (CloudTrail-style; check them with `audit-export validate`). ' +
+  'A change applies from the next job planned.';
 
 /**
  * GraphQL input shapes. They only describe the wire format; every rule (bucket naming, region,
@@ -37,6 +40,9 @@ export abstract class S3ExportConfigurationInput {
 
   @Field(() => String, { nullable: true, description: KMS_KEY_ARN_DESCRIPTION })
   kmsKeyArn?: string | null;
+
+  @Field(() => Boolean, { nullable: true, description: `${INTEGRITY_VALIDATION_DESCRIPTION} Default true.` })
+  integrityValidation?: boolean;
 }
 
 @InputType('S3AccessKeyExportConfigurationInput', { description: 'An S3 destination written to with an IAM user access key.' })

@@ -18,6 +18,7 @@ export function toExportConfiguration(row: ExportConfigurationRow): ExportConfig
     enabled: row.enabled,
     connectionStatus: row.connectionStatus,
     endpointConfiguration: toEndpointConfiguration(row),
+    integrityValidation: row.integrityValidation,
     createdBy: toUser(row.createdBy),
     createdAt: row.createdAt,
     updatedBy: toUser(row.updatedBy),
@@ -62,7 +63,18 @@ function toUser(user: { id: string; name: string } | null): UserType | null {
 export function describeForAudit(
   row: Pick<
     ExportConfigurationRow,
-    'interval' | 'enabled' | 'endpointType' | 'bucket' | 'path' | 'region' | 'serverSideEncryption' | 'kmsKeyArn' | 'accessKeyId' | 'roleArn' | 'connectionStatus'
+    | 'interval'
+    | 'enabled'
+    | 'endpointType'
+    | 'bucket'
+    | 'path'
+    | 'region'
+    | 'serverSideEncryption'
+    | 'kmsKeyArn'
+    | 'integrityValidation'
+    | 'accessKeyId'
+    | 'roleArn'
+    | 'connectionStatus'
   >,
 ): Record<string, unknown> {
   return {
@@ -74,6 +86,7 @@ export function describeForAudit(
     region: row.region,
     serverSideEncryption: row.serverSideEncryption,
     kmsKeyArn: row.kmsKeyArn,
+    integrityValidation: row.integrityValidation,
     accessKeyId: row.accessKeyId,
     roleArn: row.roleArn,
     connectionStatus: row.connectionStatus,

@@ -29,6 +29,8 @@ export interface ExportConfigurationRow {
   roleArn: string | null;
   serverSideEncryption: ServerSideEncryption | null;
   kmsKeyArn: string | null;
+  /** Each job writes a signed digest (docs/integrity-digests.md). */
+  integrityValidation: boolean;
   lastTestedAt: Date | null;
   nextHealthCheckAt: Date | null;
   healthCheckFailures: number;
@@ -57,6 +59,7 @@ export interface NewExportConfiguration {
   roleArn: string | null;
   serverSideEncryption: ServerSideEncryption | null;
   kmsKeyArn: string | null;
+  integrityValidation: boolean;
   connectionStatus: string;
   lastTestedAt: Date;
   nextHealthCheckAt: Date | null;

@@ -108,6 +108,12 @@ export class ExportConfiguration {
   @Field(() => EndpointConfiguration, { description: 'The destination and how the service authenticates to it.' })
   endpointConfiguration!: S3AccessKeyEndpointConfiguration | S3AssumedRoleEndpointConfiguration;
 
+  @Field(() => Boolean, {
+    description:
+      'Whether each export job writes a signed digest of its objects under <path>/_digest/ (check them with `audit-export validate`; keys from getDigestPublicKeys). True for configurations created since digests exist, false for older ones.',
+  })
+  integrityValidation!: boolean;
+
   @Field(() => UserType, { nullable: true, description: 'Who created the configuration.' })
   createdBy!: UserType | null;
 

@@ -91,6 +91,9 @@ const interval = z.enum(ExportInterval, { error: `must be one of ${Object.values
 /** null (or absent on create): no SSE header, the bucket's default encryption applies. */
 const serverSideEncryption = z.enum(ServerSideEncryption, { error: `must be one of ${Object.values(ServerSideEncryption).join(', ')}, or null` }).nullish();
 
+/** Absent on create: on (the service fills it in); absent on update: unchanged. */
+const integrityValidation = z.boolean({ error: 'must be true or false' }).optional();
+
 const KMS_KEY_ARN_PATTERN =
   /^arn:(aws|aws-cn|aws-us-gov):kms:([a-z]{2}(-[a-z]+)+-\d{1,2}):\d{12}:(key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})|alias\/[A-Za-z0-9/_-]{1,250})$/;
 
@@ -135,8 +138,8 @@ export function assertEncryptionRules(settings: EncryptionSettings & { region: s
 
 // strictObject: unknown fields are refused, not silently dropped. GraphQL already refuses them for
 // input objects; this also covers callers that bypass GraphQL.
-export const s3AccessKeyInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, accessKeyId, secretAccessKey });
-export const s3AssumedRoleInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, roleArn });
+export const s3AccessKeyInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, integrityValidation, accessKeyId, secretAccessKey });
+export const s3AssumedRoleInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, integrityValidation, roleArn });
 export const configurationIdSchema = z.uuid({ error: 'must be an export configuration id (UUID)' });
 
 /**

@@ -39,6 +39,8 @@ describe('schema.graphql', () => {
       enabled: 'Boolean!',
       connectionStatus: 'String!',
       endpointConfiguration: 'EndpointConfiguration!',
+      // Ours (issue #10): signed digests of every job.
+      integrityValidation: 'Boolean!',
       createdBy: 'User',
       createdAt: 'DateTime!',
       updatedBy: 'User',
@@ -57,6 +59,7 @@ describe('schema.graphql', () => {
       path: 'String',
       region: 'String!',
       ...encryption,
+      integrityValidation: 'Boolean',
       accessKeyId: 'String!',
       secretAccessKey: 'String!',
     });
@@ -67,15 +70,19 @@ describe('schema.graphql', () => {
       path: 'String',
       region: 'String',
       ...encryption,
+      integrityValidation: 'Boolean',
       roleArn: 'String',
     });
+    expect(fields('DigestPublicKey')).toEqual({ fingerprint: 'String!', algorithm: 'String!', publicKeyPem: 'String!', createdAt: 'DateTime!', retiredAt: 'DateTime' });
+    expect(String(query.getDigestPublicKeys.type)).toBe('[DigestPublicKey!]!');
+    expect(String(mutation.rotateDigestSigningKey.type)).toBe('DigestPublicKey!');
     expect((sdl.getType('ServerSideEncryption') as unknown as { getValues(): Array<{ name: string }> }).getValues().map((value) => value.name)).toEqual(['AES256', 'AWS_KMS']);
     expect(fields('User')).toEqual({ id: 'ID!', name: 'String!' });
   });
 
-  it('has no field that could carry the secret access key out', () => {
+  it("has no field that could carry the secret access key or a signing key's private half out", () => {
     for (const type of Object.values(schema.getTypeMap())) {
-      if (isObjectType(type)) expect(Object.keys(type.getFields()).filter((name) => /secret|ciphertext/i.test(name))).toEqual([]);
+      if (isObjectType(type)) expect(Object.keys(type.getFields()).filter((name) => /secret|ciphertext|private/i.test(name))).toEqual([]);
     }
   });
 
