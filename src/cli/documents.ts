@@ -131,6 +131,12 @@ export const TASKS = /* GraphQL */ `
   }
 `;
 
+export const DIGEST_PUBLIC_KEYS = /* GraphQL */ `
+  query GetDigestPublicKeys {
+    getDigestPublicKeys { fingerprint algorithm publicKeyPem createdAt retiredAt }
+  }
+`;
+
 const API_KEY_FIELDS = 'id name prefix permissions userName createdAt lastUsedAt revokedAt';
 
 export const CREATE_API_KEY = /* GraphQL */ `
