@@ -208,6 +208,9 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     expect(failed).toEqual([]);
   }
 
+  /** The sealed private keys of the digest signing keys. */
+  const signingKeyCiphertexts = async () => (await db.query<{ c: string }>('SELECT private_key_ciphertext AS c FROM digest_signing_keys ORDER BY created_at')).map((row) => row.c);
+
   const exportedIds = async (pathPrefix: string) => (await readExports(sandbox, pathPrefix)).flatMap((object) => object.events.map((event) => event.id as string));
 
   /** Every row's stored ciphertext, and everything else of the row (updated_at included) as one JSON value. */
@@ -286,6 +289,8 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const stored = await snapshot();
     expect(stored.get(configurationId)!.ciphertext).toMatch(new RegExp(`^v2\\.${idA}\\.`));
     expect(stored.get(legacyId)!.ciphertext).toMatch(/^v1\./);
+    // The export wrote a digest: the key that signs digests was created, sealed with key A too.
+    expect(await signingKeyCiphertexts()).toEqual([expect.stringMatching(new RegExp(`^v2\\.${idA}\\.`))]);
   });
 
   it('re-encrypts every stored secret with key B, changing nothing else on the rows and printing no secret', async () => {
@@ -293,6 +298,10 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const result = await rotate([keyA]);
     const output = result.stdout + result.stderr;
     expect({ code: result.code, output }).toEqual({ code: 0, output: expect.stringContaining(`Current key ${idB}: re-encrypted 2, already current 0, failed 0`) });
+    // The digest signing key's envelope too: otherwise dropping key A would leave nothing able to sign.
+    expect(result.stdout).toContain('Digest signing keys: re-encrypted 1, already current 0, failed 0');
+    expect(await signingKeyCiphertexts()).toEqual([expect.stringMatching(new RegExp(`^v2\\.${idB}\\.`))]);
+    for (const ciphertext of await signingKeyCiphertexts()) expect(output).not.toContain(ciphertext);
 
     const after = await snapshot();
     expect([...after.keys()]).toEqual([...before.keys()]);
@@ -319,6 +328,9 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const ids = await ingest(service.t, service.ingestKey, 7, 100);
     await exportEverything(service.t, service.auditKey, configurationId);
     expect(await exportedIds('rotation/')).toEqual(expect.arrayContaining(ids));
+    // Its digests are signed, with key B only, by the same (re-encrypted) signing key as before.
+    const signedWith = await db.query<{ key: string | null }>(`SELECT DISTINCT digest_signing_key_id::text AS key FROM export_jobs WHERE configuration_id = $1 AND status = 'SUCCEEDED'`, [configurationId]);
+    expect(signedWith).toEqual([{ key: expect.any(String) }]);
     for (const line of service.t.logs) expect(line).not.toContain(exporterSecret);
     await stopService(service);
   });
@@ -327,6 +339,7 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const before = await snapshot();
     const result = await rotate([keyA]);
     expect({ code: result.code, stdout: result.stdout }).toEqual({ code: 0, stdout: expect.stringContaining(`Current key ${idB}: re-encrypted 0, already current 2, failed 0`) });
+    expect(result.stdout).toContain('Digest signing keys: re-encrypted 0, already current 1, failed 0');
     expect(await snapshot()).toEqual(before);
     await expectNoSecretIn(result.stdout + result.stderr);
   });
