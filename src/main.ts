@@ -16,7 +16,14 @@ async function main(): Promise<void> {
   if (app.env.RUN_WORKER_IN_PROCESS) {
     // The same worker as workers/export.worker.ts, in this process; stopped (letting running
     // exports finish) before the app closes its connections.
-    const worker = await startExportWorker({ env: app.env, logger: app.logger, prisma: app.prisma, awsClients: app.services.awsClients, metrics: app.metrics.exportRuns });
+    const worker = await startExportWorker({
+      env: app.env,
+      logger: app.logger,
+      prisma: app.prisma,
+      awsClients: app.services.awsClients,
+      digestSigningKeys: app.services.digestSigningKeys,
+      metrics: app.metrics.exportRuns,
+    });
     app.onStop(() => worker.close());
   }
 

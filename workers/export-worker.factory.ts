@@ -8,6 +8,9 @@ import { ExportJobRepository } from '../src/export-job/export-job.repository';
 import type { ExportRunMetrics } from '../src/export-job/export-run.metrics';
 import { DEFAULT_RUN_OPTIONS, ExportRunService, type ExportAwsClients, type ExportRunOptions } from '../src/export-job/export-run.service';
 import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader, type UploaderOptions } from '../src/export-job/export-task.uploader';
+import { ExportDigestChainRepository } from '../src/export-job/export-digest-chain.repository';
+import { ExportDigestWriter } from '../src/export-job/export-digest.writer';
+import type { DigestSigningKeyService } from '../src/digest-signing-key/digest-signing-key.service';
 import { createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
 import { ExportScheduleRepository } from '../src/export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../src/export-schedule/export-schedule.service';
@@ -23,6 +26,8 @@ export interface ExportWorkerDependencies {
   prisma: PrismaClient;
   /** src/aws's AwsClientFactory. */
   awsClients: ExportAwsClients;
+  /** The keys digests are signed with (the API's own instance when the worker runs in its process). */
+  digestSigningKeys: Pick<DigestSigningKeyService, 'currentKeyId' | 'signer'>;
   /** Tests use a queue of their own; the service uses EXPORT_QUEUE_NAME. */
   queueName?: string;
   /** Runs of different configurations processed at the same time by this process. */
@@ -64,9 +69,11 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   // The queue this worker adds to (retries, resumed runs) and reconciles; kept open while it runs.
   const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName, logger });
   const schedule = new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger);
+  const digests = new ExportDigestWriter(repository, new ExportDigestChainRepository(deps.prisma), deps.digestSigningKeys, logger.child({ component: 'export-digest' }));
   const runs = new ExportRunService(
     repository,
     uploader,
+    digests,
     deps.awsClients,
     { ...DEFAULT_RUN_OPTIONS, ...deps.runOptions, maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS, jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS, autoDisableAfterMs: env.EXPORT_AUTO_DISABLE_AFTER_MS },
     logger.child({ component: 'export-worker' }),

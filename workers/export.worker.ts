@@ -8,6 +8,8 @@ import { createPrismaClient } from '../src/database/prisma';
 import { ExportMetrics } from '../src/metrics/export.metrics';
 import { startMetricsServer } from '../src/metrics/metrics.endpoint';
 import { createMetricsRegistry } from '../src/metrics/metrics.registry';
+import { DigestSigningKeyRepository } from '../src/digest-signing-key/digest-signing-key.repository';
+import { DigestSigningKeyService } from '../src/digest-signing-key/digest-signing-key.service';
 import { startExportWorker } from './export-worker.factory';
 
 /**
@@ -29,7 +31,8 @@ async function main(): Promise<void> {
   // the scrape-time gauges (delivery lag, queue depth) are the API's, which reads them for all.
   const registry = env.METRICS_PORT === undefined ? undefined : createMetricsRegistry();
   const metrics = registry ? new ExportMetrics(registry) : undefined;
-  const worker = await startExportWorker({ env, logger, prisma, awsClients, metrics });
+  const digestSigningKeys = new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox);
+  const worker = await startExportWorker({ env, logger, prisma, awsClients, digestSigningKeys, metrics });
   const metricsServer = registry ? await startMetricsServer({ registry, token: env.METRICS_TOKEN, logger, host: env.HOST, port: env.METRICS_PORT! }) : undefined;
 
   let stopping = false;

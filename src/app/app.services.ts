@@ -8,6 +8,7 @@ import type { AuditEventService } from '../audit-event/audit-event.service';
 import type { ExportJobService } from '../export-job/export-job.service';
 import type { ExportStatusService } from '../export-status/export-status.service';
 import type { NotificationService } from '../notification/notification.service';
+import type { DigestSigningKeyService } from '../digest-signing-key/digest-signing-key.service';
 
 /**
  * Everything the composition root (app.ts) builds, by name. Resolvers, routes, commands and the
@@ -30,4 +31,6 @@ export interface AppServices {
   exportStatus: ExportStatusService;
   /** Alert targets and their deliveries. */
   notifications: NotificationService;
+  /** The keys digests are signed with (getDigestPublicKeys, rotateDigestSigningKey; the in-process worker signs with it). */
+  digestSigningKeys: DigestSigningKeyService;
 }

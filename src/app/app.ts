@@ -47,6 +47,8 @@ import { NotificationTargetRepository } from '../notification/notification-targe
 import { NotificationDispatcher } from '../notification/notification.dispatcher';
 import { NotificationService } from '../notification/notification.service';
 import { SERVICE_VERSION } from './version';
+import { DigestSigningKeyRepository } from '../digest-signing-key/digest-signing-key.repository';
+import { DigestSigningKeyService } from '../digest-signing-key/digest-signing-key.service';
 
 export interface CreateAppOptions {
   /** Raw environment variables, parsed by the env schema; defaults to process.env (and .env). */
@@ -135,6 +137,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     }),
     exportStatus: new ExportStatusService(new ExportStatusRepository(prisma)),
     notifications: new NotificationService(new NotificationTargetRepository(prisma), notificationDeliveries, secretBox, async (id) => (await exportConfigurationRepository.findById(id)) !== null),
+    digestSigningKeys: new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are
   // claimed with SKIP LOCKED, so correctness does not depend on running in exactly one place, and

@@ -13,3 +13,14 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
+
+/**
+ * Ends the CLI with `exitCode` and no further message: the command has already said everything on
+ * stdout (`validate` finding an invalid object exits 1 after printing its report).
+ */
+export class CliExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.name = 'CliExit';
+  }
+}

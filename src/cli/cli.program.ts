@@ -1,10 +1,11 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CliError } from './cli.errors';
+import { CliError, CliExit } from './cli.errors';
 import { configFilePath, DEFAULT_PROFILE, resolveProfile } from './cli-config.store';
 import { DEFAULT_TIMEOUT_MS, GraphqlClient } from './graphql.client';
 import { addExportConfigCommands } from './export-config.commands';
 import { addApiKeyCommands } from './api-key.commands';
 import { addConfigureCommand } from './configure.command';
+import { addDigestCommands } from './digest.commands';
 
 /** Where the CLI reads and writes; the process's streams in production, buffers in tests. */
 export interface CliIo {
@@ -79,6 +80,7 @@ export function buildProgram(io: CliIo): Command {
   addExportConfigCommands(audit, context);
   addExportConfigCommands(program, context);
   addApiKeyCommands(program, context);
+  addDigestCommands(program, context);
   return program;
 }
 
@@ -99,6 +101,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       // Commander already printed its message (and help); help and --version exit 0.
       return error.exitCode;
     }
+    if (error instanceof CliExit) return error.exitCode;
     if (error instanceof CliError) {
       io.stderr(`Error: ${error.message}\n`);
       return error.exitCode;

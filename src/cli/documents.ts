@@ -12,9 +12,10 @@ const CONFIGURATION_FIELDS = /* GraphQL */ `
     connectionStatus
     endpointConfiguration {
       __typename
-      ... on S3AccessKeyEndpointConfiguration { bucket path region accessKeyId }
-      ... on S3AssumedRoleEndpointConfiguration { bucket path region roleArn externalId }
+      ... on S3AccessKeyEndpointConfiguration { bucket path region serverSideEncryption kmsKeyArn accessKeyId }
+      ... on S3AssumedRoleEndpointConfiguration { bucket path region serverSideEncryption kmsKeyArn roleArn externalId }
     }
+    integrityValidation
     createdAt
     updatedAt
   }
@@ -149,6 +150,12 @@ export const RUN_STATUS = /* GraphQL */ `
       nextRetryAt
       createdAt
     }
+  }
+`;
+
+export const DIGEST_PUBLIC_KEYS = /* GraphQL */ `
+  query GetDigestPublicKeys {
+    getDigestPublicKeys { fingerprint algorithm publicKeyPem createdAt retiredAt }
   }
 `;
 

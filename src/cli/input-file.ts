@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ExportInterval } from '../generated/prisma/enums';
+import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 import { CliError } from './cli.errors';
 
 /**
@@ -16,6 +16,11 @@ const common = {
   /** Optional in the seed; null or absent both mean "bucket root". */
   path: z.string().nullish(),
   region: z.string(),
+  /** Optional (ours, issue #10): absent or null sends no encryption header. */
+  serverSideEncryption: z.enum(ServerSideEncryption).nullish(),
+  kmsKeyArn: z.string().nullish(),
+  /** Optional (ours, issue #10): signed digests; absent on create means true. */
+  integrityValidation: z.boolean().optional(),
 };
 
 export const inputFileSchemas = {

@@ -1,5 +1,6 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { AwsClientFactory, CredentialSource } from '../aws/aws-client.factory';
+import { objectEncryption, type EncryptionSettings } from '../aws/server-side-encryption';
 import type { Logger } from '../common/logger';
 
 /** The object the connection test writes; the seed tells admins to look for it in their bucket. */
@@ -9,7 +10,7 @@ export const CONNECTION_STATUS_SUCCESS = 'SUCCESS';
 const MAX_REASON_LENGTH = 1000;
 
 /** What the test needs to know about a configuration, in its stored form (a Prisma row fits). */
-export interface ConnectionTarget extends CredentialSource {
+export interface ConnectionTarget extends CredentialSource, EncryptionSettings {
   bucket: string;
   /** Normalised path (no leading/trailing '/'), null for the bucket root. */
   path: string | null;
@@ -39,7 +40,9 @@ export function connectionTestObjectKey(path: string | null): string {
 /**
  * Proves that the service can write into a configuration's bucket the way exports will: with the
  * configuration's own credentials (or its assumed role), by `PutObject` only, which is the one
- * permission the seed's policies grant. The whole test (AssumeRole included) is bounded by
+ * permission the seed's policies grant, and with the configuration's server-side encryption: with
+ * SSE-KMS, S3 calls kms:GenerateDataKey as the writer, so a key the role may not use fails here
+ * with AWS's own message (naming KMS) rather than at the first export. The whole test (AssumeRole included) is bounded by
  * `timeoutMs`, so a hung endpoint cannot hang the mutation that triggered it.
  */
 export class ConnectionTestService {
@@ -64,6 +67,7 @@ export class ConnectionTestService {
           Key: connectionTestObjectKey(target.path),
           Body: JSON.stringify({ configurationId: target.id, testedAt: testedAt.toISOString(), serviceVersion: this.options.serviceVersion }),
           ContentType: 'application/json',
+          ...objectEncryption(target),
         }),
         { abortSignal: deadline.signal },
       );

@@ -1,6 +1,7 @@
 import { Field, InputType } from 'type-graphql';
 import { NotificationTargetInput } from '../notification/notification.type';
-import { ExportInterval } from '../generated/prisma/enums';
+import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import { INTEGRITY_VALIDATION_DESCRIPTION, KMS_KEY_ARN_DESCRIPTION, SERVER_SIDE_ENCRYPTION_DESCRIPTION } from './export-config.input';
 
 /**
  * Update inputs: the create input's fields plus `id`. Every other field is optional: an absent
@@ -34,6 +35,15 @@ function updateS3ExportConfigurationInput(idDescription: string) {
 
     @Field(() => String, { nullable: true, description: 'AWS region of the bucket, such as "us-east-1".' })
     region?: string;
+
+    @Field(() => ServerSideEncryption, { nullable: true, description: `${SERVER_SIDE_ENCRYPTION_DESCRIPTION} Absent keeps it; a change re-tests the connection.` })
+    serverSideEncryption?: ServerSideEncryption | null;
+
+    @Field(() => String, { nullable: true, description: `${KMS_KEY_ARN_DESCRIPTION} Absent keeps it; null removes it; a change re-tests the connection.` })
+    kmsKeyArn?: string | null;
+
+    @Field(() => Boolean, { nullable: true, description: `${INTEGRITY_VALIDATION_DESCRIPTION} Absent keeps it.` })
+    integrityValidation?: boolean;
   }
   return UpdateS3ExportConfigurationInput;
 }

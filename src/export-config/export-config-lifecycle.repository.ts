@@ -1,5 +1,5 @@
 import type { PrismaTransaction } from '../database/prisma';
-import type { ExportInterval } from '../generated/prisma/enums';
+import type { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 
 /** Columns a lifecycle change may write. */
 export interface ExportConfigurationChanges {
@@ -11,6 +11,9 @@ export interface ExportConfigurationChanges {
   accessKeyId?: string | null;
   secretCiphertext?: string | null;
   roleArn?: string | null;
+  serverSideEncryption?: ServerSideEncryption | null;
+  kmsKeyArn?: string | null;
+  integrityValidation?: boolean;
   connectionStatus?: string;
   lastTestedAt?: Date;
   nextHealthCheckAt?: Date | null;

@@ -10,7 +10,7 @@ import type { ExportConfigurationRepository, ExportConfigurationRow } from './ex
 import type { ExportConfigurationChanges, ExportConfigurationLifecycleRepository } from './export-config-lifecycle.repository';
 import type { ExportConfiguration } from './export-config.type';
 import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, syncSchedule } from './export-config.steps';
-import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
+import { assertEncryptionRules, configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationLifecycleDependencies {
   /** Reads (and the transaction helper) are shared with the create use cases. */
@@ -57,7 +57,7 @@ export class ExportConfigurationLifecycleService {
     if (data.accessKeyId !== undefined && data.accessKeyId !== row.accessKeyId && data.secretAccessKey === undefined) {
       throw new BadUserInputError('data.secretAccessKey', 'is required when accessKeyId changes');
     }
-    const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.destinationChanges(row, data) };
+    const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.sharedChanges(row, data) };
     if (accessKeyId !== row.accessKeyId) changes.accessKeyId = accessKeyId;
     // Encrypted with the configuration id as associated data, exactly as on create.
     if (data.secretAccessKey !== undefined) changes.secretCiphertext = this.deps.secretBox.encrypt(data.secretAccessKey, row.id);
@@ -69,7 +69,7 @@ export class ExportConfigurationLifecycleService {
     const data = parseInput(assumedRoleUpdateSchema, input, 'data');
     const row = await loadConfigurationRow(this.deps.repository, data.id, 'data.id');
     this.requireEndpointType(row, 'S3_ASSUMED_ROLE');
-    const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.destinationChanges(row, data) };
+    const changes: ExportConfigurationChanges = { updatedById: actor.userId, ...this.sharedChanges(row, data) };
     if (data.roleArn !== undefined && data.roleArn !== row.roleArn) changes.roleArn = data.roleArn;
     return this.applyUpdate(row, changes, actor, {});
   }
@@ -127,7 +127,10 @@ export class ExportConfigurationLifecycleService {
     actor: AuditActor,
     extraPayload: Record<string, unknown>,
   ): Promise<ExportConfiguration> {
-    const connectionChanged = ['bucket', 'path', 'region', 'accessKeyId', 'secretCiphertext', 'roleArn'].some((field) => field in changes);
+    // The encryption fields count: the test writes with them, so a key the role cannot use fails now.
+    const connectionChanged = ['bucket', 'path', 'region', 'serverSideEncryption', 'kmsKeyArn', 'accessKeyId', 'secretCiphertext', 'roleArn'].some(
+      (field) => field in changes,
+    );
     if (connectionChanged) {
       // Tested on the row as it will be stored, before anything is written.
       const result = await this.deps.connectionTests.test({ ...row, ...changes } as ExportConfigurationRow, 'update');
@@ -165,10 +168,22 @@ export class ExportConfigurationLifecycleService {
     });
   }
 
-  /** The destination fields of an update input that differ from the stored row. */
-  private destinationChanges(
+  /**
+   * The fields both update inputs share (destination, encryption, interval, integrity validation)
+   * that differ from the stored row. The encryption rules are checked on the row as it will be
+   * stored (`data.kmsKeyArn` is named when they fail).
+   */
+  private sharedChanges(
     row: ExportConfigurationRow,
-    data: { interval?: ExportConfigurationRow['interval']; bucket?: string; path?: string | null; region?: string },
+    data: {
+      interval?: ExportConfigurationRow['interval'];
+      bucket?: string;
+      path?: string | null;
+      region?: string;
+      serverSideEncryption?: ExportConfigurationRow['serverSideEncryption'];
+      kmsKeyArn?: string | null;
+      integrityValidation?: boolean;
+    },
   ): Partial<ExportConfigurationChanges> {
     const changes: Partial<ExportConfigurationChanges> = {};
     if (data.interval !== undefined && data.interval !== row.interval) changes.interval = data.interval;
@@ -176,6 +191,19 @@ export class ExportConfigurationLifecycleService {
     // Absent keeps the path; null (or "", "/") means the bucket root.
     if (data.path !== undefined && data.path !== row.path) changes.path = data.path;
     if (data.region !== undefined && data.region !== row.region) changes.region = data.region;
+    // Absent keeps the encryption fields; null removes them.
+    if (data.serverSideEncryption !== undefined && data.serverSideEncryption !== row.serverSideEncryption) changes.serverSideEncryption = data.serverSideEncryption;
+    if (data.kmsKeyArn !== undefined && data.kmsKeyArn !== row.kmsKeyArn) changes.kmsKeyArn = data.kmsKeyArn;
+    // Applies from the next job planned: a job fixes at planning whether it writes a digest.
+    if (data.integrityValidation !== undefined && data.integrityValidation !== row.integrityValidation) changes.integrityValidation = data.integrityValidation;
+    assertEncryptionRules(
+      {
+        serverSideEncryption: changes.serverSideEncryption !== undefined ? changes.serverSideEncryption : row.serverSideEncryption,
+        kmsKeyArn: changes.kmsKeyArn !== undefined ? changes.kmsKeyArn : row.kmsKeyArn,
+        region: changes.region ?? row.region,
+      },
+      'data',
+    );
     return changes;
   }
 

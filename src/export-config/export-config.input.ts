@@ -1,6 +1,17 @@
 import { Field, InputType } from 'type-graphql';
-import { ExportInterval } from '../generated/prisma/enums';
 import { NotificationTargetInput } from '../notification/notification.type';
+import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+
+/** Shared with the update inputs, so create and update describe the encryption fields alike. */
+export const SERVER_SIDE_ENCRYPTION_DESCRIPTION =
+  'Server-side encryption S3 applies to every object the service writes (exports, digests and .immuta.export.log): AES256 (SSE-S3) or AWS_KMS (SSE-KMS). ' +
+  "Null or absent: no encryption header is sent and the bucket's default encryption applies.";
+export const KMS_KEY_ARN_DESCRIPTION =
+  'ARN of the KMS key (arn:aws:kms:<region>:<account>:key/<key id>) or alias (arn:aws:kms:<region>:<account>:alias/<name>) S3 encrypts with, in the bucket\'s region; ' +
+  'only with serverSideEncryption AWS_KMS (null there: the AWS managed key aws/s3). The role or user needs kms:GenerateDataKey and kms:Decrypt on it (see getExportConfigurationPolicies).';
+export const INTEGRITY_VALIDATION_DESCRIPTION =
+  'Whether every export job also writes a signed digest of its objects under <path>/_digest/ (CloudTrail-style; check them with `audit-export validate`). ' +
+  'A change applies from the next job planned.';
 
 /**
  * GraphQL input shapes. They only describe the wire format; every rule (bucket naming, region,
@@ -24,6 +35,15 @@ export abstract class S3ExportConfigurationInput {
 
   @Field(() => String, { description: 'AWS region of the bucket, such as "us-east-1".' })
   region!: string;
+
+  @Field(() => ServerSideEncryption, { nullable: true, description: SERVER_SIDE_ENCRYPTION_DESCRIPTION })
+  serverSideEncryption?: ServerSideEncryption | null;
+
+  @Field(() => String, { nullable: true, description: KMS_KEY_ARN_DESCRIPTION })
+  kmsKeyArn?: string | null;
+
+  @Field(() => Boolean, { nullable: true, description: `${INTEGRITY_VALIDATION_DESCRIPTION} Default true.` })
+  integrityValidation?: boolean;
 }
 
 @InputType('S3AccessKeyExportConfigurationInput', { description: 'An S3 destination written to with an IAM user access key.' })

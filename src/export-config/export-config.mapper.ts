@@ -18,6 +18,7 @@ export function toExportConfiguration(row: ExportConfigurationRow): ExportConfig
     enabled: row.enabled,
     connectionStatus: row.connectionStatus,
     endpointConfiguration: toEndpointConfiguration(row),
+    integrityValidation: row.integrityValidation,
     createdBy: toUser(row.createdBy),
     createdAt: row.createdAt,
     updatedBy: toUser(row.updatedBy),
@@ -34,6 +35,8 @@ function toEndpointConfiguration(row: ExportConfigurationRow): S3AccessKeyEndpoi
         bucket: row.bucket,
         path: row.path,
         region: row.region,
+        serverSideEncryption: row.serverSideEncryption,
+        kmsKeyArn: row.kmsKeyArn,
         accessKeyId: row.accessKeyId ?? '',
       });
     case 'S3_ASSUMED_ROLE':
@@ -41,6 +44,8 @@ function toEndpointConfiguration(row: ExportConfigurationRow): S3AccessKeyEndpoi
         bucket: row.bucket,
         path: row.path,
         region: row.region,
+        serverSideEncryption: row.serverSideEncryption,
+        kmsKeyArn: row.kmsKeyArn,
         roleArn: row.roleArn ?? '',
         externalId: row.id,
       });
@@ -56,7 +61,21 @@ function toUser(user: { id: string; name: string } | null): UserType | null {
  * copied field by field for the same reason as above.
  */
 export function describeForAudit(
-  row: Pick<ExportConfigurationRow, 'interval' | 'enabled' | 'endpointType' | 'bucket' | 'path' | 'region' | 'accessKeyId' | 'roleArn' | 'connectionStatus'>,
+  row: Pick<
+    ExportConfigurationRow,
+    | 'interval'
+    | 'enabled'
+    | 'endpointType'
+    | 'bucket'
+    | 'path'
+    | 'region'
+    | 'serverSideEncryption'
+    | 'kmsKeyArn'
+    | 'integrityValidation'
+    | 'accessKeyId'
+    | 'roleArn'
+    | 'connectionStatus'
+  >,
 ): Record<string, unknown> {
   return {
     interval: row.interval,
@@ -65,6 +84,9 @@ export function describeForAudit(
     bucket: row.bucket,
     path: row.path,
     region: row.region,
+    serverSideEncryption: row.serverSideEncryption,
+    kmsKeyArn: row.kmsKeyArn,
+    integrityValidation: row.integrityValidation,
     accessKeyId: row.accessKeyId,
     roleArn: row.roleArn,
     connectionStatus: row.connectionStatus,

@@ -1,4 +1,4 @@
-import type { EndpointType, ExportInterval } from '../generated/prisma/enums';
+import type { EndpointType, ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 import type { PrismaClient, PrismaTransaction } from '../database/prisma';
 
 const include = {
@@ -27,6 +27,10 @@ export interface ExportConfigurationRow {
   accessKeyId: string | null;
   secretCiphertext: string | null;
   roleArn: string | null;
+  serverSideEncryption: ServerSideEncryption | null;
+  kmsKeyArn: string | null;
+  /** Each job writes a signed digest (docs/integrity-digests.md). */
+  integrityValidation: boolean;
   lastTestedAt: Date | null;
   nextHealthCheckAt: Date | null;
   healthCheckFailures: number;
@@ -53,6 +57,9 @@ export interface NewExportConfiguration {
   accessKeyId: string | null;
   secretCiphertext: string | null;
   roleArn: string | null;
+  serverSideEncryption: ServerSideEncryption | null;
+  kmsKeyArn: string | null;
+  integrityValidation: boolean;
   connectionStatus: string;
   lastTestedAt: Date;
   nextHealthCheckAt: Date | null;

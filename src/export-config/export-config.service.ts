@@ -16,7 +16,7 @@ import { describeForAudit, toExportConfiguration } from './export-config.mapper'
 import type { ExportConfigurationRepository, ExportConfigurationRow, NewExportConfiguration } from './export-config.repository';
 import type { ExportConfiguration } from './export-config.type';
 import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, retrySoon, syncSchedule } from './export-config.steps';
-import { configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
+import { assertEncryptionRules, configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationServiceDependencies {
   repository: ExportConfigurationRepository;
@@ -54,6 +54,7 @@ export class ExportConfigurationService {
   async createS3AccessKey(input: unknown, actor: AuditActor, idempotencyKey?: string): Promise<ExportConfiguration> {
     const key = parseIdempotencyKey(idempotencyKey);
     const data = parseInput(s3AccessKeyInputSchema, input, 'data');
+    const encryption = encryptionOf(data);
     // The id exists before anything else: the secret is bound to it (encryption associated data).
     const id = randomUUID();
     return this.createAndTest(
@@ -64,6 +65,8 @@ export class ExportConfigurationService {
         bucket: data.bucket,
         path: data.path,
         region: data.region,
+        ...encryption,
+        integrityValidation: data.integrityValidation ?? true,
         accessKeyId: data.accessKeyId,
         secretCiphertext: this.deps.secretBox.encrypt(data.secretAccessKey, id),
         roleArn: null,
@@ -81,6 +84,7 @@ export class ExportConfigurationService {
   async createS3AssumedRole(input: unknown, actor: AuditActor, idempotencyKey?: string): Promise<ExportConfiguration> {
     const key = parseIdempotencyKey(idempotencyKey);
     const data = parseInput(s3AssumedRoleInputSchema, input, 'data');
+    const encryption = encryptionOf(data);
     return this.createAndTest(
       {
         id: randomUUID(),
@@ -89,6 +93,8 @@ export class ExportConfigurationService {
         bucket: data.bucket,
         path: data.path,
         region: data.region,
+        ...encryption,
+        integrityValidation: data.integrityValidation ?? true,
         accessKeyId: null,
         secretCiphertext: null,
         roleArn: data.roleArn,
@@ -204,4 +210,14 @@ export class ExportConfigurationService {
     this.deps.logger.info({ configurationId: row.id, operation: stored.operation, userId: actor.userId }, 'export configuration create repeated with the same Idempotency-Key: answered with the stored one');
     return toExportConfiguration(row);
   }
+}
+
+/**
+ * The encryption columns of a new configuration (absent = null: no SSE header, as before issue
+ * #10), after the rules that tie them together (export-config.validation.ts).
+ */
+function encryptionOf(data: { serverSideEncryption?: ExportConfigurationRow['serverSideEncryption']; kmsKeyArn?: string | null; region: string }) {
+  const settings = { serverSideEncryption: data.serverSideEncryption ?? null, kmsKeyArn: data.kmsKeyArn ?? null };
+  assertEncryptionRules({ ...settings, region: data.region }, 'data');
+  return settings;
 }

@@ -1,6 +1,6 @@
 import { DateTimeResolver } from 'graphql-scalars';
 import { createUnionType, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { ExportInterval } from '../generated/prisma/enums';
+import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 
 /**
  * The API's view of an export configuration. These classes are built only by
@@ -20,6 +20,15 @@ registerEnumType(ExportInterval, {
     EVERY_6_HOURS: { description: 'Every 6 hours.' },
     EVERY_12_HOURS: { description: 'Every 12 hours.' },
     EVERY_24_HOURS: { description: 'Every 24 hours.' },
+  },
+});
+
+registerEnumType(ServerSideEncryption, {
+  name: 'ServerSideEncryption',
+  description: 'Server-side encryption S3 applies to the objects the service writes (the x-amz-server-side-encryption header).',
+  valuesConfig: {
+    AES256: { description: 'SSE-S3: keys managed by S3 (header value AES256).' },
+    AWS_KMS: { description: 'SSE-KMS (header value aws:kms): with kmsKeyArn, or the AWS managed key aws/s3 without it.' },
   },
 });
 
@@ -48,6 +57,15 @@ export abstract class S3EndpointConfiguration {
 
   @Field(() => String, { description: 'AWS region of the bucket, such as "us-east-1".' })
   region!: string;
+
+  @Field(() => ServerSideEncryption, {
+    nullable: true,
+    description: "Server-side encryption requested with every object written; null when no encryption header is sent (the bucket's default encryption applies).",
+  })
+  serverSideEncryption!: ServerSideEncryption | null;
+
+  @Field(() => String, { nullable: true, description: 'The KMS key or alias ARN sent as SSEKMSKeyId with AWS_KMS; null otherwise (with AWS_KMS: the AWS managed key aws/s3).' })
+  kmsKeyArn!: string | null;
 }
 
 @ObjectType('S3AccessKeyEndpointConfiguration', { description: 'An S3 destination written to with an IAM user access key.' })
@@ -91,6 +109,12 @@ export class ExportConfiguration {
 
   @Field(() => EndpointConfiguration, { description: 'The destination and how the service authenticates to it.' })
   endpointConfiguration!: S3AccessKeyEndpointConfiguration | S3AssumedRoleEndpointConfiguration;
+
+  @Field(() => Boolean, {
+    description:
+      'Whether each export job writes a signed digest of its objects under <path>/_digest/ (check them with `audit-export validate`; keys from getDigestPublicKeys). True for configurations created since digests exist, false for older ones.',
+  })
+  integrityValidation!: boolean;
 
   @Field(() => UserType, { nullable: true, description: 'Who created the configuration.' })
   createdBy!: UserType | null;

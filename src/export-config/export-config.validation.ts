@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { DomainError } from '../common/errors';
-import { ExportInterval } from '../generated/prisma/enums';
+import type { EncryptionSettings } from '../aws/server-side-encryption';
+import { BadUserInputError, DomainError } from '../common/errors';
+import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 
 /**
  * The one place where export-configuration input is checked and normalised. GraphQL, the CLI and
@@ -88,10 +89,58 @@ export function normalisePath(value: string | null | undefined): string | null |
 
 const interval = z.enum(ExportInterval, { error: `must be one of ${Object.values(ExportInterval).join(', ')}` });
 
+/** null (or absent on create): no SSE header, the bucket's default encryption applies. */
+const serverSideEncryption = z.enum(ServerSideEncryption, { error: `must be one of ${Object.values(ServerSideEncryption).join(', ')}, or null` }).nullish();
+
+/** Absent on create: on (the service fills it in); absent on update: unchanged. */
+const integrityValidation = z.boolean({ error: 'must be true or false' }).optional();
+
+const KMS_KEY_ARN_PATTERN =
+  /^arn:(aws|aws-cn|aws-us-gov):kms:([a-z]{2}(-[a-z]+)+-\d{1,2}):\d{12}:(key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})|alias\/[A-Za-z0-9/_-]{1,250})$/;
+
+/**
+ * arn:<partition>:kms:<region>:<12-digit account>:key/<key id> (a UUID, or mrk-<32 hex> for a
+ * multi-Region key) or …:alias/<name>. A bare key id or alias name is refused: S3 would take it,
+ * but it then means a key of whatever account writes, and the generated policy needs the ARN.
+ */
+const kmsKeyArn = z
+  .string()
+  .max(2048, 'must be at most 2048 characters')
+  .regex(
+    KMS_KEY_ARN_PATTERN,
+    'must be a KMS key ARN (arn:aws:kms:<region>:<12-digit account id>:key/<key id>) or alias ARN (arn:aws:kms:<region>:<12-digit account id>:alias/<name>)',
+  )
+  .nullish();
+
+/** The region a KMS key or alias ARN names. */
+export function kmsKeyRegion(arn: string): string | undefined {
+  return KMS_KEY_ARN_PATTERN.exec(arn)?.[2];
+}
+
+/**
+ * The rules that relate the encryption fields to each other and to the bucket, checked on the
+ * configuration as it will be stored (the create input, or the stored row with an update's changes
+ * applied), so create and update cannot disagree:
+ * - `kmsKeyArn` only with `serverSideEncryption` AWS_KMS (S3 refuses SSEKMSKeyId otherwise);
+ * - the key in the bucket's region: S3 encrypts only with keys of the bucket's own region.
+ * Throws BAD_USER_INPUT naming `<fieldPrefix>.kmsKeyArn`.
+ */
+export function assertEncryptionRules(settings: EncryptionSettings & { region: string }, fieldPrefix: string): void {
+  if (settings.kmsKeyArn === null) return;
+  const field = `${fieldPrefix}.kmsKeyArn`;
+  if (settings.serverSideEncryption !== 'AWS_KMS') {
+    throw new BadUserInputError(field, `is allowed only with serverSideEncryption ${ServerSideEncryption.AWS_KMS} (set it to null to change the encryption)`);
+  }
+  const keyRegion = kmsKeyRegion(settings.kmsKeyArn);
+  if (keyRegion !== settings.region) {
+    throw new BadUserInputError(field, `must be a key in the bucket's region ${settings.region}, not ${keyRegion}: S3 encrypts only with KMS keys of the bucket's own region`);
+  }
+}
+
 // strictObject: unknown fields are refused, not silently dropped. GraphQL already refuses them for
 // input objects; this also covers callers that bypass GraphQL.
-export const s3AccessKeyInputSchema = z.strictObject({ interval, bucket, path, region, accessKeyId, secretAccessKey });
-export const s3AssumedRoleInputSchema = z.strictObject({ interval, bucket, path, region, roleArn });
+export const s3AccessKeyInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, integrityValidation, accessKeyId, secretAccessKey });
+export const s3AssumedRoleInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, integrityValidation, roleArn });
 export const configurationIdSchema = z.uuid({ error: 'must be an export configuration id (UUID)' });
 
 /**

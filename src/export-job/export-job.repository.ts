@@ -5,7 +5,7 @@ import type { Logger } from '../common/logger';
 import type { ConnectionTarget } from '../connection-test/connection-test.service';
 import { connectionErrorFields } from '../database/connection-error';
 import { DisconnectSafeQueryStream } from '../database/disconnect-safe-query-stream';
-import type { PrismaClient } from '../database/prisma';
+import type { PrismaClient, PrismaTransaction } from '../database/prisma';
 import type { ExportInterval, ExportStatus, ExportTrigger } from '../generated/prisma/enums';
 import { recordDelivery, recordRunFailure } from '../export-config/export-config.repository';
 import { enqueueNotifications } from '../notification/notification-delivery.repository';
@@ -78,6 +78,33 @@ export interface PlannedJob {
   /** Failures so far (the retry backoff grows with it). */
   failureCount: number;
   tasks: PlannedTask[];
+  /** What the job's digest is made of, fixed at planning (docs/integrity-digests.md). */
+  digest: PlannedDigest | null;
+}
+
+/** A job's digest as planned: whether and after which digest it is written, and its time range. */
+export interface PlannedDigest {
+  /** The configuration's newest digest when the job was planned; null for the first of a chain. */
+  previous: { bucket: string; key: string; sha256: string } | null;
+  firstEventReceivedAt: Date;
+  lastEventReceivedAt: Date;
+}
+
+/** A delivered object's facts, recorded when its task succeeds. */
+export interface DeliveredObject {
+  sha256: string;
+  bytes: number;
+}
+
+/** What the digest lists of one task, in the order of the job's events. */
+export interface DigestTask {
+  objectKey: string;
+  status: ExportStatus;
+  fromSequence: bigint;
+  toSequence: bigint;
+  eventCount: number;
+  sha256: string | null;
+  byteSize: bigint | null;
 }
 
 export interface PlanRequest {
@@ -93,6 +120,43 @@ export interface PlanRequest {
 }
 
 const TASK_SELECT = { id: true, offset: true, limit: true, fromSequence: true, toSequence: true, objectKey: true, status: true, attempts: true } as const;
+
+const JOB_SELECT = {
+  id: true,
+  configurationId: true,
+  status: true,
+  fromSequence: true,
+  toSequence: true,
+  bucket: true,
+  path: true,
+  startTimestamp: true,
+  failureCount: true,
+  integrityValidation: true,
+  previousDigestBucket: true,
+  previousDigestKey: true,
+  previousDigestSha256: true,
+  firstEventReceivedAt: true,
+  lastEventReceivedAt: true,
+  tasks: { select: TASK_SELECT, orderBy: { offset: 'asc' as const } },
+} as const;
+
+type StoredJob = {
+  [K in keyof Omit<PlannedJob, 'digest'>]: PlannedJob[K];
+} & {
+  integrityValidation: boolean;
+  previousDigestBucket: string | null;
+  previousDigestKey: string | null;
+  previousDigestSha256: string | null;
+  firstEventReceivedAt: Date | null;
+  lastEventReceivedAt: Date | null;
+};
+
+function toPlannedJob(stored: StoredJob): PlannedJob {
+  const { integrityValidation, previousDigestBucket, previousDigestKey, previousDigestSha256, firstEventReceivedAt, lastEventReceivedAt, ...job } = stored;
+  const previous = previousDigestBucket && previousDigestKey && previousDigestSha256 ? { bucket: previousDigestBucket, key: previousDigestKey, sha256: previousDigestSha256 } : null;
+  const digest = integrityValidation && firstEventReceivedAt && lastEventReceivedAt ? { previous, firstEventReceivedAt, lastEventReceivedAt } : null;
+  return { ...job, digest };
+}
 
 /** The statuses of a job that is not finished; the database allows one such job per configuration. */
 const UNFINISHED: ExportStatus[] = ['PENDING', 'IN_PROGRESS', 'FAILED'];
@@ -185,7 +249,21 @@ export class ExportJobRepository {
   findConfiguration(configurationId: string): Promise<RunConfiguration | null> {
     return this.prisma.exportConfiguration.findUnique({
       where: { id: configurationId },
-      select: { id: true, enabled: true, interval: true, cursor: true, endpointType: true, bucket: true, path: true, region: true, accessKeyId: true, secretCiphertext: true, roleArn: true },
+      select: {
+        id: true,
+        enabled: true,
+        interval: true,
+        cursor: true,
+        endpointType: true,
+        bucket: true,
+        path: true,
+        region: true,
+        serverSideEncryption: true,
+        kmsKeyArn: true,
+        accessKeyId: true,
+        secretCiphertext: true,
+        roleArn: true,
+      },
     });
   }
 
@@ -194,23 +272,13 @@ export class ExportJobRepository {
    * a run always finishes or resumes it before planning a new one, and the cursor only moves when
    * a job succeeds.
    */
-  findUnfinishedJob(configurationId: string): Promise<PlannedJob | null> {
-    return this.prisma.exportJob.findFirst({
+  async findUnfinishedJob(configurationId: string): Promise<PlannedJob | null> {
+    const stored = await this.prisma.exportJob.findFirst({
       where: { configurationId, status: { in: UNFINISHED } },
       orderBy: { createdAt: 'asc' },
-      select: {
-        id: true,
-        configurationId: true,
-        status: true,
-        fromSequence: true,
-        toSequence: true,
-        bucket: true,
-        path: true,
-        startTimestamp: true,
-        failureCount: true,
-        tasks: { select: TASK_SELECT, orderBy: { offset: 'asc' } },
-      },
+      select: JOB_SELECT,
     });
+    return stored ? toPlannedJob(stored) : null;
   }
 
   /**
@@ -225,6 +293,11 @@ export class ExportJobRepository {
    * configuration row is locked first (FOR UPDATE), so two planners take turns and the second sees
    * the first's job; the partial unique index `export_jobs_one_unfinished_per_configuration` is the
    * database's own guarantee behind it.
+   *
+   * With integrity validation on, what the job's digest will be made of is fixed here too, in the
+   * same transaction (docs/integrity-digests.md): the digest it follows (the configuration's newest
+   * digest, which only a digest of this job can replace now) and its first and last event's
+   * ingestion time.
    */
   async planJob(request: PlanRequest): Promise<PlannedJob | null> {
     try {
@@ -238,7 +311,8 @@ export class ExportJobRepository {
   private async planJobExclusively(request: PlanRequest): Promise<PlannedJob | null> {
     return this.prisma.$transaction(
       async (tx) => {
-        const [configuration] = await tx.$queryRaw<Array<{ cursor: bigint }>>`SELECT cursor FROM export_configurations WHERE id = ${request.configurationId}::uuid FOR UPDATE`;
+        const [configuration] = await tx.$queryRaw<Array<{ cursor: bigint; integrity_validation: boolean }>>`
+          SELECT cursor, integrity_validation FROM export_configurations WHERE id = ${request.configurationId}::uuid FOR UPDATE`;
         if (!configuration) throw new Error(`Export configuration ${request.configurationId} was not found`);
         if ((await tx.exportJob.count({ where: { configurationId: request.configurationId, status: { in: UNFINISHED } } })) > 0) return null;
         const from = configuration.cursor;
@@ -274,6 +348,7 @@ export class ExportJobRepository {
           previous = { sequence: boundary.sequence, position };
         }
         const toSequence = previous.sequence;
+        const digest = configuration.integrity_validation ? await this.planDigest(tx, request.configurationId, from, toSequence) : null;
         await tx.exportJob.create({
           data: {
             id,
@@ -286,6 +361,12 @@ export class ExportJobRepository {
             bucket: request.bucket,
             path: request.path,
             startTimestamp: request.startedAt,
+            integrityValidation: digest !== null,
+            previousDigestBucket: digest?.previous?.bucket,
+            previousDigestKey: digest?.previous?.key,
+            previousDigestSha256: digest?.previous?.sha256,
+            firstEventReceivedAt: digest?.firstEventReceivedAt,
+            lastEventReceivedAt: digest?.lastEventReceivedAt,
             tasks: { createMany: { data: tasks.map(({ status: _status, attempts: _attempts, ...task }) => task) } },
           },
         });
@@ -300,10 +381,20 @@ export class ExportJobRepository {
           startTimestamp: request.startedAt,
           failureCount: 0,
           tasks,
+          digest,
         };
       },
       { timeout: 120_000, maxWait: 30_000 },
     );
+  }
+
+  /** Inside planJob's transaction, with the configuration row locked. */
+  private async planDigest(tx: PrismaTransaction, configurationId: string, from: bigint, to: bigint): Promise<PlannedDigest> {
+    const previous = await tx.exportDigestChain.findUnique({ where: { configurationId }, select: { bucket: true, key: true, sha256: true } });
+    const [times] = await tx.$queryRaw<Array<{ first: Date; last: Date }>>`
+      SELECT (SELECT received_timestamp FROM audit_events WHERE sequence > ${from} ORDER BY sequence ASC LIMIT 1) AS first,
+             (SELECT received_timestamp FROM audit_events WHERE sequence = ${to}) AS last`;
+    return { previous, firstEventReceivedAt: times.first, lastEventReceivedAt: times.last };
   }
 
   /**
@@ -338,8 +429,46 @@ export class ExportJobRepository {
     await this.prisma.$executeRaw`UPDATE export_job_tasks SET attempts = attempts + ${retries} WHERE id = ${taskId}::uuid`;
   }
 
-  async completeTask(taskId: string, eventCount: number): Promise<void> {
-    await this.prisma.exportJobTask.update({ where: { id: taskId }, data: { status: 'SUCCEEDED', eventCount, failureReason: null, endTimestamp: new Date() } });
+  /**
+   * The task's object is delivered: its size and SHA-256 are those of the last upload, which
+   * overwrote every earlier one under the same key, so they describe what the bucket holds.
+   */
+  async completeTask(taskId: string, eventCount: number, object: DeliveredObject): Promise<void> {
+    await this.prisma.exportJobTask.update({
+      where: { id: taskId },
+      data: { status: 'SUCCEEDED', eventCount, sha256: object.sha256, byteSize: BigInt(object.bytes), failureReason: null, endTimestamp: new Date() },
+    });
+  }
+
+  /**
+   * The key the job's digest is signed with: `candidateKeyId` the first time (the current key),
+   * whatever was fixed before on every later call, so a retry after a key rotation signs with the
+   * same key and writes the same bytes.
+   */
+  async fixDigestSigningKey(jobId: string, candidateKeyId: string): Promise<string> {
+    const [row] = await this.prisma.$queryRaw<Array<{ key_id: string }>>`
+      UPDATE export_jobs SET digest_signing_key_id = coalesce(digest_signing_key_id, ${candidateKeyId}::uuid) WHERE id = ${jobId}::uuid
+      RETURNING digest_signing_key_id::text AS key_id`;
+    if (!row) throw new Error(`Export job ${jobId} was not found`);
+    return row.key_id;
+  }
+
+  /** The tasks of a job as its digest lists them, in event order. */
+  digestTasks(jobId: string): Promise<DigestTask[]> {
+    return this.prisma.exportJobTask.findMany({
+      where: { jobId },
+      orderBy: { offset: 'asc' },
+      select: { objectKey: true, status: true, fromSequence: true, toSequence: true, eventCount: true, sha256: true, byteSize: true },
+    });
+  }
+
+  /** The digest as written, for the job's history; the SHA-256 a retry's digest is compared with. */
+  async recordDigest(jobId: string, digest: { key: string; sha256: string }): Promise<void> {
+    await this.prisma.exportJob.update({ where: { id: jobId }, data: { digestKey: digest.key, digestSha256: digest.sha256 } });
+  }
+
+  async recordedDigestSha256(jobId: string): Promise<string | null> {
+    return (await this.prisma.exportJob.findUniqueOrThrow({ where: { id: jobId }, select: { digestSha256: true } })).digestSha256;
   }
 
   async failTask(taskId: string, reason: string): Promise<void> {

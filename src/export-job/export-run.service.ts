@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentials, CredentialSource } from '../aws/aws-client.factory';
+import { objectEncryption } from '../aws/server-side-encryption';
 import type { Logger } from '../common/logger';
 import { connectionFailureStatus } from '../connection-test/connection-test.service';
 import type { ExportTrigger } from '../generated/prisma/enums';
@@ -10,6 +11,7 @@ import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration, Ru
 import { exportObjectKey } from './export-object-key';
 import { NO_EXPORT_RUN_METRICS, type ExportRunMetrics } from './export-run.metrics';
 import { countClientRetries, type ExportTaskUploader } from './export-task.uploader';
+import type { ExportDigestWriter } from './export-digest.writer';
 import { INTERVAL_MS } from '../export-schedule/export-queue';
 
 /**
@@ -74,12 +76,15 @@ const MAX_ROUNDS_PER_RUN = 10;
  * deliver everything new, job by job, task by task. Exactly once comes from three rules:
  * objects have keys fixed at planning (a retry overwrites), a job's cursor moves only in the
  * transaction that marks it SUCCEEDED, and only one run per configuration at a time
- * (docs/delivery-guarantees.md has the whole argument).
+ * (docs/delivery-guarantees.md has the whole argument). A job planned with integrity validation
+ * also writes its signed digest, after its objects and before it completes
+ * (docs/integrity-digests.md).
  */
 export class ExportRunService {
   constructor(
     private readonly repository: ExportJobRepository,
     private readonly uploader: ExportTaskUploader,
+    private readonly digests: Pick<ExportDigestWriter, 'write'>,
     private readonly aws: ExportAwsClients,
     private readonly options: ExportRunOptions,
     private readonly logger: Logger,
@@ -214,7 +219,18 @@ export class ExportRunService {
       } catch (error) {
         // Without the lock, marking the job FAILED could overwrite another run's SUCCEEDED.
         await lock.assertHeld();
-        return this.failJob(configuration, job, task, error);
+        return this.failJob(configuration, job, { task }, error);
+      }
+    }
+    if (job.digest) {
+      // Before the completing transaction, which stays as it was: a crash or failure in between
+      // leaves the job unfinished, and its retry writes the same digest again (docs/integrity-digests.md).
+      await lock.assertHeld();
+      try {
+        await this.attempt(configuration, credentials, { jobId: job.id, step: 'digest' }, (s3) => this.digests.write(s3, job, objectEncryption(configuration)));
+      } catch (error) {
+        await lock.assertHeld();
+        return this.failJob(configuration, job, { step: 'The digest' }, error);
       }
     }
     await lock.assertHeld();
@@ -237,15 +253,20 @@ export class ExportRunService {
     return { status: 'superseded', reason };
   }
 
-  /** Records the failure, and queues the job's next try with backoff (within the interval). */
-  private async failJob(configuration: RunConfiguration, job: PlannedJob, task: PlannedTask, error: unknown): Promise<JobOutcome> {
+  /**
+   * Records the failure of a task (or of the job's digest), and queues the job's next try with
+   * backoff (within the interval), unless the failure disabled the configuration for good.
+   */
+  private async failJob(configuration: RunConfiguration, job: PlannedJob, failed: { task: PlannedTask } | { step: string }, error: unknown): Promise<JobOutcome> {
     const failure = error instanceof ExportTaskFailure ? error : new ExportTaskFailure(failureReason(error), 'transient', error);
-    await this.repository.failTask(task.id, failure.message);
-    this.metrics.taskEnded('failed');
+    if ('task' in failed) {
+      await this.repository.failTask(failed.task.id, failure.message);
+      this.metrics.taskEnded('failed');
+    }
     // Only a permanent failure says something about the bucket or the credentials; the text has
     // the connection test's form, so connectionStatus reads the same whoever found the problem.
     const connectionStatus = failure.kind === 'permanent' ? connectionFailureStatus(configuration, failure.message) : undefined;
-    const reason = `Task at offset ${task.offset} failed: ${failure.message}`;
+    const reason = `${'task' in failed ? `Task at offset ${failed.task.offset}` : failed.step} failed: ${failure.message}`;
     const { failureCount, nextRetryAt, disabled } = await this.repository.failJob(job.id, {
       reason,
       connectionStatus,
@@ -253,12 +274,13 @@ export class ExportRunService {
       autoDisableAfterMs: this.options.autoDisableAfterMs,
     });
     this.metrics.jobEnded('failed');
-    this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId: task.id, kind: failure.kind, reason: failure.message, failureCount, nextRetryAt }, 'export job failed');
+    const taskId = 'task' in failed ? failed.task.id : undefined;
+    this.logger.warn({ configurationId: configuration.id, jobId: job.id, taskId, kind: failure.kind, reason: failure.message, failureCount, nextRetryAt }, 'export job failed');
     if (disabled) {
       // PostgreSQL says disabled already; the scheduler is removed best effort (a queued run of a
       // disabled configuration is skipped, and the reconcile loop removes a scheduler left behind).
       this.logger.error({ configurationId: configuration.id }, 'export configuration disabled after persistent failure');
-      await this.retries?.remove?.(configuration.id).catch((error: unknown) => this.logger.error({ err: error, configurationId: configuration.id }, 'could not remove the scheduler of a disabled configuration'));
+      await this.retries?.remove?.(configuration.id).catch((removeError: unknown) => this.logger.error({ err: removeError, configurationId: configuration.id }, 'could not remove the scheduler of a disabled configuration'));
       return { status: 'failed', jobId: job.id, reason: failure.message, nextRetryAt };
     }
     try {
@@ -272,31 +294,51 @@ export class ExportRunService {
 
   /** Tries a task until it succeeds, fails permanently, or runs out of tries; every try is counted. */
   private async executeTask(configuration: RunConfiguration, job: PlannedJob, task: PlannedTask, credentials: RefreshingCredentials): Promise<number> {
-    for (let attempt = 1; ; attempt += 1) {
-      if (attempt > 1) this.metrics.retried('task');
+    return this.attempt(configuration, credentials, { taskId: task.id, step: 'task' }, async (s3) => {
       await this.repository.startTaskAttempt(task.id);
-      // A client per try: cheap, and it starts from the credentials as they are now.
-      const s3 = this.aws.createS3Client(configuration.region, credentials.provider, { maxAttempts: this.options.requestMaxAttempts });
       const retries = countClientRetries(s3);
       try {
-        const uploaded = await this.uploader.upload(s3, configuration.bucket, job.id, task);
-        this.metrics.objectUploaded(configuration.id, uploaded);
+        const { eventCount, object } = await this.uploader.upload(s3, { bucket: configuration.bucket, encryption: objectEncryption(configuration) }, job.id, task);
+        this.metrics.objectUploaded(configuration.id, { eventCount, bytes: object.bytes });
         await this.repository.addTaskRetries(task.id, retries());
-        await this.repository.completeTask(task.id, uploaded.eventCount);
+        await this.repository.completeTask(task.id, eventCount, object);
         this.metrics.taskEnded('succeeded');
-        return uploaded.eventCount;
+        return eventCount;
       } catch (error) {
         await this.repository.addTaskRetries(task.id, retries());
+        throw error;
+      } finally {
+        this.metrics.retried('client', retries());
+      }
+    });
+  }
+
+  /**
+   * Runs one step of a job (a task's upload, the digest's write) with an S3 client of its own per
+   * try, until it succeeds, fails permanently, or runs out of tries, with backoff in between.
+   */
+  private async attempt<T>(
+    configuration: RunConfiguration,
+    credentials: RefreshingCredentials,
+    context: { step: 'task' | 'digest'; taskId?: string; jobId?: string },
+    work: (s3: S3Client) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      if (attempt > 1 && context.step === 'task') this.metrics.retried('task');
+      // A client per try: cheap, and it starts from the credentials as they are now.
+      const s3 = this.aws.createS3Client(configuration.region, credentials.provider, { maxAttempts: this.options.requestMaxAttempts });
+      try {
+        return await work(s3);
+      } catch (error) {
         const kind = classifyFailure(error);
         const reason = failureReason(error);
         if (kind === 'permanent') throw new ExportTaskFailure(reason, kind, error);
         if (kind === 'expired-credentials') credentials.invalidate();
         if (attempt >= this.options.maxTaskAttempts) throw new ExportTaskFailure(reason, kind, error);
         const delay = backoff(attempt, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs);
-        this.logger.info({ configurationId: configuration.id, taskId: task.id, attempt, delay, reason }, 'export task failed, retrying');
+        this.logger.info({ configurationId: configuration.id, ...context, attempt, delay, reason }, `export ${context.step} failed, retrying`);
         await sleep(delay);
       } finally {
-        this.metrics.retried('client', retries());
         s3.destroy();
       }
     }

@@ -1,8 +1,9 @@
 import { createGzip, type Gzip } from 'node:zlib';
 import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
-import type { ExportJobRepository, PlannedTask } from './export-job.repository';
-import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts, type ObjectWriteResult } from './multipart-object.writer';
+import type { ObjectEncryption } from '../aws/server-side-encryption';
+import type { DeliveredObject, ExportJobRepository, PlannedTask } from './export-job.repository';
+import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts } from './multipart-object.writer';
 
 export interface UploaderOptions {
   /** Multipart part size, at least 5 MiB (S3's minimum). */
@@ -47,12 +48,22 @@ export class ExportTaskUploader {
     this.partBuffers = new PartBufferPool(options.partSizeBytes, options.queueSize + 1);
   }
 
-  /** Uploads the task's object (overwriting an earlier attempt's) and returns its event count and size. */
-  async upload(s3: S3Client, bucket: string, jobId: string, task: PlannedTask): Promise<UploadedObject> {
+  /**
+   * Uploads the task's object (overwriting an earlier attempt's) with the destination's server-side
+   * encryption, and returns the number of events in it and the object's size and SHA-256 (computed
+   * on the gzip output as it is sent, for the job's digest).
+   */
+  async upload(
+    s3: S3Client,
+    destination: { bucket: string; encryption: ObjectEncryption },
+    jobId: string,
+    task: PlannedTask,
+  ): Promise<{ eventCount: number; object: DeliveredObject }> {
     const { rows, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence);
     const gzip = createGzip({ level: this.options.gzipLevel });
     const target = {
-      Bucket: bucket,
+      ...destination.encryption,
+      Bucket: destination.bucket,
       Key: task.objectKey,
       ContentType: 'application/x-ndjson',
       ContentEncoding: 'gzip',
@@ -83,7 +94,8 @@ export class ExportTaskUploader {
       throw error;
     }
     release();
-    return { eventCount: (lines as PromiseFulfilledResult<number>).value, bytes: (upload as PromiseFulfilledResult<ObjectWriteResult>).value.bytes };
+    const { bytes, sha256 } = (upload as PromiseFulfilledResult<{ bytes: number; sha256: string }>).value;
+    return { eventCount: (lines as PromiseFulfilledResult<number>).value, object: { bytes, sha256 } };
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   ChecksumAlgorithm,
@@ -8,14 +9,18 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { ObjectEncryption } from '../aws/server-side-encryption';
 
 /** S3's smallest part size for every part but the last. */
 export const MIN_PART_SIZE_BYTES = 5 * 1024 * 1024;
 /** S3's largest part number. */
 const MAX_PARTS = 10_000;
 
-/** Where the object goes and the headers it is stored with. */
-export interface ObjectTarget {
+/**
+ * Where the object goes and the headers it is stored with, server-side encryption included: they
+ * go with the PutObject or the CreateMultipartUpload (S3 applies an upload's settings to its parts).
+ */
+export interface ObjectTarget extends ObjectEncryption {
   Bucket: string;
   Key: string;
   ContentType?: string;
@@ -27,6 +32,8 @@ export interface ObjectWriteResult {
   /** 0 when the object went up as a single PutObject. */
   parts: number;
   bytes: number;
+  /** SHA-256 (hex) of the bytes sent, in order: of the object as S3 stores it. */
+  sha256: string;
 }
 
 /**
@@ -64,6 +71,8 @@ export class PartBufferPool {
  * multipart upload with up to `concurrency` parts in flight, each sent from a pooled buffer that
  * is filled again only after its request has finished (retries by the SDK resend the same bytes).
  * Parts carry CRC32 checksums, which S3 verifies on arrival and records for the whole object.
+ * The object's SHA-256 is computed on the way, chunk by chunk, for its digest (nothing is buffered
+ * beyond the parts themselves).
  *
  * On failure the multipart upload is aborted, best effort: the original error is what is thrown
  * (an abort refused for want of s3:AbortMultipartUpload is attached as its `cause`), and the
@@ -96,6 +105,7 @@ export async function writeObjectInParts(
   let partFailure: { error: unknown } | undefined;
   let partNumber = 0;
   let bytes = 0;
+  const hash = createHash('sha256');
 
   const sendPart = (body: Buffer, buffer: Buffer) => {
     partNumber += 1;
@@ -128,6 +138,7 @@ export async function writeObjectInParts(
   try {
     for await (const chunk of source) {
       throwIfStopped();
+      hash.update(chunk);
       let offset = 0;
       while (offset < chunk.length) {
         if (used === partSize) {
@@ -153,14 +164,14 @@ export async function writeObjectInParts(
 
     if (uploadId === undefined) {
       await s3.send(new PutObjectCommand({ ...target, Body: buffer.subarray(0, used) }));
-      return { parts: 0, bytes };
+      return { parts: 0, bytes, sha256: hash.digest('hex') };
     }
     sendPart(buffer.subarray(0, used), buffer);
     await Promise.all(inFlight);
     throwIfStopped();
     completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     await s3.send(new CompleteMultipartUploadCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, MultipartUpload: { Parts: completed } }));
-    return { parts: completed.length, bytes };
+    return { parts: completed.length, bytes, sha256: hash.digest('hex') };
   } catch (error) {
     // Parts still in flight read from pooled buffers: wait for them before the buffers go back.
     await Promise.all(inFlight);

@@ -5,6 +5,7 @@ import { SetupPolicyResolver } from '../setup-policy/setup-policy.resolver';
 import { ApiKeyResolver } from '../api-key/api-key.resolver';
 import { ExportStatusResolver } from '../export-status/export-status.resolver';
 import { NotificationResolver } from '../notification/notification.resolver';
+import { DigestSigningKeyResolver } from '../digest-signing-key/digest-signing-key.resolver';
 import type { AppServices } from '../app/app.services';
 
 /** A resolver class and how the composition root builds it from the services. */
@@ -25,4 +26,5 @@ export const resolverRegistrations: readonly ResolverRegistration[] = [
   { type: ApiKeyResolver, create: (services) => new ApiKeyResolver(services.apiKeys) },
   { type: ExportStatusResolver, create: (services) => new ExportStatusResolver(services.exportStatus) },
   { type: NotificationResolver, create: (services) => new NotificationResolver(services.notifications) },
+  { type: DigestSigningKeyResolver, create: (services) => new DigestSigningKeyResolver(services.digestSigningKeys) },
 ];

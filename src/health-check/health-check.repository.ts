@@ -1,3 +1,4 @@
+import { serverSideEncryptionFromLabel } from '../aws/server-side-encryption';
 import type { ConnectionTarget } from '../connection-test/connection-test.service';
 import type { PrismaClient } from '../database/prisma';
 
@@ -26,6 +27,9 @@ interface CandidateRow {
   access_key_id: string | null;
   secret_ciphertext: string | null;
   role_arn: string | null;
+  /** The database's enum label: 'AES256' or 'aws:kms'. */
+  server_side_encryption: string | null;
+  kms_key_arn: string | null;
   health_check_failures: number;
   version: number;
 }
@@ -64,7 +68,7 @@ export class HealthCheckRepository {
          FROM due
         WHERE c.id = due.id
        RETURNING c.id, c.endpoint_type, c.bucket, c.path, c.region, c.access_key_id, c.secret_ciphertext,
-                 c.role_arn, c.health_check_failures, c.version`,
+                 c.role_arn, c.server_side_encryption::text AS server_side_encryption, c.kms_key_arn, c.health_check_failures, c.version`,
       now.toISOString(),
       limit,
       leaseMs,
@@ -78,6 +82,8 @@ export class HealthCheckRepository {
       accessKeyId: row.access_key_id,
       secretCiphertext: row.secret_ciphertext,
       roleArn: row.role_arn,
+      serverSideEncryption: serverSideEncryptionFromLabel(row.server_side_encryption),
+      kmsKeyArn: row.kms_key_arn,
       healthCheckFailures: row.health_check_failures,
       version: row.version,
     }));

@@ -53,19 +53,46 @@ export function buildTrustPolicy(principalArn: string, externalId: string): Poli
  * deleted at once instead of billed until a lifecycle rule removes them (Keycard's seed asks for
  * the same pair). Nothing is read, listed or deleted. `path` is the stored, normalised form: no
  * leading or trailing '/', null for the bucket root.
+ *
+ * With a customer KMS key (`kmsKeyArn`), a second statement lets the writer use it, as CloudTrail's
+ * and Immuta's guides ask: `kms:GenerateDataKey` for every object S3 encrypts, and `kms:Decrypt`,
+ * which S3 calls to complete a multipart upload (it reads back the upload's data key). The key's own
+ * key policy must allow this too when the key lives in another account.
  */
-export function buildPermissionsPolicy(bucket: string, path: string | null, partition = 'aws'): PolicyDocument {
+export function buildPermissionsPolicy(bucket: string, path: string | null, partition = 'aws', kmsKeyArn: string | null = null): PolicyDocument {
   const prefix = path ? `${path}/` : '';
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
-        Resource: `arn:${partition}:s3:::${bucket}/${prefix}*`,
-      },
-    ],
-  };
+  const statements: Array<Record<string, unknown>> = [
+    {
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      Resource: `arn:${partition}:s3:::${bucket}/${prefix}*`,
+    },
+  ];
+  if (kmsKeyArn) statements.push(kmsStatement(kmsKeyArn));
+  return { Version: '2012-10-17', Statement: statements };
+}
+
+/** The actions S3 performs with the writer's permissions on an SSE-KMS key. */
+export const KMS_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'];
+
+/**
+ * The statement for a key ARN names the key itself. An alias ARN cannot be a key operation's
+ * Resource (IAM matches key operations against the key's ARN, never an alias's), so for an alias
+ * the statement covers the keys of that account and region that carry the alias, through the
+ * `kms:ResourceAliases` condition key.
+ */
+function kmsStatement(kmsKeyArn: string): Record<string, unknown> {
+  // arn:<partition>:kms:<region>:<account>:alias/<name>
+  const [arn, partition, service, region, account, resource] = kmsKeyArn.split(':');
+  if (resource?.startsWith('alias/')) {
+    return {
+      Effect: 'Allow',
+      Action: KMS_ACTIONS,
+      Resource: [arn, partition, service, region, account, 'key/*'].join(':'),
+      Condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': resource } },
+    };
+  }
+  return { Effect: 'Allow', Action: KMS_ACTIONS, Resource: kmsKeyArn };
 }
 
 /** Pretty JSON, ready to paste into the AWS console's JSON editor. */

@@ -13,7 +13,7 @@ export interface SetupPolicies {
   callerArn: string | null;
   /** Trust policy of the customer's role; null for access-key configurations (nothing is assumed). */
   trustPolicy: string | null;
-  /** Permissions policy for the role or the IAM user: s3:PutObject and s3:AbortMultipartUpload under the bucket and path. */
+  /** Permissions policy for the role or the IAM user: s3:PutObject and s3:AbortMultipartUpload under the bucket and path, plus kms:GenerateDataKey and kms:Decrypt on kmsKeyArn when one is set. */
   permissionsPolicy: string;
 }
 
@@ -39,7 +39,7 @@ export class SetupPolicyService {
         principalArn: null,
         callerArn: null,
         trustPolicy: null,
-        permissionsPolicy: formatPolicy(buildPermissionsPolicy(configuration.bucket, configuration.path)),
+        permissionsPolicy: formatPolicy(buildPermissionsPolicy(configuration.bucket, configuration.path, 'aws', configuration.kmsKeyArn)),
       };
     }
     let callerArn: string;
@@ -55,7 +55,7 @@ export class SetupPolicyService {
       principalArn,
       callerArn,
       trustPolicy: formatPolicy(buildTrustPolicy(principalArn, configuration.id)),
-      permissionsPolicy: formatPolicy(buildPermissionsPolicy(configuration.bucket, configuration.path, partition)),
+      permissionsPolicy: formatPolicy(buildPermissionsPolicy(configuration.bucket, configuration.path, partition, configuration.kmsKeyArn)),
     };
   }
 }

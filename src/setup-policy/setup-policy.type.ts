@@ -31,7 +31,7 @@ export class ExportConfigurationPoliciesType {
 
   @Field(() => String, {
     description:
-      'Permissions policy to attach to the role (assumed-role configurations) or to the IAM user of the access key: s3:PutObject and s3:AbortMultipartUpload on the objects under the configured bucket and path, the only permissions the service uses (the second lets it delete the parts of a failed multipart upload at once). Add kms:Decrypt and kms:GenerateDataKey on your key if the bucket uses SSE-KMS.',
+      'Permissions policy to attach to the role (assumed-role configurations) or to the IAM user of the access key: s3:PutObject and s3:AbortMultipartUpload on the objects under the configured bucket and path, the only permissions the service uses (the second lets it delete the parts of a failed multipart upload at once). With a kmsKeyArn, a second statement allows kms:GenerateDataKey and kms:Decrypt on that key (for an alias ARN: on the keys carrying the alias). If instead the bucket\'s default encryption uses a KMS key, add those two actions on it yourself.',
   })
   permissionsPolicy!: string;
 }

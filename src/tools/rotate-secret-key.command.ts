@@ -8,11 +8,14 @@ import { ExportConfigurationRepository } from '../export-config/export-config.re
 import { ExportConfigurationSecretRotationService, type SecretRotationSummary } from '../export-config/export-config-secret-rotation.service';
 import { rotateNotificationTargetSecrets, type TargetSecretRotationSummary } from '../notification/notification-secret-rotation';
 import { NotificationTargetRepository } from '../notification/notification-target.repository';
+import { DigestSigningKeyRepository } from '../digest-signing-key/digest-signing-key.repository';
+import { DigestSigningKeyService, type PrivateKeyReEncryptionSummary } from '../digest-signing-key/digest-signing-key.service';
 
 /**
  * `npm run rotate-secret-key` (or `node dist/src/tools/rotate-secret-key.command.js`): re-encrypts
  * every stored AWS secret that is not sealed with SECRET_ENCRYPTION_KEY, decrypting with
- * SECRET_ENCRYPTION_PREVIOUS_KEYS. Run it after every process of the service has restarted with
+ * SECRET_ENCRYPTION_PREVIOUS_KEYS, and the private keys that sign digests, which are sealed the
+ * same way. Run it after every process of the service has restarted with
  * the new key (README, "Rotating the secret-encryption key"). Exits non-zero when a secret could
  * not be re-encrypted, naming its configuration; such rows are left as they are.
  *
@@ -29,11 +32,12 @@ async function main(): Promise<number> {
   const prisma = createPrismaClient(env.DATABASE_URL);
   try {
     const summary = await new ExportConfigurationSecretRotationService(new ExportConfigurationRepository(prisma), secretBox).rotate();
-    process.stdout.write(formatSummary(summary));
-    // The signing secrets of notification targets are sealed with the same keyring.
+    // The signing secrets of notification targets and the digest signing keys are sealed with the same keyring.
     const targets = await rotateNotificationTargetSecrets(new NotificationTargetRepository(prisma), secretBox);
-    process.stdout.write(formatTargetSummary(targets));
-    return summary.failed.length > 0 || summary.changedMeanwhile.length > 0 || targets.failed.length > 0 ? 1 : 0;
+    const signingKeys = await new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox).reEncryptPrivateKeys();
+    process.stdout.write(formatSummary(summary) + formatTargetSummary(targets) + formatSigningKeySummary(signingKeys));
+    const failed = summary.failed.length + summary.changedMeanwhile.length + targets.failed.length + signingKeys.failed.length + signingKeys.changedMeanwhile.length;
+    return failed > 0 ? 1 : 0;
   } finally {
     await prisma.$disconnect();
   }
@@ -67,6 +71,19 @@ function formatTargetSummary(summary: TargetSecretRotationSummary): string {
     const reason = failure.code === 'CHANGED_MEANWHILE' ? 'changed during the rotation; run the command again' : `${FAILURE_REASONS[failure.code]}; left unchanged`;
     lines.push(`  failed: notification target ${failure.targetId} of export configuration ${failure.configurationId}${failure.keyId ? ` (key ${failure.keyId})` : ''}: ${reason}`);
   }
+  return `${lines.join('\n')}\n`;
+}
+
+function formatSigningKeySummary(summary: PrivateKeyReEncryptionSummary): string {
+  const lines = [
+    `Digest signing keys: re-encrypted ${summary.reEncrypted.length}, already current ${summary.alreadyCurrent.length}, failed ${summary.failed.length}` +
+      (summary.changedMeanwhile.length > 0 ? `, changed meanwhile ${summary.changedMeanwhile.length}` : ''),
+  ];
+  for (const failure of summary.failed) {
+    const key = failure.keyId ? ` (key ${failure.keyId})` : '';
+    lines.push(`  failed: digest signing key ${failure.fingerprint}${key}: ${FAILURE_REASONS[failure.code]}; left unchanged (rotate the digest signing key if it is lost)`);
+  }
+  for (const fingerprint of summary.changedMeanwhile) lines.push(`  changed meanwhile: digest signing key ${fingerprint}; run the command again`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -24,7 +24,7 @@ describe('POST /api/audit/events and the export GraphQL API, over HTTP', () => {
   beforeAll(async () => {
     sandbox = await startSandbox();
     testApp = await startTestApp({ sandbox, env: { BULLMQ_PREFIX: prefix, INGEST_MAX_BODY_BYTES: '65536', LOG_LEVEL: 'silent' } });
-    worker = await startExportWorker({ env: testApp.app.env, logger: testApp.app.logger, prisma: testApp.app.prisma, awsClients: testApp.app.services.awsClients });
+    worker = await startExportWorker({ env: testApp.app.env, logger: testApp.app.logger, prisma: testApp.app.prisma, awsClients: testApp.app.services.awsClients, digestSigningKeys: testApp.app.services.digestSigningKeys });
     ingestKey = await testApp.createKey('producer', ['INGEST']);
     auditKey = await testApp.createKey('admin', ['AUDIT']);
   });

@@ -8,6 +8,10 @@ import { createPrismaClient } from '../../src/database/prisma';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
 import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
 import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader } from '../../src/export-job/export-task.uploader';
+import { DigestSigningKeyRepository } from '../../src/digest-signing-key/digest-signing-key.repository';
+import { DigestSigningKeyService } from '../../src/digest-signing-key/digest-signing-key.service';
+import { ExportDigestChainRepository } from '../../src/export-job/export-digest-chain.repository';
+import { ExportDigestWriter } from '../../src/export-job/export-digest.writer';
 
 /**
  * The measured process of `bench:export`: one export run, alone in a fresh Node process (the
@@ -74,6 +78,7 @@ function kernelPeak(): number | undefined {
 async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
   const prisma = createPrismaClient(request.databaseUrl);
   const pool = new Pool({ connectionString: request.databaseUrl, max: 4 });
+  const secretBox = new SecretBox(Buffer.from(request.secretKeyHex, 'hex'));
   const awsClients = new AwsClientFactory(
     {
       stsRegion: request.region,
@@ -83,12 +88,14 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
       serviceCredentials: request.serviceCredentials,
       requestTimeoutMs: 60_000,
     },
-    new SecretBox(Buffer.from(request.secretKeyHex, 'hex')),
+    secretBox,
   );
   try {
     const repository = new ExportJobRepository(prisma, pool);
     const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, gzipLevel: request.gzipLevel });
-    const runs = new ExportRunService(repository, uploader, awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: request.taskMax }, createLogger('silent'));
+    // As the worker builds it: a configuration with integrity validation also writes its digest.
+    const digests = new ExportDigestWriter(repository, new ExportDigestChainRepository(prisma), new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox), createLogger('silent'));
+    const runs = new ExportRunService(repository, uploader, digests, awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: request.taskMax }, createLogger('silent'));
     await prisma.$connect();
 
     global.gc?.();

@@ -22,7 +22,7 @@ beforeAll(async () => {
   sandbox = await openSandbox();
   // The fixture gives the app a BullMQ prefix of its own and obliterates it on close.
   service = await startTestApp({ sandbox });
-  worker = await startExportWorker({ env: service.app.env, logger: service.app.logger, prisma: service.app.prisma, awsClients: service.app.services.awsClients });
+  worker = await startExportWorker({ env: service.app.env, logger: service.app.logger, prisma: service.app.prisma, awsClients: service.app.services.awsClients, digestSigningKeys: service.app.services.digestSigningKeys });
   cli = new CliHarness();
   expect((await cli.run(['configure', '--host', service.url, '--api-key', await service.createKey('admin', ['AUDIT'])])).code).toBe(0);
 });

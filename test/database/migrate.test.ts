@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -66,6 +66,38 @@ describe('migrate (the project\'s stand-in for `prisma migrate deploy`)', () => 
       expect(await prisma.exportConfiguration.count()).toBe(Object.values(ExportInterval).length);
     } finally {
       await prisma.$disconnect();
+    }
+  });
+
+  it('turns integrity validation off for configurations that existed before digests, and on by default for new ones', async () => {
+    const before = `${name}_digests`;
+    const beforeUrl = `${server()}/${before}`;
+    const dir = await mkdtemp(join(tmpdir(), 'migrations-'));
+    await cp(MIGRATIONS_DIR, dir, { recursive: true });
+    for (const entry of await readdir(dir)) if (entry >= '20261201130100') await rm(join(dir, entry), { recursive: true });
+    try {
+      await migrate(beforeUrl, dir);
+      const client = new Client({ connectionString: beforeUrl });
+      await client.connect();
+      try {
+        const existing = crypto.randomUUID();
+        await client.query(
+          `INSERT INTO export_configurations (id, interval, connection_status, endpoint_type, bucket, region, role_arn, updated_at) VALUES ($1, 'EVERY_2_HOURS', 'SUCCESS', 'S3_ASSUMED_ROLE', 'b-ucket', 'us-east-1', 'arn:aws:iam::111122223333:role/r', now())`,
+          [existing],
+        );
+        await migrate(beforeUrl);
+        const created = crypto.randomUUID();
+        await client.query(
+          `INSERT INTO export_configurations (id, interval, connection_status, endpoint_type, bucket, region, role_arn, updated_at) VALUES ($1, 'EVERY_2_HOURS', 'SUCCESS', 'S3_ASSUMED_ROLE', 'b-ucket', 'us-east-1', 'arn:aws:iam::111122223333:role/r', now())`,
+          [created],
+        );
+        const { rows } = await client.query('SELECT id, integrity_validation FROM export_configurations');
+        expect(Object.fromEntries(rows.map((row) => [row.id, row.integrity_validation]))).toEqual({ [existing]: false, [created]: true });
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await dropDatabase(before);
     }
   });
 

@@ -50,6 +50,20 @@ const INVALID_ROLE_ARNS: Array<[string, string]> = [
   ['arn:aws:s3:::your-s3-bucket', 'not IAM'],
 ];
 
+const KMS_KEY = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+const INVALID_KMS_KEY_ARNS: Array<[string, string]> = [
+  ['arn:aws:kms:<region>:<account>:key/<key id>', 'a placeholder'],
+  ['1234abcd-12ab-34cd-56ef-1234567890ab', 'a bare key id'],
+  ['alias/audit-logs', 'a bare alias name'],
+  ['arn:aws:kms:us-east-1:11112222333:key/1234abcd-12ab-34cd-56ef-1234567890ab', '11-digit account'],
+  ['arn:aws:kms:us-east-1:111122223333:key/not-a-key-id', 'not a key id'],
+  ['arn:aws:kms:us-east-1:111122223333:key/1234ABCD-12AB-34CD-56EF-1234567890AB', 'uppercase key id'],
+  ['arn:aws:kms:us-east-1:111122223333:alias/', 'no alias name'],
+  ['arn:aws:s3:::your-s3-bucket', 'not KMS'],
+  ['arn:aws:iam::111122223333:role/immuta-export', 'a role'],
+];
+
 describe('export configuration input validation', () => {
   let t: TestApp;
   let key: string;
@@ -101,9 +115,59 @@ describe('export configuration input validation', () => {
   });
 
   it('refuses unknown fields sent as variables (the CLI path), without echoing the secret', async () => {
-    const error = await expectRefused(CREATE_ACCESS_KEY, { ...validAccessKey, kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/x' }, 'kmsKeyArn');
+    const error = await expectRefused(CREATE_ACCESS_KEY, { ...validAccessKey, storageClass: 'GLACIER' }, 'storageClass');
     expect(JSON.stringify(error)).not.toContain(SECRET);
     await expectRefused(CREATE_ASSUMED_ROLE, { ...validAssumedRole, externalId: 'chosen-by-client' }, 'externalId');
+  });
+
+  describe('server-side encryption', () => {
+    it.each(INVALID_KMS_KEY_ARNS)('refuses kmsKeyArn %j (%s)', async (kmsKeyArn) => {
+      await expectRefused(CREATE_ACCESS_KEY, { ...validAccessKey, serverSideEncryption: 'AWS_KMS', kmsKeyArn }, 'kmsKeyArn');
+      await expectRefused(CREATE_ASSUMED_ROLE, { ...validAssumedRole, serverSideEncryption: 'AWS_KMS', kmsKeyArn }, 'kmsKeyArn');
+    });
+
+    it.each<[Record<string, unknown>, string]>([
+      [{ serverSideEncryption: 'AES256', kmsKeyArn: KMS_KEY }, 'a key with AES256'],
+      [{ kmsKeyArn: KMS_KEY }, 'a key without serverSideEncryption'],
+      [{ serverSideEncryption: null, kmsKeyArn: KMS_KEY }, 'a key with serverSideEncryption null'],
+      [{ serverSideEncryption: 'AWS_KMS', kmsKeyArn: KMS_KEY.replace('us-east-1', 'eu-west-1') }, "a key outside the bucket's region"],
+    ])('refuses %j (%s), naming data.kmsKeyArn', async (encryption) => {
+      const error = await expectRefused(CREATE_ACCESS_KEY, { ...validAccessKey, ...encryption }, 'kmsKeyArn');
+      expect(error.message).not.toContain(SECRET);
+      await expectRefused(CREATE_ASSUMED_ROLE, { ...validAssumedRole, ...encryption }, 'kmsKeyArn');
+    });
+
+    it.each(['aws:kms', 'SSE_KMS', 'aes256'])('refuses serverSideEncryption %j (not one of AES256, AWS_KMS)', async (serverSideEncryption) => {
+      await expectRefused(CREATE_ACCESS_KEY, { ...validAccessKey, serverSideEncryption }, 'serverSideEncryption');
+    });
+
+    it.each<[string, Record<string, unknown>]>([
+      ['us-east-1', { serverSideEncryption: 'AES256' }],
+      ['us-east-1', { serverSideEncryption: 'AWS_KMS' }],
+      ['us-east-1', { serverSideEncryption: 'AWS_KMS', kmsKeyArn: KMS_KEY }],
+      ['us-east-1', { serverSideEncryption: 'AWS_KMS', kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab' }],
+      ['us-east-1', { serverSideEncryption: 'AWS_KMS', kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:alias/audit/logs_2026-key' }],
+      ['cn-north-1', { serverSideEncryption: 'AWS_KMS', kmsKeyArn: 'arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' }],
+      ['us-east-1', { serverSideEncryption: null, kmsKeyArn: null }],
+    ])('accepts in %s: %j, and stores it', async (region, encryption) => {
+      const { body } = await t.graphql({ query: CREATE_ASSUMED_ROLE, variables: { data: { ...validAssumedRole, region, ...encryption } } }, key);
+      expect(body.errors).toBeUndefined();
+      const [row] = await t.db.query(`SELECT server_side_encryption::text AS sse, kms_key_arn FROM export_configurations WHERE id = $1`, [body.data!.createS3AssumedRoleExportConfiguration.id]);
+      const labels: Record<string, string> = { AES256: 'AES256', AWS_KMS: 'aws:kms' };
+      const { serverSideEncryption, kmsKeyArn } = encryption as { serverSideEncryption?: string | null; kmsKeyArn?: string | null };
+      expect(row).toEqual({ sse: serverSideEncryption ? labels[serverSideEncryption] : null, kms_key_arn: kmsKeyArn ?? null });
+    });
+
+    it('refuses a key without aws:kms in the service too, and the database would as well', async () => {
+      await expect(t.app.services.exportConfigurations.createS3AccessKey({ ...validAccessKey, serverSideEncryption: 'AES256', kmsKeyArn: KMS_KEY }, actor)).rejects.toMatchObject({
+        code: 'BAD_USER_INPUT',
+        details: { field: 'data.kmsKeyArn' },
+      });
+      const [row] = await t.db.query<{ id: string }>(`SELECT id FROM export_configurations LIMIT 1`);
+      await expect(t.db.query(`UPDATE export_configurations SET server_side_encryption = 'AES256', kms_key_arn = $2 WHERE id = $1`, [row.id, KMS_KEY])).rejects.toThrow(
+        /export_configurations_kms_key_needs_aws_kms/,
+      );
+    });
   });
 
   describe('in a literal document, as in the seed', () => {

@@ -8,6 +8,11 @@ import { createLogger } from '../../src/common/logger';
 import { SecretBox } from '../../src/crypto/secret-box';
 import type { PrismaClient } from '../../src/database/prisma';
 import { startSandbox, type Sandbox } from '../../sandbox/sandbox.server';
+import { DigestSigningKeyRepository } from '../../src/digest-signing-key/digest-signing-key.repository';
+import { DigestSigningKeyService } from '../../src/digest-signing-key/digest-signing-key.service';
+import { ExportDigestChainRepository } from '../../src/export-job/export-digest-chain.repository';
+import { ExportDigestWriter } from '../../src/export-job/export-digest.writer';
+import type { ExportJobRepository } from '../../src/export-job/export-job.repository';
 
 /** Test helpers shared by the export tests: a sandbox, configurations, events, and reading exports back. */
 
@@ -56,11 +61,31 @@ export async function startExportHarness(): Promise<ExportHarness> {
   };
 }
 
+/**
+ * The digest writer of a run service built by hand, as workers/export-worker.factory.ts builds it;
+ * `signingKeys` defaults to a service of its own on `secretBox`.
+ */
+export function digestWriterFor(
+  prisma: PrismaClient,
+  repository: ExportJobRepository,
+  secretBox: SecretBox,
+  signingKeys = new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
+): ExportDigestWriter {
+  return new ExportDigestWriter(repository, new ExportDigestChainRepository(prisma), signingKeys, silentLogger);
+}
+
 /** An access-key configuration signing as the sandbox's `exporter` (s3:PutObject on your-s3-bucket/*). */
 export async function createAccessKeyConfiguration(
   prisma: PrismaClient,
   harness: ExportHarness,
-  overrides: { bucket?: string; path?: string | null; enabled?: boolean; interval?: 'EVERY_2_HOURS' | 'EVERY_4_HOURS' | 'EVERY_6_HOURS' | 'EVERY_12_HOURS' | 'EVERY_24_HOURS' } = {},
+  overrides: {
+    bucket?: string;
+    path?: string | null;
+    enabled?: boolean;
+    interval?: 'EVERY_2_HOURS' | 'EVERY_4_HOURS' | 'EVERY_6_HOURS' | 'EVERY_12_HOURS' | 'EVERY_24_HOURS';
+    /** Default: the column's default (true, as for every configuration created since digests exist). */
+    integrityValidation?: boolean;
+  } = {},
 ): Promise<string> {
   const id = randomUUID();
   const exporter = harness.sandbox.user('exporter');
@@ -76,6 +101,7 @@ export async function createAccessKeyConfiguration(
       region: harness.sandbox.region,
       accessKeyId: exporter.accessKeyId,
       secretCiphertext: harness.secretBox.encrypt(exporter.secretAccessKey, id),
+      integrityValidation: overrides.integrityValidation,
     },
   });
   return id;

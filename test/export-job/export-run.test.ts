@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import {
   createAccessKeyConfiguration,
   createAssumedRoleConfiguration,
+  digestWriterFor,
   exportedIdsInJobOrder,
   ingestEvents,
   readExports,
@@ -27,6 +28,7 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
     return new ExportRunService(
       repository,
       new ExportTaskUploader(repository),
+      digestWriterFor(db.prisma, repository, harness.secretBox),
       options.aws ?? harness.awsClients,
       { ...DEFAULT_RUN_OPTIONS, retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask: options.maxEventsPerTask },
       silentLogger,
@@ -127,7 +129,8 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
     await expect(runService({ maxEventsPerTask: 500 }).run(configurationId, 'MANUAL')).resolves.toMatchObject({ status: 'succeeded', eventCount: 3_000 });
     harness.sandbox.setFaults(null);
 
-    const failed = harness.sandbox.requests.filter((request) => request.status === 503);
+    // The tasks' own requests (the job's digest is written after them, with retries of its own).
+    const failed = harness.sandbox.requests.filter((request) => request.status === 503 && request.key?.endsWith('.ndjson.gz'));
     expect(failed.length).toBeGreaterThanOrEqual(2);
     const tasks = await db.prisma.exportJobTask.findMany({ orderBy: { offset: 'asc' } });
     expect(tasks).toHaveLength(6);
@@ -234,7 +237,8 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
     expect(requests.filter((request) => request.operation === 'AssumeRole').length - assumeRolesBefore).toBe(2);
     expect(requests.some((request) => request.errorCode === 'ExpiredToken')).toBe(true);
     const puts = requests.filter((request) => request.operation === 'PutObject' && request.status === 200 && request.key?.startsWith('roles/'));
-    expect(puts).toHaveLength(3);
+    // Three objects, then the job's digest, all with the assumed role's credentials.
+    expect(puts.map((request) => (request.key!.includes('/_digest/') ? 'digest' : 'object'))).toEqual(['object', 'object', 'object', 'digest']);
     expect(puts.every((request) => request.principalArn?.includes('assumed-role/immuta-export/'))).toBe(true);
     expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `roles/${configurationId.slice(0, 8)}/`)).toEqual(ids);
   });

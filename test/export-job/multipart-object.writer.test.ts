@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts } from '../../src/export-job/multipart-object.writer';
 import { awsError, openSandbox, patternBytes, s3Client } from '../sandbox/sandbox.fixture';
@@ -10,6 +11,11 @@ async function* unevenChunks(bytes: Buffer): AsyncGenerator<Buffer> {
     yield bytes.subarray(offset, offset + size);
     offset += size;
   }
+}
+
+/** What the writer reports for `bytes`: their SHA-256 is computed on the way, for the job's digest. */
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Counts the buffers a pool hands out and takes back. */
@@ -61,7 +67,7 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
     const body = patternBytes(2 * MIN_PART_SIZE_BYTES + 12_345, 5);
     const target = { Bucket, Key: 'writer/multipart.bin', ContentType: 'application/octet-stream', Metadata: { 'event-count': '7' } };
 
-    expect(await writeObjectInParts(writer, target, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 3, bytes: body.length });
+    expect(await writeObjectInParts(writer, target, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 3, bytes: body.length, sha256: sha256(body) });
     expect((await read(target.Key)).equals(body)).toBe(true);
     expect(operationsOn(target.Key)).toEqual(['CreateMultipartUpload 200', 'UploadPart 200', 'UploadPart 200', 'UploadPart 200', 'CompleteMultipartUpload 200']);
     const head = await reader.send(new HeadObjectCommand({ Bucket, Key: target.Key }));
@@ -77,11 +83,11 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
   it('sends exactly two parts for exactly two parts of data, and an empty object as an empty PutObject', async () => {
     const pool = countingPool();
     const body = patternBytes(2 * MIN_PART_SIZE_BYTES, 12);
-    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/two-parts.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 2, bytes: body.length });
+    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/two-parts.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 2, bytes: body.length, sha256: sha256(body) });
     expect((await read('writer/two-parts.bin')).equals(body)).toBe(true);
     expect(operationsOn('writer/two-parts.bin')).toEqual(['CreateMultipartUpload 200', 'UploadPart 200', 'UploadPart 200', 'CompleteMultipartUpload 200']);
 
-    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/empty.bin' }, unevenChunks(Buffer.alloc(0)), { pool, concurrency: 2 })).toEqual({ parts: 0, bytes: 0 });
+    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/empty.bin' }, unevenChunks(Buffer.alloc(0)), { pool, concurrency: 2 })).toEqual({ parts: 0, bytes: 0, sha256: sha256(Buffer.alloc(0)) });
     expect((await read('writer/empty.bin')).length).toBe(0);
     expect(operationsOn('writer/empty.bin')).toEqual(['PutObject 200']);
   });
@@ -89,7 +95,7 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
   it('sends an object that fits in one part as a single PutObject', async () => {
     const body = patternBytes(MIN_PART_SIZE_BYTES, 8);
     const pool = new PartBufferPool(MIN_PART_SIZE_BYTES, 3);
-    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/single.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 0, bytes: body.length });
+    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/single.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 0, bytes: body.length, sha256: sha256(body) });
     expect((await read('writer/single.bin')).equals(body)).toBe(true);
     expect(operationsOn('writer/single.bin')).toEqual(['PutObject 200']);
   });

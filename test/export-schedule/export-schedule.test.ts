@@ -99,6 +99,10 @@ describe('export schedule (BullMQ job schedulers, PostgreSQL as the source of tr
           throw new Error('not used: there is nothing to export');
         },
       },
+      digestSigningKeys: {
+        currentKeyId: () => Promise.reject(new Error('not used: there is nothing to export')),
+        signer: () => Promise.reject(new Error('not used: there is nothing to export')),
+      },
       queueName,
     });
     await worker.close();

@@ -2,7 +2,7 @@ import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/expo
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
 import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
 import { Pool } from 'pg';
-import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, readExports, silentLogger } from '../export-job/export-fixtures';
+import { createAccessKeyConfiguration, digestWriterFor, exportedIdsInJobOrder, ingestEvents, readExports, silentLogger } from '../export-job/export-fixtures';
 import { eventually, startFaultService, storedEventIds, type FaultService } from './fault.fixture';
 
 jest.setTimeout(120_000);
@@ -108,7 +108,7 @@ describe('configuration changes and jobs that can never complete', () => {
     // than fail forever.
     const [{ moved }] = await db.query<{ moved: string }>('SELECT (cursor + 100)::text AS moved FROM export_configurations WHERE id = $1', [configurationId]);
     await db.query('UPDATE export_configurations SET cursor = $2 WHERE id = $1', [configurationId, moved]);
-    const runs = new ExportRunService(repository, new ExportTaskUploader(repository), service.harness.awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 100 }, silentLogger);
+    const runs = new ExportRunService(repository, new ExportTaskUploader(repository), digestWriterFor(db.prisma, repository, service.harness.secretBox), service.harness.awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 100 }, silentLogger);
     const first = await runs.run(configurationId, 'MANUAL');
     expect(first).toMatchObject({ status: 'succeeded', eventCount: 200 });
     const jobs = await db.query<{ status: string; failure_reason: string | null }>('SELECT status::text, failure_reason FROM export_jobs WHERE configuration_id = $1 ORDER BY created_at', [configurationId]);

@@ -3,7 +3,7 @@ import { createLogger } from '../../src/common/logger';
 import { ExportJobRepository, RunLockLostError } from '../../src/export-job/export-job.repository';
 import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
 import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
-import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, silentLogger, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
+import { createAccessKeyConfiguration, digestWriterFor, exportedIdsInJobOrder, ingestEvents, silentLogger, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 jest.setTimeout(60_000);
@@ -105,6 +105,7 @@ describe('export run connections whose PostgreSQL session ends', () => {
     const runs = new ExportRunService(
       repository,
       new ExportTaskUploader(repository),
+      digestWriterFor(db.prisma, repository, harness.secretBox),
       harness.awsClients,
       { ...DEFAULT_RUN_OPTIONS, retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask: 100 },
       silentLogger,

@@ -155,7 +155,7 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
       db,
       env: { SECRET_ENCRYPTION_KEY: current.toString('base64'), SECRET_ENCRYPTION_PREVIOUS_KEYS: previous.map((key) => key.toString('base64')).join(','), BULLMQ_PREFIX: prefix },
     });
-    const worker = await startExportWorker({ env: t.app.env, logger: t.app.logger, prisma: t.app.prisma, awsClients: t.app.services.awsClients });
+    const worker = await startExportWorker({ env: t.app.env, logger: t.app.logger, prisma: t.app.prisma, awsClients: t.app.services.awsClients, digestSigningKeys: t.app.services.digestSigningKeys });
     const service = { t, worker, auditKey: await t.createKey('admin', ['AUDIT']), ingestKey: await t.createKey('producer', ['INGEST']) };
     running.push(service);
     return service;
@@ -198,6 +198,9 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const failed = await db.query('SELECT id, failure_reason FROM export_jobs WHERE configuration_id = $1 AND status = $2', [id, 'FAILED']);
     expect(failed).toEqual([]);
   }
+
+  /** The sealed private keys of the digest signing keys. */
+  const signingKeyCiphertexts = async () => (await db.query<{ c: string }>('SELECT private_key_ciphertext AS c FROM digest_signing_keys ORDER BY created_at')).map((row) => row.c);
 
   const exportedIds = async (pathPrefix: string) => (await readExports(sandbox, pathPrefix)).flatMap((object) => object.events.map((event) => event.id as string));
 
@@ -277,6 +280,8 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const stored = await snapshot();
     expect(stored.get(configurationId)!.ciphertext).toMatch(new RegExp(`^v2\\.${idA}\\.`));
     expect(stored.get(legacyId)!.ciphertext).toMatch(/^v1\./);
+    // The export wrote a digest: the key that signs digests was created, sealed with key A too.
+    expect(await signingKeyCiphertexts()).toEqual([expect.stringMatching(new RegExp(`^v2\\.${idA}\\.`))]);
   });
 
   it('re-encrypts every stored secret with key B, changing nothing else on the rows and printing no secret', async () => {
@@ -284,6 +289,10 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const result = await rotate([keyA]);
     const output = result.stdout + result.stderr;
     expect({ code: result.code, output }).toEqual({ code: 0, output: expect.stringContaining(`Current key ${idB}: re-encrypted 2, already current 0, failed 0`) });
+    // The digest signing key's envelope too: otherwise dropping key A would leave nothing able to sign.
+    expect(result.stdout).toContain('Digest signing keys: re-encrypted 1, already current 0, failed 0');
+    expect(await signingKeyCiphertexts()).toEqual([expect.stringMatching(new RegExp(`^v2\\.${idB}\\.`))]);
+    for (const ciphertext of await signingKeyCiphertexts()) expect(output).not.toContain(ciphertext);
 
     const after = await snapshot();
     expect([...after.keys()]).toEqual([...before.keys()]);
@@ -310,6 +319,9 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const ids = await ingest(service.t, service.ingestKey, 7, 100);
     await exportEverything(service.t, service.auditKey, configurationId);
     expect(await exportedIds('rotation/')).toEqual(expect.arrayContaining(ids));
+    // Its digests are signed, with key B only, by the same (re-encrypted) signing key as before.
+    const signedWith = await db.query<{ key: string | null }>(`SELECT DISTINCT digest_signing_key_id::text AS key FROM export_jobs WHERE configuration_id = $1 AND status = 'SUCCEEDED'`, [configurationId]);
+    expect(signedWith).toEqual([{ key: expect.any(String) }]);
     for (const line of service.t.logs) expect(line).not.toContain(exporterSecret);
     await stopService(service);
   });
@@ -318,6 +330,7 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const before = await snapshot();
     const result = await rotate([keyA]);
     expect({ code: result.code, stdout: result.stdout }).toEqual({ code: 0, stdout: expect.stringContaining(`Current key ${idB}: re-encrypted 0, already current 2, failed 0`) });
+    expect(result.stdout).toContain('Digest signing keys: re-encrypted 0, already current 1, failed 0');
     expect(await snapshot()).toEqual(before);
     await expectNoSecretIn(result.stdout + result.stderr);
   });

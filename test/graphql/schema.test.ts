@@ -39,6 +39,8 @@ describe('schema.graphql', () => {
       enabled: 'Boolean!',
       connectionStatus: 'String!',
       endpointConfiguration: 'EndpointConfiguration!',
+      // Ours (issue #10): signed digests of every job.
+      integrityValidation: 'Boolean!',
       createdBy: 'User',
       createdAt: 'DateTime!',
       updatedBy: 'User',
@@ -76,14 +78,40 @@ describe('schema.graphql', () => {
     expect(fields('NotificationTargetInput')).toEqual({ type: 'NotificationTargetType!', url: 'String!', secret: 'String' });
     expect(String(query.getAllNotificationDeliveries.type)).toBe('[NotificationDelivery!]!');
     expect(fields('ExportJob').oldestEventReceivedAt).toBe('DateTime');
-    expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', accessKeyId: 'String!' });
-    expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', roleArn: 'String!', externalId: 'String!' });
+    // Ours (issue #10): the server-side encryption every object is written with.
+    const encryption = { serverSideEncryption: 'ServerSideEncryption', kmsKeyArn: 'String' };
+    expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', ...encryption, accessKeyId: 'String!' });
+    expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', ...encryption, roleArn: 'String!', externalId: 'String!' });
+    expect(fields('S3AccessKeyExportConfigurationInput')).toEqual({
+      interval: 'ExportInterval!',
+      bucket: 'String!',
+      path: 'String',
+      region: 'String!',
+      ...encryption,
+      integrityValidation: 'Boolean',
+      accessKeyId: 'String!',
+      secretAccessKey: 'String!',
+    });
+    expect(fields('UpdateS3AssumedRoleExportConfigurationInput')).toEqual({
+      id: 'String!',
+      interval: 'ExportInterval',
+      bucket: 'String',
+      path: 'String',
+      region: 'String',
+      ...encryption,
+      integrityValidation: 'Boolean',
+      roleArn: 'String',
+    });
+    expect(fields('DigestPublicKey')).toEqual({ fingerprint: 'String!', algorithm: 'String!', publicKeyPem: 'String!', createdAt: 'DateTime!', retiredAt: 'DateTime' });
+    expect(String(query.getDigestPublicKeys.type)).toBe('[DigestPublicKey!]!');
+    expect(String(mutation.rotateDigestSigningKey.type)).toBe('DigestPublicKey!');
+    expect((sdl.getType('ServerSideEncryption') as unknown as { getValues(): Array<{ name: string }> }).getValues().map((value) => value.name)).toEqual(['AES256', 'AWS_KMS']);
     expect(fields('User')).toEqual({ id: 'ID!', name: 'String!' });
   });
 
-  it('has no field that could carry the secret access key out', () => {
+  it("has no field that could carry the secret access key or a signing key's private half out", () => {
     for (const type of Object.values(schema.getTypeMap())) {
-      if (isObjectType(type)) expect(Object.keys(type.getFields()).filter((name) => /secret|ciphertext/i.test(name))).toEqual([]);
+      if (isObjectType(type)) expect(Object.keys(type.getFields()).filter((name) => /secret|ciphertext|private/i.test(name))).toEqual([]);
     }
   });
 
