@@ -44,7 +44,14 @@ beforeAll(async () => {
   auth = `Bearer ${await t.createKey('admin', ['AUDIT'])}`;
   pool = new Pool({ connectionString: t.db.url, max: 4 });
   const repository = new ExportJobRepository(t.app.prisma, pool);
-  runs = new ExportRunService(repository, new ExportTaskUploader(repository), digestWriterFor(t.app.prisma, repository, t.app.services.secretBox, t.app.services.digestSigningKeys), t.app.services.awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 1_000 }, silentLogger);
+  runs = new ExportRunService(
+    repository,
+    new ExportTaskUploader(repository),
+    digestWriterFor(t.app.prisma, repository, t.app.services.secretBox, t.app.services.digestSigningKeys),
+    t.app.services.awsClients,
+    { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 1_000 },
+    silentLogger,
+  );
 });
 afterAll(async () => {
   await pool?.end();
@@ -60,7 +67,15 @@ async function gql(query: string, variables: Record<string, unknown>) {
 async function create(path: string, encryption: Record<string, unknown>) {
   const exporter = sandbox.user('exporter');
   const body = await gql(CREATE, {
-    data: { interval: 'EVERY_12_HOURS', bucket: 'your-s3-bucket', path, region: REGION, accessKeyId: exporter.accessKeyId, secretAccessKey: exporter.secretAccessKey, ...encryption },
+    data: {
+      interval: 'EVERY_12_HOURS',
+      bucket: 'your-s3-bucket',
+      path,
+      region: REGION,
+      accessKeyId: exporter.accessKeyId,
+      secretAccessKey: exporter.secretAccessKey,
+      ...encryption,
+    },
   });
   expect(body.errors).toBeUndefined();
   return body.data!.createS3AccessKeyExportConfiguration;
@@ -108,6 +123,7 @@ it('AES256: only the x-amz-server-side-encryption header; SSE-KMS without a key:
   expect(writesUnder('sse-s3').map(sseHeaders)).toEqual([{ [SSE]: 'AES256' }]);
 
   const awsManaged = await create('sse-aws-managed', { serverSideEncryption: 'AWS_KMS', kmsKeyArn: null });
+  expect(awsManaged).toMatchObject({ endpointConfiguration: { serverSideEncryption: 'AWS_KMS', kmsKeyArn: null } });
   expect(writesUnder('sse-aws-managed').map(sseHeaders)).toEqual([{ [SSE]: 'aws:kms' }]);
 });
 
