@@ -37,21 +37,14 @@ function incomplete(why: string): AwsError {
 }
 
 function malformedTrailer(why: string): AwsError {
-  return new AwsError(
-    'MalformedTrailerError',
-    400,
-    `The request contained trailing data that was not well-formed or did not conform to our published schema (${why}).`,
-  );
+  return new AwsError('MalformedTrailerError', 400, `The request contained trailing data that was not well-formed or did not conform to our published schema (${why}).`);
 }
 
 /**
  * Decodes a complete aws-chunked body. With `signing`, every chunk signature (and the
  * trailer signature when `expectTrailerSignature`) is verified against the chain.
  */
-export function decodeAwsChunked(
-  body: Buffer,
-  options: { signing?: ChunkSigning; expectTrailerSignature?: boolean },
-): DecodedChunks {
+export function decodeAwsChunked(body: Buffer, options: { signing?: ChunkSigning; expectTrailerSignature?: boolean }): DecodedChunks {
   const { signing } = options;
   const parts: Buffer[] = [];
   let offset = 0;

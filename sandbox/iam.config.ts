@@ -25,9 +25,7 @@ export class SandboxConfigError extends Error {
 const iamName = z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be 1-64 characters of [A-Za-z0-9+=,.@_-]');
 
 // S3's bucket naming rules (the subset that matters: length, charset, no leading/trailing punctuation).
-export const bucketNameSchema = z
-  .string()
-  .regex(BUCKET_NAME, 'must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)');
+export const bucketNameSchema = z.string().regex(BUCKET_NAME, 'must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)');
 
 const userSchema = z.strictObject({
   name: iamName,
@@ -82,10 +80,26 @@ export const iamConfigSchema = z
       values.forEach((v, i) => {
         if (values.indexOf(v) !== i) ctx.addIssue({ code: 'custom', message: `duplicate ${field} '${v}'`, path: [path, i, field] });
       });
-    dup(cfg.users.map((u) => u.name), 'users', 'name');
-    dup(cfg.users.map((u) => u.accessKeyId), 'users', 'accessKeyId');
-    dup(cfg.roles.map((r) => r.name), 'roles', 'name');
-    dup(cfg.kmsKeys.map((k) => k.id), 'kmsKeys', 'id');
+    dup(
+      cfg.users.map((u) => u.name),
+      'users',
+      'name',
+    );
+    dup(
+      cfg.users.map((u) => u.accessKeyId),
+      'users',
+      'accessKeyId',
+    );
+    dup(
+      cfg.roles.map((r) => r.name),
+      'roles',
+      'name',
+    );
+    dup(
+      cfg.kmsKeys.map((k) => k.id),
+      'kmsKeys',
+      'id',
+    );
   });
 
 /** The IAM file as written (optional fields may be omitted). */
@@ -97,10 +111,7 @@ export type ParsedIamConfig = z.output<typeof iamConfigSchema>;
 export function formatIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
-      const path = issue.path.reduce<string>(
-        (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-        '',
-      );
+      const path = issue.path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
       return `  - ${path || '(root)'}: ${issue.message}`;
     })
     .join('\n');

@@ -15,7 +15,10 @@ const envSchema = z.object({
   SANDBOX_HTTPS_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
   SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
   SANDBOX_IAM_FILE: z.string().min(1).default(DEFAULT_IAM_FILE),
-  SANDBOX_DATA_DIR: z.string().min(1).default(path.join(process.cwd(), '.data', 'sandbox')),
+  SANDBOX_DATA_DIR: z
+    .string()
+    .min(1)
+    .default(path.join(process.cwd(), '.data', 'sandbox')),
   SANDBOX_VERBOSE: z.enum(['0', '1', 'true', 'false']).default('0'),
 });
 

@@ -87,7 +87,7 @@ interface BucketState {
 
 /** S3 lists keys in UTF-8 byte order, which is code point order (JS compares UTF-16 units). */
 export function compareKeys(a: string, b: string): number {
-  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+  for (let i = 0, j = 0; i < a.length && j < b.length;) {
     const ca = a.codePointAt(i)!;
     const cb = b.codePointAt(j)!;
     if (ca !== cb) return ca - cb;

@@ -44,20 +44,12 @@ function combine(statements: Iterable<{ effect: 'Allow' | 'Deny'; applies: boole
 }
 
 /** Evaluates identity-based policies for `action` on `resource`. */
-export function evaluateIdentityPolicies(
-  policies: readonly PolicyDocument[],
-  action: string,
-  resource: string,
-  context: ConditionContext = {},
-): Decision {
+export function evaluateIdentityPolicies(policies: readonly PolicyDocument[], action: string, resource: string, context: ConditionContext = {}): Decision {
   return combine(
     policies.flatMap((doc) =>
       statementsOf(doc).map((s) => ({
         effect: s.Effect,
-        applies:
-          actionMatches(s, action) &&
-          listOf(s.Resource).some((p) => wildcardMatch(p, resource)) &&
-          conditionsHold(s, context),
+        applies: actionMatches(s, action) && listOf(s.Resource).some((p) => wildcardMatch(p, resource)) && conditionsHold(s, context),
       })),
     ),
   );
@@ -67,12 +59,7 @@ export function evaluateIdentityPolicies(
  * Evaluates several policy sets that must *each* allow (e.g. a role's permission policies
  * and the session policy passed to AssumeRole); a Deny in any set wins.
  */
-export function evaluatePolicySets(
-  sets: ReadonlyArray<readonly PolicyDocument[]>,
-  action: string,
-  resource: string,
-  context: ConditionContext = {},
-): Decision {
+export function evaluatePolicySets(sets: ReadonlyArray<readonly PolicyDocument[]>, action: string, resource: string, context: ConditionContext = {}): Decision {
   const decisions = sets.map((set) => evaluateIdentityPolicies(set, action, resource, context));
   if (decisions.includes('explicit-deny')) return 'explicit-deny';
   return decisions.length > 0 && decisions.every((d) => d === 'allow') ? 'allow' : 'implicit-deny';
@@ -112,13 +99,7 @@ export interface ResourcePolicyDecision {
  * Evaluates a resource-based policy — a role's trust policy (`sts:AssumeRole`, no Resource) or a
  * KMS key policy (`resource` is the key ARN) — for `action` by `caller`.
  */
-export function evaluateResourcePolicy(
-  policy: PolicyDocument,
-  caller: PrincipalRef,
-  action: string,
-  context: ConditionContext,
-  resource?: string,
-): ResourcePolicyDecision {
+export function evaluateResourcePolicy(policy: PolicyDocument, caller: PrincipalRef, action: string, context: ConditionContext, resource?: string): ResourcePolicyDecision {
   let specific = false;
   const decision = combine(
     statementsOf(policy).map((s) => {

@@ -2,17 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Caller, IamStore } from './iam.store';
 import type { SandboxClock } from './sandbox.clock';
 import { AwsError, awsErrors, type AwsService } from './sandbox.errors';
-import {
-  canonicalRequest,
-  deriveSigningKey,
-  hmac,
-  type ParsedAuthorization,
-  parseAmzDate,
-  parseAuthorization,
-  sha256Hex,
-  signaturesEqual,
-  stringToSign,
-} from './sigv4.verifier';
+import { canonicalRequest, deriveSigningKey, hmac, type ParsedAuthorization, parseAmzDate, parseAuthorization, sha256Hex, signaturesEqual, stringToSign } from './sigv4.verifier';
 
 /** The request as the authenticator needs it (a subset of `http.IncomingMessage`). */
 export interface ReceivedRequest {
@@ -103,7 +93,11 @@ export function authenticate(req: ReceivedRequest, body: Buffer, service: AwsSer
     const claimed = header(req.headers, 'x-amz-content-sha256');
     if (!claimed) throw new AwsError('InvalidRequest', 400, 'Missing required header for this request: x-amz-content-sha256');
     if (!/^[0-9a-f]{64}$/.test(claimed) && !(S3_PAYLOAD_MODES as readonly string[]).includes(claimed)) {
-      throw new AwsError('InvalidArgument', 400, `x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value the sandbox supports, or a valid sha256 value (got '${claimed}').`);
+      throw new AwsError(
+        'InvalidArgument',
+        400,
+        `x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value the sandbox supports, or a valid sha256 value (got '${claimed}').`,
+      );
     }
     payloadHash = claimed;
   } else {

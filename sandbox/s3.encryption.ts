@@ -29,9 +29,14 @@ function requested(call: S3Call): { algorithm?: SseAlgorithm; keyId?: string; bu
     throw awsErrors.invalidArgument('The encryption method specified is not supported', 'x-amz-server-side-encryption', algorithm);
   }
   if (keyId !== undefined && (algorithm === undefined || !isKms(algorithm as SseAlgorithm))) {
-    throw awsErrors.invalidArgument('Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms', 'x-amz-server-side-encryption', algorithm ?? 'null');
+    throw awsErrors.invalidArgument(
+      'Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms',
+      'x-amz-server-side-encryption',
+      algorithm ?? 'null',
+    );
   }
-  if (bucketKey !== undefined && !/^(true|false)$/i.test(bucketKey)) throw awsErrors.invalidArgument('Invalid value for x-amz-server-side-encryption-bucket-key-enabled', 'x-amz-server-side-encryption-bucket-key-enabled', bucketKey);
+  if (bucketKey !== undefined && !/^(true|false)$/i.test(bucketKey))
+    throw awsErrors.invalidArgument('Invalid value for x-amz-server-side-encryption-bucket-key-enabled', 'x-amz-server-side-encryption-bucket-key-enabled', bucketKey);
   return { algorithm: algorithm as SseAlgorithm | undefined, keyId, bucketKey: bucketKey === undefined ? undefined : bucketKey.toLowerCase() === 'true' };
 }
 

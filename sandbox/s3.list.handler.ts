@@ -23,7 +23,11 @@ export function listBuckets(services: S3Services): S3Answer {
     .listBuckets()
     .map((b) => `<Bucket>${el('Name', b.name)}${el('CreationDate', b.createdAt)}${el('BucketRegion', services.region)}</Bucket>`)
     .join('');
-  return { status: 200, headers: { 'content-type': 'application/xml' }, body: xmlDocument('ListAllMyBucketsResult', `${ownerXml(services.iam.accountId)}<Buckets>${buckets}</Buckets>`) };
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/xml' },
+    body: xmlDocument('ListAllMyBucketsResult', `${ownerXml(services.iam.accountId)}<Buckets>${buckets}</Buckets>`),
+  };
 }
 
 function maxKeysOf(value: string | null): number {

@@ -1,11 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  type ChecksumAlgorithm,
-  checksumElement,
-  checksummer,
-  compositeChecksum,
-  parseChecksumAlgorithm,
-} from './checksum.util';
+import { type ChecksumAlgorithm, checksumElement, checksummer, compositeChecksum, parseChecksumAlgorithm } from './checksum.util';
 import type { ObjectAttributes, ObjectStore, StoredChecksum } from './object.store';
 import { header } from './request.authenticator';
 import type { S3Answer, S3Call, S3Services } from './s3.handler';
@@ -66,10 +60,12 @@ function checksumMode(call: S3Call): Upload['checksum'] {
     if (typeHeader !== undefined) throw awsErrors.invalidRequest('The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.');
     return undefined;
   }
-  if (typeHeader !== undefined && typeHeader !== 'COMPOSITE' && typeHeader !== 'FULL_OBJECT') throw awsErrors.invalidArgument('Invalid checksum type', 'x-amz-checksum-type', typeHeader);
+  if (typeHeader !== undefined && typeHeader !== 'COMPOSITE' && typeHeader !== 'FULL_OBJECT')
+    throw awsErrors.invalidArgument('Invalid checksum type', 'x-amz-checksum-type', typeHeader);
   const type = typeHeader ?? (algorithm === 'crc64nvme' ? 'FULL_OBJECT' : 'COMPOSITE');
   if (type === 'COMPOSITE' && algorithm === 'crc64nvme') throw awsErrors.invalidRequest('The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.');
-  if (type === 'FULL_OBJECT' && algorithm.startsWith('sha')) throw awsErrors.invalidRequest(`The FULL_OBJECT checksum type cannot be used with the ${algorithm} checksum algorithm.`);
+  if (type === 'FULL_OBJECT' && algorithm.startsWith('sha'))
+    throw awsErrors.invalidRequest(`The FULL_OBJECT checksum type cannot be used with the ${algorithm} checksum algorithm.`);
   return { algorithm, type };
 }
 
@@ -157,7 +153,9 @@ export class MultipartUploads {
     const { payload, checksum } = call.body;
     // An upload created with a checksum algorithm takes parts carrying that checksum only.
     if (upload.checksum && checksum?.algorithm !== upload.checksum.algorithm) {
-      throw awsErrors.invalidRequest(`Checksum Type mismatch occurred, expected checksum Type: ${upload.checksum.algorithm}, actual checksum Type: ${checksum?.algorithm ?? 'null'}`);
+      throw awsErrors.invalidRequest(
+        `Checksum Type mismatch occurred, expected checksum Type: ${upload.checksum.algorithm}, actual checksum Type: ${checksum?.algorithm ?? 'null'}`,
+      );
     }
     const file = await this.store.writePart(upload.uploadId, partNumber, payload);
     if (this.uploads.get(upload.uploadId) !== upload) {
@@ -227,7 +225,15 @@ export class MultipartUploads {
     // A composite checksum needs only the parts' checksums; a full-object one is known once every
     // byte went through onChunk, and is filled in (and checked against one the client states)
     // just before the object becomes visible.
-    const checksum = upload.checksum && { ...upload.checksum, value: fullObject ? '' : compositeChecksum(upload.checksum.algorithm, parts.map((p) => p.checksum!)) };
+    const checksum = upload.checksum && {
+      ...upload.checksum,
+      value: fullObject
+        ? ''
+        : compositeChecksum(
+            upload.checksum.algorithm,
+            parts.map((p) => p.checksum!),
+          ),
+    };
     const record = await this.store.put(
       upload.bucket,
       upload.key,

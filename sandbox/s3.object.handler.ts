@@ -82,13 +82,18 @@ export async function handleObjectOperation(services: S3Services, call: S3Call, 
 async function putObject(services: S3Services, call: S3Call, bucket: string): Promise<S3Answer> {
   const { payload, checksum } = call.body;
   const encryption = encryptionForWrite(services, call, bucket);
-  const record = await services.store.put(bucket, call.operation.key!, { body: payload }, {
-    ...attributesFromRequest(call.headers),
-    encryption,
-    checksum: checksum && { ...checksum, type: 'FULL_OBJECT' },
-    size: payload.length,
-    etag: singleRequestEtag(payload, encryption),
-  });
+  const record = await services.store.put(
+    bucket,
+    call.operation.key!,
+    { body: payload },
+    {
+      ...attributesFromRequest(call.headers),
+      encryption,
+      checksum: checksum && { ...checksum, type: 'FULL_OBJECT' },
+      size: payload.length,
+      etag: singleRequestEtag(payload, encryption),
+    },
+  );
   return { status: 200, headers: { etag: `"${record.etag}"`, ...encryptionHeaders(record.encryption), ...checksumHeaders(record) } };
 }
 
@@ -170,7 +175,8 @@ function objectAnswer(call: S3Call, record: ObjectRecord): S3Answer & { range?: 
     const n = Number(partNumber);
     if (!Number.isInteger(n) || n < 1 || n > 10000) throw awsErrors.invalidArgument('Part number must be an integer between 1 and 10000, inclusive', 'partNumber', partNumber);
     const parts = record.parts ?? [{ size: record.size }];
-    if (n > parts.length) throw new AwsError('InvalidPartNumber', 416, 'The requested partnumber is not satisfiable', { PartNumberRequested: partNumber, ActualPartCount: String(parts.length) });
+    if (n > parts.length)
+      throw new AwsError('InvalidPartNumber', 416, 'The requested partnumber is not satisfiable', { PartNumberRequested: partNumber, ActualPartCount: String(parts.length) });
     if (record.parts) {
       const start = parts.slice(0, n - 1).reduce((sum, p) => sum + p.size, 0);
       range = { start, end: start + parts[n - 1].size - 1 };

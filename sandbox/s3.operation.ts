@@ -48,7 +48,16 @@ export type S3OperationName =
 const LIST_V1_PARAMS = ['prefix', 'delimiter', 'marker', 'max-keys', 'encoding-type'];
 const LIST_V2_PARAMS = ['list-type', 'prefix', 'delimiter', 'continuation-token', 'start-after', 'max-keys', 'encoding-type', 'fetch-owner'];
 const UPLOADS_PARAMS = ['uploads', 'prefix', 'delimiter', 'key-marker', 'upload-id-marker', 'max-uploads', 'encoding-type'];
-const GET_OBJECT_PARAMS = ['versionId', 'partNumber', 'response-content-type', 'response-content-disposition', 'response-cache-control', 'response-content-encoding', 'response-content-language', 'response-expires'];
+const GET_OBJECT_PARAMS = [
+  'versionId',
+  'partNumber',
+  'response-content-type',
+  'response-content-disposition',
+  'response-cache-control',
+  'response-content-encoding',
+  'response-content-language',
+  'response-expires',
+];
 
 export function classifyS3Request(method: string, rawUrl: string, headers: IncomingHttpHeaders): S3Operation {
   const q = rawUrl.indexOf('?');
@@ -72,9 +81,7 @@ export function classifyS3Request(method: string, rawUrl: string, headers: Incom
   }
   // Also keeps names like `..` away from storage paths, the only place a client's text is a path.
   if (!BUCKET_NAME.test(bucket)) {
-    throw m === 'PUT' && key === undefined
-      ? new AwsError('InvalidBucketName', 400, 'The specified bucket is not valid.', { BucketName: bucket })
-      : awsErrors.noSuchBucket(bucket);
+    throw m === 'PUT' && key === undefined ? new AwsError('InvalidBucketName', 400, 'The specified bucket is not valid.', { BucketName: bucket }) : awsErrors.noSuchBucket(bucket);
   }
   if (key === undefined) {
     if (m === 'GET' && query.get('list-type') === '2' && only(...LIST_V2_PARAMS)) return op('ListObjectsV2', 's3:ListBucket', bucketArn);

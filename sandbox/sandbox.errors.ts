@@ -25,12 +25,7 @@ export class AwsError extends Error {
 
 /** Escapes text for an XML element body. */
 export function xmlEscape(value: string): string {
-  return value
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
 
 /** A request id in the shape AWS uses (16 upper-case hex chars for S3, a UUID-ish for STS). */
@@ -71,12 +66,7 @@ export function stsErrorXml(error: AwsError, requestId: string): string {
 export const awsErrors = {
   signatureMismatch(service: AwsService, detail: Record<string, string> = {}): AwsError {
     return service === 's3'
-      ? new AwsError(
-          'SignatureDoesNotMatch',
-          403,
-          'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
-          detail,
-        )
+      ? new AwsError('SignatureDoesNotMatch', 403, 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', detail)
       : new AwsError(
           'SignatureDoesNotMatch',
           403,
@@ -85,12 +75,7 @@ export const awsErrors = {
   },
   unknownAccessKey(service: AwsService, accessKeyId: string): AwsError {
     return service === 's3'
-      ? new AwsError(
-          'InvalidAccessKeyId',
-          403,
-          'The AWS Access Key Id you provided does not exist in our records.',
-          { AWSAccessKeyId: accessKeyId },
-        )
+      ? new AwsError('InvalidAccessKeyId', 403, 'The AWS Access Key Id you provided does not exist in our records.', { AWSAccessKeyId: accessKeyId })
       : new AwsError('InvalidClientTokenId', 403, 'The security token included in the request is invalid.');
   },
   invalidToken(service: AwsService): AwsError {
@@ -104,35 +89,26 @@ export const awsErrors = {
       : new AwsError('ExpiredToken', 400, 'The security token included in the request is expired');
   },
   missingAuth(service: AwsService): AwsError {
-    return service === 's3'
-      ? new AwsError('AccessDenied', 403, 'Access Denied')
-      : new AwsError('MissingAuthenticationToken', 403, 'Request is missing Authentication Token');
+    return service === 's3' ? new AwsError('AccessDenied', 403, 'Access Denied') : new AwsError('MissingAuthenticationToken', 403, 'Request is missing Authentication Token');
   },
   malformedAuth(service: AwsService, message: string): AwsError {
-    return service === 's3'
-      ? new AwsError('AuthorizationHeaderMalformed', 400, message)
-      : new AwsError('IncompleteSignature', 400, message);
+    return service === 's3' ? new AwsError('AuthorizationHeaderMalformed', 400, message) : new AwsError('IncompleteSignature', 400, message);
   },
   skewed(service: AwsService, amzDate: string): AwsError {
     return service === 's3'
-      ? new AwsError(
-          'RequestTimeTooSkewed',
-          403,
-          'The difference between the request time and the current time is too large.',
-          { RequestTime: amzDate, MaxAllowedSkewMilliseconds: '900000' },
-        )
+      ? new AwsError('RequestTimeTooSkewed', 403, 'The difference between the request time and the current time is too large.', {
+          RequestTime: amzDate,
+          MaxAllowedSkewMilliseconds: '900000',
+        })
       : new AwsError('SignatureDoesNotMatch', 403, `Signature expired: ${amzDate} is now earlier or later than the allowed 15 minute window.`);
   },
   noSuchBucket(bucket: string): AwsError {
     return new AwsError('NoSuchBucket', 404, 'The specified bucket does not exist', { BucketName: bucket });
   },
   noSuchUpload(uploadId: string): AwsError {
-    return new AwsError(
-      'NoSuchUpload',
-      404,
-      'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
-      { UploadId: uploadId },
-    );
+    return new AwsError('NoSuchUpload', 404, 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', {
+      UploadId: uploadId,
+    });
   },
   noSuchKey(key: string): AwsError {
     return new AwsError('NoSuchKey', 404, 'The specified key does not exist.', { Key: key });

@@ -101,7 +101,6 @@ export interface Sandbox {
   role(name: string): { arn: string };
 }
 
-
 const MAX_LOG_RECORDS = 10_000;
 
 const publicKey = (key: SandboxKmsKey): SandboxKmsKey => ({ keyId: key.keyId, arn: key.arn, aliases: [...key.aliases] });

@@ -21,7 +21,8 @@ import { createJobHandlers, dispatchJob } from './job-handlers';
 const WORKER_READY_TIMEOUT_MS = 5_000;
 
 export interface ExportWorkerDependencies {
-  env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'> & Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS'>>;
+  env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'> &
+    Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS'>>;
   logger: Logger;
   prisma: PrismaClient;
   /** src/aws's AwsClientFactory. */
@@ -75,7 +76,13 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
     uploader,
     digests,
     deps.awsClients,
-    { ...DEFAULT_RUN_OPTIONS, ...deps.runOptions, maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS, jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS, autoDisableAfterMs: env.EXPORT_AUTO_DISABLE_AFTER_MS },
+    {
+      ...DEFAULT_RUN_OPTIONS,
+      ...deps.runOptions,
+      maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS,
+      jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS,
+      autoDisableAfterMs: env.EXPORT_AUTO_DISABLE_AFTER_MS,
+    },
     logger.child({ component: 'export-worker' }),
     schedule,
     undefined,

@@ -35,10 +35,7 @@ export class ApiKeyRepository {
     return tx.user.upsert({ where: { name }, create: { name }, update: {}, select: { id: true, name: true } });
   }
 
-  async insert(
-    tx: PrismaTransaction,
-    data: { userId: string; name: string; prefix: string; keyHash: string; permissions: ApiKeyPermission[] },
-  ): Promise<ApiKeyRecord> {
+  async insert(tx: PrismaTransaction, data: { userId: string; name: string; prefix: string; keyHash: string; permissions: ApiKeyPermission[] }): Promise<ApiKeyRecord> {
     return tx.apiKey.create({ data, select: recordSelect });
   }
 

@@ -37,10 +37,7 @@ export class ApiKeyResolver {
   @Mutation(() => ApiKeyType, {
     description: 'Revokes an API key: requests with it are UNAUTHENTICATED from now on. Revoking twice is harmless. NOT_FOUND for an unknown id.',
   })
-  async revokeApiKey(
-    @Arg('id', () => String, { description: 'Id of the API key (not the key itself).' }) id: string,
-    @Ctx() context: GraphQLContext,
-  ): Promise<ApiKeyType> {
+  async revokeApiKey(@Arg('id', () => String, { description: 'Id of the API key (not the key itself).' }) id: string, @Ctx() context: GraphQLContext): Promise<ApiKeyType> {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw new NotFoundError('API key', id);
     await this.apiKeys.revoke(id, context.principal);
     return this.load(id);

@@ -101,10 +101,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const awsClients = new AwsClientFactory(awsSettings, secretBox);
   const connectionTests = new ConnectionTestService(awsClients, { timeoutMs: env.CONNECTION_TEST_TIMEOUT_MS, serviceVersion: SERVICE_VERSION }, logger, metrics.connectionTests);
   // The principal customers' trust policies name (sts:GetCallerIdentity, on first use).
-  const servicePrincipal = new ServicePrincipalResolver(
-    { region: awsSettings.stsRegion, endpoint: awsSettings.stsEndpoint, credentials: awsSettings.serviceCredentials },
-    logger,
-  );
+  const servicePrincipal = new ServicePrincipalResolver({ region: awsSettings.stsRegion, endpoint: awsSettings.stsEndpoint, credentials: awsSettings.serviceCredentials }, logger);
   // The create and lifecycle services work on the same rows with the same collaborators.
   const exportConfigurationRepository = new ExportConfigurationRepository(prisma);
   const exportConfigurationDependencies: ExportConfigurationServiceDependencies = {
@@ -136,7 +133,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       logger,
     }),
     exportStatus: new ExportStatusService(new ExportStatusRepository(prisma)),
-    notifications: new NotificationService(new NotificationTargetRepository(prisma), notificationDeliveries, secretBox, async (id) => (await exportConfigurationRepository.findById(id)) !== null),
+    notifications: new NotificationService(
+      new NotificationTargetRepository(prisma),
+      notificationDeliveries,
+      secretBox,
+      async (id) => (await exportConfigurationRepository.findById(id)) !== null,
+    ),
     digestSigningKeys: new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are

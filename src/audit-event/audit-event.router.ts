@@ -46,7 +46,9 @@ export function createAuditEventRouter(deps: AuditEventRouterDependencies): Rout
     (req, res, next) => {
       if (formatOf(req.headers['content-type']) === undefined) {
         res.status(415).json({
-          errors: [{ message: `Content-Type must be application/x-ndjson (one event per line) or application/json (an array of events)`, extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }],
+          errors: [
+            { message: `Content-Type must be application/x-ndjson (one event per line) or application/json (an array of events)`, extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } },
+          ],
         });
         return;
       }
@@ -90,7 +92,12 @@ function tooLarge(maxBodyBytes: number): ErrorRequestHandler {
       return;
     }
     res.status(413).json({
-      errors: [{ message: `Request body is larger than ${maxBodyBytes} bytes (INGEST_MAX_BODY_BYTES); split the events into smaller requests`, extensions: { code: 'PAYLOAD_TOO_LARGE', maxBodyBytes } }],
+      errors: [
+        {
+          message: `Request body is larger than ${maxBodyBytes} bytes (INGEST_MAX_BODY_BYTES); split the events into smaller requests`,
+          extensions: { code: 'PAYLOAD_TOO_LARGE', maxBodyBytes },
+        },
+      ],
     });
   };
 }

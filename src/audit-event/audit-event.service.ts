@@ -15,11 +15,10 @@ const MAX_LISTED_LINES = 100;
  */
 export class IngestRejectedError extends DomainError {
   constructor(lines: RejectedLine[]) {
-    super(
-      'BAD_USER_INPUT',
-      `${lines.length} of the submitted events ${lines.length === 1 ? 'is' : 'are'} invalid; nothing was stored`,
-      { lines: lines.slice(0, MAX_LISTED_LINES), invalidCount: lines.length },
-    );
+    super('BAD_USER_INPUT', `${lines.length} of the submitted events ${lines.length === 1 ? 'is' : 'are'} invalid; nothing was stored`, {
+      lines: lines.slice(0, MAX_LISTED_LINES),
+      invalidCount: lines.length,
+    });
   }
 }
 

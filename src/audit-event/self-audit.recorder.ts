@@ -33,8 +33,6 @@ export class PrismaSelfAuditRecorder implements SelfAuditRecorder {
       targets: event.targets,
       auditPayload: { type: `${event.type}AuditPayload`, version: 1, apiKeyId: event.actor.apiKeyId, ...event.payload },
     };
-    await this.repository.insertMany(tx, [
-      { id, action: event.action, eventTimestamp: timestamp, receivedTimestamp: timestamp, body },
-    ]);
+    await this.repository.insertMany(tx, [{ id, action: event.action, eventTimestamp: timestamp, receivedTimestamp: timestamp, body }]);
   }
 }

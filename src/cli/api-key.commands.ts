@@ -11,9 +11,7 @@ export function addApiKeyCommands(program: Command, context: CommandContext): vo
     .description('create an API key; the key is printed once and cannot be shown again')
     .option('--name <name>', 'a label to tell the key apart')
     .option('--user <name>', 'owner of the key (created when missing); default: the owner of the key in use')
-    .addOption(
-      new Option('--permission <permission...>', 'permissions of the key').choices(['AUDIT', 'INGEST']).default(['AUDIT']),
-    )
+    .addOption(new Option('--permission <permission...>', 'permissions of the key').choices(['AUDIT', 'INGEST']).default(['AUDIT']))
     .action(async (options: { name?: string; user?: string; permission: string[] }, command: Command) => {
       const client = context.client(command);
       const response = await client.request(documents.CREATE_API_KEY, {

@@ -74,11 +74,7 @@ export function saveProfile(file: string, name: string, profile: CliProfile): vo
  * The profile to use: `--host`/`--api-key` (or AUDIT_EXPORT_HOST / AUDIT_EXPORT_API_KEY) override
  * the stored profile field by field, so scripts and CI need no config file.
  */
-export function resolveProfile(
-  file: string,
-  name: string,
-  overrides: { host?: string; apiKey?: string },
-): CliProfile {
+export function resolveProfile(file: string, name: string, overrides: { host?: string; apiKey?: string }): CliProfile {
   const stored = readConfigFile(file).profiles[name];
   const host = overrides.host ?? stored?.host;
   const apiKey = overrides.apiKey ?? stored?.apiKey;

@@ -46,7 +46,10 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option('--host <url>', 'service URL, overriding the profile').env('AUDIT_EXPORT_HOST'))
     .addOption(new Option('--api-key <key>', 'API key, overriding the profile').env('AUDIT_EXPORT_API_KEY'))
     .addOption(
-      new Option('--timeout <ms>', `milliseconds one request may take before it is given up (creates are then retried with the same Idempotency-Key); default ${DEFAULT_TIMEOUT_MS}`)
+      new Option(
+        '--timeout <ms>',
+        `milliseconds one request may take before it is given up (creates are then retried with the same Idempotency-Key); default ${DEFAULT_TIMEOUT_MS}`,
+      )
         .env('AUDIT_EXPORT_TIMEOUT_MS')
         .argParser(parseTimeout),
     )

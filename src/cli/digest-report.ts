@@ -16,7 +16,8 @@ export function formatValidationReport(report: ValidationReport): string {
     for (const start of chain.starts) {
       if (start.previousDigest) lines.push(`  starts at ${start.digest}, after s3://${start.previousDigest.bucket}/${start.previousDigest.key} (outside this path, not checked)`);
     }
-    for (const gap of chain.gaps) lines.push(`  gap before ${gap.digest}: events after sequence ${gap.after} through ${gap.through} are in no digest (delivered while integrity validation was off)`);
+    for (const gap of chain.gaps)
+      lines.push(`  gap before ${gap.digest}: events after sequence ${gap.after} through ${gap.through} are in no digest (delivered while integrity validation was off)`);
     for (const broken of chain.breaks) lines.push(`  broken at ${broken.digest}: ${broken.reason} (${broken.detail})`);
   }
   const order: ObjectStatus[] = ['valid', 'modified', 'missing', 'not covered'];

@@ -146,7 +146,12 @@ export class DigestValidator {
     const trusted = this.trustedKeys.get(digest.signingKeyFingerprint);
     if (!trusted) return { key, sha256, digest, problem: { digest: key, reason: 'unknown key', detail: `signed by key ${digest.signingKeyFingerprint}, which is not trusted` } };
     if (!verifyDigestSignature(digest, trusted.publicKey)) {
-      return { key, sha256, digest, problem: { digest: key, reason: 'bad signature', detail: `the signature does not verify with key ${digest.signingKeyFingerprint}: the digest was altered` } };
+      return {
+        key,
+        sha256,
+        digest,
+        problem: { digest: key, reason: 'bad signature', detail: `the signature does not verify with key ${digest.signingKeyFingerprint}: the digest was altered` },
+      };
     }
     return { key, sha256, digest };
   }
@@ -191,7 +196,8 @@ function chainReports(digests: ReadDigest[], byKey: Map<string, ReadDigest>, buc
       followers.set(previous.key, [...(followers.get(previous.key) ?? []), member.key]);
       const found = byKey.get(previous.key);
       if (!found) breaks.push({ digest: member.key, reason: 'missing digest', detail: `its previous digest ${previous.key} is not in the bucket` });
-      else if (found.sha256 !== previous.sha256) breaks.push({ digest: member.key, reason: 'previous-hash mismatch', detail: `its previous digest ${previous.key} is not the one it was chained to (SHA-256 differs)` });
+      else if (found.sha256 !== previous.sha256)
+        breaks.push({ digest: member.key, reason: 'previous-hash mismatch', detail: `its previous digest ${previous.key} is not the one it was chained to (SHA-256 differs)` });
       // (An overlap, the other way round, follows a job superseded after its digest was written: its events were delivered again.)
       else if (found.digest && !found.problem && compareSequence(member.digest.sequenceRange.after, found.digest.sequenceRange.through) > 0) {
         gaps.push({ digest: member.key, after: found.digest.sequenceRange.through, through: member.digest.sequenceRange.after });

@@ -52,7 +52,8 @@ export function addDigestCommands(program: Command, context: CommandContext): vo
     .option('--force-path-style', 'path-style S3 requests (also AWS_S3_FORCE_PATH_STYLE=true), e.g. for a local endpoint set with AWS_ENDPOINT_URL')
     .action(async (options: ValidateOptions, command: Command) => {
       if (!options.bucket) throw new CliError('--bucket <name> is required', VALIDATE_EXIT.usage);
-      if (!options.publicKeys) throw new CliError('--public-keys <file> is required: save the output of `audit-export digestKeys` (or the PEM keys) to a file', VALIDATE_EXIT.usage);
+      if (!options.publicKeys)
+        throw new CliError('--public-keys <file> is required: save the output of `audit-export digestKeys` (or the PEM keys) to a file', VALIDATE_EXIT.usage);
       const badFingerprint = options.publicKeyFingerprint.find((value) => !/^[0-9a-fA-F]{64}$/.test(value));
       if (badFingerprint !== undefined) throw new CliError(`--public-key-fingerprint ${badFingerprint}: must be a key fingerprint, 64 hex digits`, VALIDATE_EXIT.usage);
       const bucketProblem = bucketNameProblem(options.bucket);

@@ -12,8 +12,23 @@ const CONFIGURATION_FIELDS = /* GraphQL */ `
     connectionStatus
     endpointConfiguration {
       __typename
-      ... on S3AccessKeyEndpointConfiguration { bucket path region serverSideEncryption kmsKeyArn accessKeyId }
-      ... on S3AssumedRoleEndpointConfiguration { bucket path region serverSideEncryption kmsKeyArn roleArn externalId }
+      ... on S3AccessKeyEndpointConfiguration {
+        bucket
+        path
+        region
+        serverSideEncryption
+        kmsKeyArn
+        accessKeyId
+      }
+      ... on S3AssumedRoleEndpointConfiguration {
+        bucket
+        path
+        region
+        serverSideEncryption
+        kmsKeyArn
+        roleArn
+        externalId
+      }
     }
     integrityValidation
     createdAt
@@ -48,28 +63,36 @@ export const CREATE_S3_ASSUMED_ROLE = /* GraphQL */ `
 
 export const UPDATE_S3_ACCESS_KEY = /* GraphQL */ `
   mutation UpdateS3AccessKeyExportConfiguration($data: UpdateS3AccessKeyExportConfigurationInput!) {
-    updateS3AccessKeyExportConfiguration(data: $data) { ...ExportConfigurationFields }
+    updateS3AccessKeyExportConfiguration(data: $data) {
+      ...ExportConfigurationFields
+    }
   }
   ${CONFIGURATION_FIELDS}
 `;
 
 export const UPDATE_S3_ASSUMED_ROLE = /* GraphQL */ `
   mutation UpdateS3AssumedRoleExportConfiguration($data: UpdateS3AssumedRoleExportConfigurationInput!) {
-    updateS3AssumedRoleExportConfiguration(data: $data) { ...ExportConfigurationFields }
+    updateS3AssumedRoleExportConfiguration(data: $data) {
+      ...ExportConfigurationFields
+    }
   }
   ${CONFIGURATION_FIELDS}
 `;
 
 export const LIST = /* GraphQL */ `
   query GetAllExportConfigurations {
-    getAllExportConfigurations { ...ExportConfigurationFields }
+    getAllExportConfigurations {
+      ...ExportConfigurationFields
+    }
   }
   ${CONFIGURATION_FIELDS}
 `;
 
 export const GET = /* GraphQL */ `
   query GetExportConfiguration($id: String!) {
-    getExportConfiguration(id: $id) { ...ExportConfigurationFields }
+    getExportConfiguration(id: $id) {
+      ...ExportConfigurationFields
+    }
   }
   ${CONFIGURATION_FIELDS}
 `;
@@ -95,7 +118,13 @@ export function idMutation(field: (typeof ID_MUTATIONS)[keyof typeof ID_MUTATION
 
 export const POLICIES = /* GraphQL */ `
   query GetExportConfigurationPolicies($id: String!) {
-    getExportConfigurationPolicies(id: $id) { configurationId principalArn callerArn trustPolicy permissionsPolicy }
+    getExportConfigurationPolicies(id: $id) {
+      configurationId
+      principalArn
+      callerArn
+      trustPolicy
+      permissionsPolicy
+    }
   }
 `;
 
@@ -134,7 +163,11 @@ export const TASKS = /* GraphQL */ `
 /** `run --wait`: whether the run is over (see run-wait.ts) and the jobs with their retry state, in one request. */
 export const RUN_STATUS = /* GraphQL */ `
   query ExportRunStatus($id: String!) {
-    getExportConfiguration(id: $id) { id runRequestedAt runInProgress }
+    getExportConfiguration(id: $id) {
+      id
+      runRequestedAt
+      runInProgress
+    }
     getAllExportJobs(exportConfigurationId: $id) {
       id
       exportConfigurationId
@@ -155,7 +188,13 @@ export const RUN_STATUS = /* GraphQL */ `
 
 export const DIGEST_PUBLIC_KEYS = /* GraphQL */ `
   query GetDigestPublicKeys {
-    getDigestPublicKeys { fingerprint algorithm publicKeyPem createdAt retiredAt }
+    getDigestPublicKeys {
+      fingerprint
+      algorithm
+      publicKeyPem
+      createdAt
+      retiredAt
+    }
   }
 `;
 

@@ -90,7 +90,9 @@ export function addExportConfigCommands(parent: Command, context: CommandContext
     .option('--wait', 'wait until the run has finished (progress on stderr), print the jobs it produced, exit 1 if one FAILED')
     .addOption(
       // Not --timeout: that is the program's own option (one request's time), which commander reads after the subcommand too.
-      new Option('--wait-timeout <seconds>', `with --wait: stop waiting after this many seconds (exit 3; the run goes on); default ${DEFAULT_WAIT_TIMEOUT_S}`).argParser(parseSeconds),
+      new Option('--wait-timeout <seconds>', `with --wait: stop waiting after this many seconds (exit 3; the run goes on); default ${DEFAULT_WAIT_TIMEOUT_S}`).argParser(
+        parseSeconds,
+      ),
     )
     .action(async (id: string, options: { wait?: boolean; waitTimeout?: number }, command: Command) => {
       const client = context.client(command);
@@ -113,9 +115,7 @@ export function addExportConfigCommands(parent: Command, context: CommandContext
   exportConfig
     .command('policy <id>')
     .description('print the IAM trust and permissions policies to paste into AWS')
-    .addOption(
-      new Option('--raw <which>', 'print only one policy document, as plain JSON ready to paste').choices(['trust', 'permissions']),
-    )
+    .addOption(new Option('--raw <which>', 'print only one policy document, as plain JSON ready to paste').choices(['trust', 'permissions']))
     .addOption(new Option('--output <format>', 'json (policies as JSON objects), or text: each policy as a headed, pasteable block').choices(['json', 'text']).default('json'))
     .action(async (id: string, options: { raw?: 'trust' | 'permissions'; output: 'json' | 'text' }, command: Command) => {
       const client = context.client(command);

@@ -92,11 +92,7 @@ export class GraphqlClient {
    * a CliError whose message lists each error as `CODE: message` (redacted). An answer, even an
    * error, is never retried; see {@link RequestOptions.idempotencyKey} for what is.
    */
-  async request<Data = Record<string, unknown>>(
-    query: string,
-    variables: Record<string, unknown> = {},
-    options: RequestOptions = {},
-  ): Promise<GraphqlResponse<Data>> {
+  async request<Data = Record<string, unknown>>(query: string, variables: Record<string, unknown> = {}, options: RequestOptions = {}): Promise<GraphqlResponse<Data>> {
     const operation = /(?:query|mutation)\s+(\w+)/.exec(query)?.[1] ?? 'anonymous';
     this.debug(`POST ${this.endpoint} (${operation})`);
     this.debug(`variables: ${JSON.stringify(variables)}`);

@@ -48,7 +48,9 @@ export function configurationsAsTable(configurations: ListedConfiguration[]): st
     configuration.interval,
     configuration.enabled ? 'yes' : 'no',
     configuration.connectionStatus,
-    configuration.endpointConfiguration.path ? `${configuration.endpointConfiguration.bucket}/${configuration.endpointConfiguration.path}` : configuration.endpointConfiguration.bucket,
+    configuration.endpointConfiguration.path
+      ? `${configuration.endpointConfiguration.bucket}/${configuration.endpointConfiguration.path}`
+      : configuration.endpointConfiguration.bucket,
   ]);
   return table(['ID', 'INTERVAL', 'ENABLED', 'CONNECTION', 'BUCKET/PATH'], rows);
 }

@@ -66,9 +66,7 @@ export async function runAndWait(client: GraphqlClient, id: string, options: Wai
     const now = await status(client, id);
     const configuration = now.getExportConfiguration;
     if (!configuration) throw new CliError(`NOT_FOUND: Export configuration ${id} was deleted while its run was awaited`);
-    const jobs = now.getAllExportJobs
-      .filter((job) => attemptsBefore.get(job.id) !== job.attempts)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    const jobs = now.getAllExportJobs.filter((job) => attemptsBefore.get(job.id) !== job.attempts).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     const active = jobs.find((job) => !TERMINAL.has(job.status));
     const delivered = active ? await deliveredEvents(client, active.id) : 0;
     progress.show(active, delivered, jobs);
@@ -92,7 +90,8 @@ async function status(client: GraphqlClient, id: string): Promise<RunStatus> {
 
 /** Events of the job already in the bucket: the sizes of its SUCCEEDED tasks. */
 async function deliveredEvents(client: GraphqlClient, jobId: string): Promise<number> {
-  const tasks = (await client.request<{ getAllExportJobTasks: Array<{ status: string; limit: number }> }>(documents.TASKS, { exportJobId: jobId })).data?.getAllExportJobTasks ?? [];
+  const tasks =
+    (await client.request<{ getAllExportJobTasks: Array<{ status: string; limit: number }> }>(documents.TASKS, { exportJobId: jobId })).data?.getAllExportJobTasks ?? [];
   return tasks.filter((task) => task.status === 'SUCCEEDED').reduce((sum, task) => sum + task.limit, 0);
 }
 
@@ -100,7 +99,9 @@ async function deliveredEvents(client: GraphqlClient, jobId: string): Promise<nu
 export function failureLines(jobs: WaitedJob[]): string[] {
   return jobs
     .filter((job) => job.status === 'FAILED')
-    .map((job) => `export job ${job.id} FAILED: ${job.failureReason ?? job.lastFailureReason ?? 'no reason given'}${job.nextRetryAt ? ` (tried again at ${job.nextRetryAt})` : ''}`);
+    .map(
+      (job) => `export job ${job.id} FAILED: ${job.failureReason ?? job.lastFailureReason ?? 'no reason given'}${job.nextRetryAt ? ` (tried again at ${job.nextRetryAt})` : ''}`,
+    );
 }
 
 const BAR_WIDTH = 30;

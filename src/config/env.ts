@@ -6,9 +6,7 @@ import { z } from 'zod';
  * names the variable. Variables listed in {@link SECRET_ENV_VARS} are never printed.
  */
 
-const booleanString = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const booleanString = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 const optionalUrl = z.url().optional();
 
@@ -124,7 +122,11 @@ export const envSchema = z.object({
    * A configuration whose every export run failed for this long is disabled automatically, with
    * a reason shown in the API (issue #12; docs/alerts.md). A warning goes out halfway there.
    */
-  EXPORT_AUTO_DISABLE_AFTER_MS: z.coerce.number().int().min(1000).default(7 * 24 * 3_600_000),
+  EXPORT_AUTO_DISABLE_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(7 * 24 * 3_600_000),
   /** Upper bound for one alert request to a notification target (webhook or Slack). */
   NOTIFICATION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   /** Tries of one alert before it is recorded FAILED for good. */
@@ -139,9 +141,17 @@ export const envSchema = z.object({
   HEALTH_CHECK_MAX_BACKOFF_MS: z.coerce.number().int().min(100).default(3_600_000),
 
   /** Largest accepted body of POST /api/audit/graphql (a GraphQL document and its variables). */
-  GRAPHQL_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  GRAPHQL_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   /** Largest accepted body of POST /api/audit/events. */
-  INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  INGEST_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
 
   /**
    * When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`; when unset it is open,
@@ -169,7 +179,15 @@ export function isLocalDevelopment(env: Pick<Env, 'NODE_ENV'>): boolean {
 }
 
 /** Variables whose values must never appear in output, logs or errors. */
-export const SECRET_ENV_VARS = ['SECRET_ENCRYPTION_KEY', 'SECRET_ENCRYPTION_PREVIOUS_KEYS', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN'] as const;
+export const SECRET_ENV_VARS = [
+  'SECRET_ENCRYPTION_KEY',
+  'SECRET_ENCRYPTION_PREVIOUS_KEYS',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'METRICS_TOKEN',
+] as const;
 
 /** Raised when the environment is invalid; the message names every bad variable, never a value. */
 export class EnvError extends Error {

@@ -116,7 +116,7 @@ function awsErrorReason(error: unknown): string {
   const candidate = error as { message?: unknown; name?: unknown; Code?: unknown };
   let reason = typeof candidate?.message === 'string' && candidate.message.trim() ? candidate.message : '';
   if (!reason || reason === 'UnknownError') {
-    reason = [candidate?.Code, candidate?.name, reason].find((part) => typeof part === 'string' && part) as string | undefined ?? 'Unknown error';
+    reason = ([candidate?.Code, candidate?.name, reason].find((part) => typeof part === 'string' && part) as string | undefined) ?? 'Unknown error';
   }
   return boundedReason(reason);
 }

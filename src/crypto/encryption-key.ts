@@ -36,10 +36,7 @@ export class MissingEncryptionKeyError extends Error {
  *   `<DATA_DIR>/secret-encryption.key` (mode 0600) on first run and reuse it, with a WARN line at
  *   every start, so nobody mistakes this mode for a deployment.
  */
-export function resolveEncryptionKeys(
-  env: Pick<Env, 'SECRET_ENCRYPTION_KEY' | 'SECRET_ENCRYPTION_PREVIOUS_KEYS' | 'NODE_ENV' | 'DATA_DIR'>,
-  logger: Logger,
-): EncryptionKeys {
+export function resolveEncryptionKeys(env: Pick<Env, 'SECRET_ENCRYPTION_KEY' | 'SECRET_ENCRYPTION_PREVIOUS_KEYS' | 'NODE_ENV' | 'DATA_DIR'>, logger: Logger): EncryptionKeys {
   const previous = [...env.SECRET_ENCRYPTION_PREVIOUS_KEYS];
   if (env.SECRET_ENCRYPTION_KEY) return { current: env.SECRET_ENCRYPTION_KEY, previous };
   if (!isLocalDevelopment(env)) throw new MissingEncryptionKeyError(env.NODE_ENV);

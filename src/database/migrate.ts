@@ -59,7 +59,10 @@ interface MigrationFile {
 /** The names of the migrations under `dir`, in the order they apply (what `_prisma_migrations` records). */
 export async function migrationNames(dir = MIGRATIONS_DIR): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  return entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
 }
 
 async function readMigrations(dir: string): Promise<MigrationFile[]> {

@@ -58,7 +58,11 @@ export class DigestSigningKeyService {
     if (cached) return cached;
     const stored = await this.repository.findById(id);
     if (!stored) throw new Error(`Digest signing key ${id} was not found`);
-    const privateKey = createPrivateKey({ key: Buffer.from(this.secretBox.decrypt(stored.privateKeyCiphertext, associatedData(stored.fingerprint)), 'base64'), format: 'der', type: 'pkcs8' });
+    const privateKey = createPrivateKey({
+      key: Buffer.from(this.secretBox.decrypt(stored.privateKeyCiphertext, associatedData(stored.fingerprint)), 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
     // The envelope is bound to the fingerprint already; this also catches a public key column edited by hand.
     if (publicKeyFingerprint(createPublicKey(privateKey)) !== stored.fingerprint) throw new Error(`Digest signing key ${id} does not match its stored public key`);
     const signer = { id: stored.id, fingerprint: stored.fingerprint, privateKey };

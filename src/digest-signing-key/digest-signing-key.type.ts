@@ -6,7 +6,8 @@ import { Field, ObjectType } from 'type-graphql';
  * Built only by digest-signing-key.mapper.ts: there is no field for the private key.
  */
 @ObjectType('DigestPublicKey', {
-  description: 'A public key that verifies digest signatures (docs/integrity-digests.md). Digests name their key by fingerprint; keep every key you trust, retired ones included, to verify older digests.',
+  description:
+    'A public key that verifies digest signatures (docs/integrity-digests.md). Digests name their key by fingerprint; keep every key you trust, retired ones included, to verify older digests.',
 })
 export class DigestPublicKey {
   @Field(() => String, { description: 'SHA-256 (hex) of the public key in SPKI DER form: the signingKeyFingerprint of the digests it signed.' })

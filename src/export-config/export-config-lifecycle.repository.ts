@@ -34,7 +34,12 @@ export class ExportConfigurationLifecycleRepository {
     const { count } = await tx.exportConfiguration.updateMany({
       where: { id, version: expectedVersion },
       // Enabling again clears the automatic disable's reason and restarts its failure clock.
-      data: { ...changes, ...(changes.enabled === true ? { disabledReason: null, failingSince: null, disableWarnedAt: null } : {}), version: { increment: 1 }, updatedAt: new Date() },
+      data: {
+        ...changes,
+        ...(changes.enabled === true ? { disabledReason: null, failingSince: null, disableWarnedAt: null } : {}),
+        version: { increment: 1 },
+        updatedAt: new Date(),
+      },
     });
     return count === 1;
   }

@@ -48,20 +48,14 @@ export class ExportConfigurationLifecycleResolver {
   @Mutation(() => ExportConfiguration, {
     description: 'Enables an export configuration: tests its connection again and schedules its exports. NOT_FOUND for an unknown id.',
   })
-  enableExportConfiguration(
-    @Arg('id', () => String, { description: ID_DESCRIPTION }) id: string,
-    @Ctx() context: GraphQLContext,
-  ): Promise<ExportConfiguration> {
+  enableExportConfiguration(@Arg('id', () => String, { description: ID_DESCRIPTION }) id: string, @Ctx() context: GraphQLContext): Promise<ExportConfiguration> {
     return this.lifecycle.enable(id, context.principal);
   }
 
   @Mutation(() => ExportConfiguration, {
     description: 'Disables an export configuration: no more exports or background re-tests. The configuration and its job history are kept. NOT_FOUND for an unknown id.',
   })
-  disableExportConfiguration(
-    @Arg('id', () => String, { description: ID_DESCRIPTION }) id: string,
-    @Ctx() context: GraphQLContext,
-  ): Promise<ExportConfiguration> {
+  disableExportConfiguration(@Arg('id', () => String, { description: ID_DESCRIPTION }) id: string, @Ctx() context: GraphQLContext): Promise<ExportConfiguration> {
     return this.lifecycle.disable(id, context.principal);
   }
 
@@ -70,10 +64,7 @@ export class ExportConfigurationLifecycleResolver {
       'Deletes an export configuration, its stored secret, its job history and its schedule; returns it as it was. ' +
       'Files already delivered to the bucket are not touched. NOT_FOUND for an unknown id.',
   })
-  deleteExportConfiguration(
-    @Arg('id', () => String, { description: ID_DESCRIPTION }) id: string,
-    @Ctx() context: GraphQLContext,
-  ): Promise<ExportConfiguration> {
+  deleteExportConfiguration(@Arg('id', () => String, { description: ID_DESCRIPTION }) id: string, @Ctx() context: GraphQLContext): Promise<ExportConfiguration> {
     return this.lifecycle.delete(id, context.principal);
   }
 }

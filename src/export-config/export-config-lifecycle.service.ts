@@ -78,11 +78,18 @@ export class ExportConfigurationLifecycleService {
   async enable(id: string, actor: AuditActor): Promise<ExportConfiguration> {
     const row = await loadConfigurationRow(this.deps.repository, id, 'id');
     const result = await this.deps.connectionTests.test(row, 'enable');
-    const updated = await this.write(row, { enabled: true, ...this.connectionFields(result), updatedById: actor.userId }, actor, row.enabled ? null : {
-      action: 'UPDATE',
-      type: 'ExportConfigurationEnabled',
-      payload: { connectionStatus: result.status },
-    });
+    const updated = await this.write(
+      row,
+      { enabled: true, ...this.connectionFields(result), updatedById: actor.userId },
+      actor,
+      row.enabled
+        ? null
+        : {
+            action: 'UPDATE',
+            type: 'ExportConfigurationEnabled',
+            payload: { connectionStatus: result.status },
+          },
+    );
     await syncSchedule(this.deps, updated);
     return toExportConfiguration(updated);
   }
@@ -93,11 +100,18 @@ export class ExportConfigurationLifecycleService {
    */
   async disable(id: string, actor: AuditActor): Promise<ExportConfiguration> {
     const row = await loadConfigurationRow(this.deps.repository, id, 'id');
-    const updated = await this.write(row, { enabled: false, nextHealthCheckAt: null, healthCheckFailures: 0, updatedById: actor.userId }, actor, row.enabled ? {
-      action: 'UPDATE',
-      type: 'ExportConfigurationDisabled',
-      payload: {},
-    } : null);
+    const updated = await this.write(
+      row,
+      { enabled: false, nextHealthCheckAt: null, healthCheckFailures: 0, updatedById: actor.userId },
+      actor,
+      row.enabled
+        ? {
+            action: 'UPDATE',
+            type: 'ExportConfigurationDisabled',
+            payload: {},
+          }
+        : null,
+    );
     await syncSchedule(this.deps, updated);
     return toExportConfiguration(updated);
   }
@@ -128,9 +142,7 @@ export class ExportConfigurationLifecycleService {
     extraPayload: Record<string, unknown>,
   ): Promise<ExportConfiguration> {
     // The encryption fields count: the test writes with them, so a key the role cannot use fails now.
-    const connectionChanged = ['bucket', 'path', 'region', 'serverSideEncryption', 'kmsKeyArn', 'accessKeyId', 'secretCiphertext', 'roleArn'].some(
-      (field) => field in changes,
-    );
+    const connectionChanged = ['bucket', 'path', 'region', 'serverSideEncryption', 'kmsKeyArn', 'accessKeyId', 'secretCiphertext', 'roleArn'].some((field) => field in changes);
     if (connectionChanged) {
       // Tested on the row as it will be stored, before anything is written.
       const result = await this.deps.connectionTests.test({ ...row, ...changes } as ExportConfigurationRow, 'update');

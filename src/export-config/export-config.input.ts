@@ -7,7 +7,7 @@ export const SERVER_SIDE_ENCRYPTION_DESCRIPTION =
   'Server-side encryption S3 applies to every object the service writes (exports, digests and .immuta.export.log): AES256 (SSE-S3) or AWS_KMS (SSE-KMS). ' +
   "Null or absent: no encryption header is sent and the bucket's default encryption applies.";
 export const KMS_KEY_ARN_DESCRIPTION =
-  'ARN of the KMS key (arn:aws:kms:<region>:<account>:key/<key id>) or alias (arn:aws:kms:<region>:<account>:alias/<name>) S3 encrypts with, in the bucket\'s region; ' +
+  "ARN of the KMS key (arn:aws:kms:<region>:<account>:key/<key id>) or alias (arn:aws:kms:<region>:<account>:alias/<name>) S3 encrypts with, in the bucket's region; " +
   'only with serverSideEncryption AWS_KMS (null there: the AWS managed key aws/s3). The role or user needs kms:GenerateDataKey and kms:Decrypt on it (see getExportConfigurationPolicies).';
 export const INTEGRITY_VALIDATION_DESCRIPTION =
   'Whether every export job also writes a signed digest of its objects under <path>/_digest/ (CloudTrail-style; check them with `audit-export validate`). ' +

@@ -1,10 +1,5 @@
 import type { ExportConfigurationRow } from './export-config.repository';
-import {
-  ExportConfiguration,
-  S3AccessKeyEndpointConfiguration,
-  S3AssumedRoleEndpointConfiguration,
-  UserType,
-} from './export-config.type';
+import { ExportConfiguration, S3AccessKeyEndpointConfiguration, S3AssumedRoleEndpointConfiguration, UserType } from './export-config.type';
 
 /**
  * The only way a stored configuration becomes an API object. Fields are copied one by one (never

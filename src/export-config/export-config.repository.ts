@@ -210,7 +210,9 @@ export async function recordRunFailure(
   failure: { configurationId: string; reason: string; connectionStatus?: string; autoDisableAfterMs?: number; now: Date },
 ): Promise<DeliveryBookkeeping> {
   const { configurationId, now } = failure;
-  const [row] = await tx.$queryRaw<Array<{ bucket: string; path: string | null; cursor: bigint; enabled: boolean; consecutive_failures: number; failing_since: Date; disable_warned_at: Date | null }>>`
+  const [row] = await tx.$queryRaw<
+    Array<{ bucket: string; path: string | null; cursor: bigint; enabled: boolean; consecutive_failures: number; failing_since: Date; disable_warned_at: Date | null }>
+  >`
     UPDATE export_configurations
        SET consecutive_failures = consecutive_failures + 1, last_error = ${failure.reason}, failing_since = coalesce(failing_since, ${now}),
            connection_status = coalesce(${failure.connectionStatus ?? null}::text, connection_status),

@@ -36,7 +36,9 @@ export class ExportConfigurationResolver {
     @Ctx() context: GraphQLContext,
   ): Promise<ExportConfiguration> {
     const { notificationTargets, ...rest } = data;
-    return this.notifications.withTargets(notificationTargets, 'data.notificationTargets', () => this.configurations.createS3AccessKey(rest, context.principal, context.idempotencyKey));
+    return this.notifications.withTargets(notificationTargets, 'data.notificationTargets', () =>
+      this.configurations.createS3AccessKey(rest, context.principal, context.idempotencyKey),
+    );
   }
 
   @Mutation(() => ExportConfiguration, {
@@ -51,7 +53,9 @@ export class ExportConfigurationResolver {
     @Ctx() context: GraphQLContext,
   ): Promise<ExportConfiguration> {
     const { notificationTargets, ...rest } = data;
-    return this.notifications.withTargets(notificationTargets, 'data.notificationTargets', () => this.configurations.createS3AssumedRole(rest, context.principal, context.idempotencyKey));
+    return this.notifications.withTargets(notificationTargets, 'data.notificationTargets', () =>
+      this.configurations.createS3AssumedRole(rest, context.principal, context.idempotencyKey),
+    );
   }
 
   @Mutation(() => ExportConfiguration, { description: 'Tests the connection again (writes .immuta.export.log) and stores the new connectionStatus.' })

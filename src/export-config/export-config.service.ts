@@ -5,13 +5,7 @@ import type { AuditActor, SelfAuditRecorder } from '../audit-event/self-audit.po
 import type { ExportSchedulePort } from '../export-schedule/export-schedule.port';
 import type { ConnectionTestService } from '../connection-test/connection-test.service';
 import type { IdempotencyKeyRepository } from '../idempotency/idempotency-key.repository';
-import {
-  IDEMPOTENCY_KEY_TTL_MS,
-  IdempotencyKeyConflictError,
-  idempotentRequest,
-  parseIdempotencyKey,
-  type IdempotentRequest,
-} from '../idempotency/idempotency-key';
+import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyKeyConflictError, idempotentRequest, parseIdempotencyKey, type IdempotentRequest } from '../idempotency/idempotency-key';
 import { describeForAudit, toExportConfiguration } from './export-config.mapper';
 import type { ExportConfigurationRepository, ExportConfigurationRow, NewExportConfiguration } from './export-config.repository';
 import type { ExportConfiguration } from './export-config.type';
@@ -207,7 +201,10 @@ export class ExportConfigurationService {
     if (stored.requestFingerprint !== idempotent.fingerprint) throw new IdempotencyKeyConflictError(`was already used for ${stored.operation} with a different input`);
     const row = stored.configurationId ? await this.deps.repository.findById(stored.configurationId) : null;
     if (!row) throw new IdempotencyKeyConflictError('was already used for a configuration that has since been deleted');
-    this.deps.logger.info({ configurationId: row.id, operation: stored.operation, userId: actor.userId }, 'export configuration create repeated with the same Idempotency-Key: answered with the stored one');
+    this.deps.logger.info(
+      { configurationId: row.id, operation: stored.operation, userId: actor.userId },
+      'export configuration create repeated with the same Idempotency-Key: answered with the stored one',
+    );
     return toExportConfiguration(row);
   }
 }

@@ -13,11 +13,7 @@ import { configurationIdSchema, parseInput } from './export-config.validation';
  */
 
 /** The stored row (with its encrypted secret) or NOT_FOUND; `field` names the input in a BAD_USER_INPUT error. */
-export async function loadConfigurationRow(
-  repository: Pick<ExportConfigurationRepository, 'findById'>,
-  id: unknown,
-  field: string,
-): Promise<ExportConfigurationRow> {
+export async function loadConfigurationRow(repository: Pick<ExportConfigurationRepository, 'findById'>, id: unknown, field: string): Promise<ExportConfigurationRow> {
   const configurationId = parseInput(configurationIdSchema, id, field);
   const row = await repository.findById(configurationId);
   if (!row) throw new NotFoundError('Export configuration', configurationId);

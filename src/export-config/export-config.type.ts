@@ -89,8 +89,7 @@ export const EndpointConfiguration = createUnionType({
   name: 'EndpointConfiguration',
   description: 'Where and how audit logs are delivered.',
   types: () => [S3AccessKeyEndpointConfiguration, S3AssumedRoleEndpointConfiguration] as const,
-  resolveType: (value) =>
-    value instanceof S3AssumedRoleEndpointConfiguration ? 'S3AssumedRoleEndpointConfiguration' : 'S3AccessKeyEndpointConfiguration',
+  resolveType: (value) => (value instanceof S3AssumedRoleEndpointConfiguration ? 'S3AssumedRoleEndpointConfiguration' : 'S3AccessKeyEndpointConfiguration'),
 });
 
 @ObjectType('ExportConfiguration', { description: 'A periodic export of audit events to a destination.' })

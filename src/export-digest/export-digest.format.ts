@@ -123,7 +123,9 @@ export function serializeDigest(digest: SignedDigest): Buffer {
 /** SHA-256 (hex) of the SPKI DER encoding of a public key: how digests name their key. */
 export function publicKeyFingerprint(publicKey: KeyObject | string): string {
   const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 export function sha256Of(bytes: Buffer): string {

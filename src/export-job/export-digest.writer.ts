@@ -2,15 +2,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ObjectEncryption } from '../aws/server-side-encryption';
 import type { Logger } from '../common/logger';
 import type { DigestSigningKeyService } from '../digest-signing-key/digest-signing-key.service';
-import {
-  DIGEST_FORMAT,
-  digestObjectKey,
-  serializeDigest,
-  sha256Of,
-  signDigest,
-  SIGNATURE_ALGORITHM,
-  type DigestDocument,
-} from '../export-digest/export-digest.format';
+import { DIGEST_FORMAT, digestObjectKey, serializeDigest, sha256Of, signDigest, SIGNATURE_ALGORITHM, type DigestDocument } from '../export-digest/export-digest.format';
 import type { ExportDigestChainRepository } from './export-digest-chain.repository';
 import type { ExportJobRepository, PlannedJob } from './export-job.repository';
 

@@ -153,7 +153,8 @@ type StoredJob = {
 
 function toPlannedJob(stored: StoredJob): PlannedJob {
   const { integrityValidation, previousDigestBucket, previousDigestKey, previousDigestSha256, firstEventReceivedAt, lastEventReceivedAt, ...job } = stored;
-  const previous = previousDigestBucket && previousDigestKey && previousDigestSha256 ? { bucket: previousDigestBucket, key: previousDigestKey, sha256: previousDigestSha256 } : null;
+  const previous =
+    previousDigestBucket && previousDigestKey && previousDigestSha256 ? { bucket: previousDigestBucket, key: previousDigestKey, sha256: previousDigestSha256 } : null;
   const digest = integrityValidation && firstEventReceivedAt && lastEventReceivedAt ? { previous, firstEventReceivedAt, lastEventReceivedAt } : null;
   return { ...job, digest };
 }
@@ -199,7 +200,10 @@ export class ExportJobRepository {
     const onError = (error: Error) => {
       if (lost) return;
       lost = error;
-      this.logger?.warn({ err: connectionErrorFields(error), configurationId }, 'export run lock lost: its database session ended, so PostgreSQL freed the lock; the run stops and the next run resumes its job');
+      this.logger?.warn(
+        { err: connectionErrorFields(error), configurationId },
+        'export run lock lost: its database session ended, so PostgreSQL freed the lock; the run stops and the next run resumes its job',
+      );
     };
     client.on('error', onError);
     try {
@@ -403,7 +407,8 @@ export class ExportJobRepository {
    * keeps saying that this job failed before it succeeded.
    */
   async resumeJob(jobId: string): Promise<void> {
-    await this.prisma.$executeRaw`UPDATE export_jobs SET status = 'IN_PROGRESS', attempts = attempts + 1, failure_reason = NULL, next_retry_at = NULL, end_timestamp = NULL, start_timestamp = coalesce(start_timestamp, now()) WHERE id = ${jobId}::uuid`;
+    await this.prisma
+      .$executeRaw`UPDATE export_jobs SET status = 'IN_PROGRESS', attempts = attempts + 1, failure_reason = NULL, next_retry_at = NULL, end_timestamp = NULL, start_timestamp = coalesce(start_timestamp, now()) WHERE id = ${jobId}::uuid`;
   }
 
   /**
@@ -420,7 +425,8 @@ export class ExportJobRepository {
 
   /** One more try of a task (a retry when it had tries before, e.g. before a crash). */
   async startTaskAttempt(taskId: string): Promise<void> {
-    await this.prisma.$executeRaw`UPDATE export_job_tasks SET status = 'IN_PROGRESS', attempts = attempts + 1, start_timestamp = coalesce(start_timestamp, now()), end_timestamp = NULL WHERE id = ${taskId}::uuid`;
+    await this.prisma
+      .$executeRaw`UPDATE export_job_tasks SET status = 'IN_PROGRESS', attempts = attempts + 1, start_timestamp = coalesce(start_timestamp, now()), end_timestamp = NULL WHERE id = ${taskId}::uuid`;
   }
 
   /** Retries the S3 client made within an attempt (see ExportTaskUploader). */
@@ -488,12 +494,26 @@ export class ExportJobRepository {
       const nextRetryAt = new Date(now.getTime() + failure.retryDelayMs(failureCount + 1));
       const job = await tx.exportJob.update({
         where: { id: jobId },
-        data: { status: 'FAILED', failureReason: failure.reason, lastFailureReason: failure.reason, lastFailedAt: now, failureCount: { increment: 1 }, nextRetryAt, endTimestamp: now },
+        data: {
+          status: 'FAILED',
+          failureReason: failure.reason,
+          lastFailureReason: failure.reason,
+          lastFailedAt: now,
+          failureCount: { increment: 1 },
+          nextRetryAt,
+          endTimestamp: now,
+        },
         select: { configurationId: true, failureCount: true },
       });
       // The configuration's failure bookkeeping (and connectionStatus) and the alert it calls
       // for commit with the job's failure (issue #12; docs/alerts.md).
-      const state = await recordRunFailure(tx, { configurationId: job.configurationId, reason: failure.reason, connectionStatus: failure.connectionStatus, autoDisableAfterMs: failure.autoDisableAfterMs, now });
+      const state = await recordRunFailure(tx, {
+        configurationId: job.configurationId,
+        reason: failure.reason,
+        connectionStatus: failure.connectionStatus,
+        autoDisableAfterMs: failure.autoDisableAfterMs,
+        now,
+      });
       await enqueueNotifications(tx, state, now);
       return { failureCount: job.failureCount, nextRetryAt, disabled: state.disabled };
     });
@@ -546,10 +566,14 @@ export class ExportJobRepository {
   async streamEventBodies(fromSequence: bigint, toSequence: bigint, batchSize = 2000): Promise<{ rows: Readable; release: (error?: Error) => void }> {
     const client: PoolClient = await this.pool.connect();
     const rows = client.query(
-      new DisconnectSafeQueryStream('SELECT body::text FROM audit_events WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence', [fromSequence.toString(), toSequence.toString()], {
-        batchSize,
-        rowMode: 'array',
-      }),
+      new DisconnectSafeQueryStream(
+        'SELECT body::text FROM audit_events WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence',
+        [fromSequence.toString(), toSequence.toString()],
+        {
+          batchSize,
+          rowMode: 'array',
+        },
+      ),
     );
     // The client stays checked out until the task's upload is done, after its last row too: its
     // session ending meanwhile (57P01 on a restart, failover or pg_terminate_backend) would be an

@@ -9,9 +9,7 @@ export class ExportJobResolver {
   constructor(private readonly jobs: ExportJobService) {}
 
   @Query(() => [ExportJob], { description: 'The export jobs of a configuration, newest first.' })
-  getAllExportJobs(
-    @Arg('exportConfigurationId', () => String, { description: 'Id of the export configuration.' }) exportConfigurationId: string,
-  ): Promise<ExportJob[]> {
+  getAllExportJobs(@Arg('exportConfigurationId', () => String, { description: 'Id of the export configuration.' }) exportConfigurationId: string): Promise<ExportJob[]> {
     return this.jobs.listJobs(exportConfigurationId);
   }
 

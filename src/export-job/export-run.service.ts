@@ -280,7 +280,9 @@ export class ExportRunService {
       // PostgreSQL says disabled already; the scheduler is removed best effort (a queued run of a
       // disabled configuration is skipped, and the reconcile loop removes a scheduler left behind).
       this.logger.error({ configurationId: configuration.id }, 'export configuration disabled after persistent failure');
-      await this.retries?.remove?.(configuration.id).catch((removeError: unknown) => this.logger.error({ err: removeError, configurationId: configuration.id }, 'could not remove the scheduler of a disabled configuration'));
+      await this.retries
+        ?.remove?.(configuration.id)
+        .catch((removeError: unknown) => this.logger.error({ err: removeError, configurationId: configuration.id }, 'could not remove the scheduler of a disabled configuration'));
       return { status: 'failed', jobId: job.id, reason: failure.message, nextRetryAt };
     }
     try {

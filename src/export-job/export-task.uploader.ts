@@ -189,9 +189,6 @@ export function countClientRetries(client: S3Client): () => number {
     sends += 1;
     return next(args);
   };
-  client.middlewareStack.addRelativeTo(
-    countSends,
-    { relation: 'after', toMiddleware: 'retryMiddleware', name: 'exportCountSends' },
-  );
+  client.middlewareStack.addRelativeTo(countSends, { relation: 'after', toMiddleware: 'retryMiddleware', name: 'exportCountSends' });
   return () => Math.max(0, sends - commands);
 }

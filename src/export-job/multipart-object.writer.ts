@@ -113,12 +113,10 @@ export async function writeObjectInParts(
     const number = partNumber;
     const sent = s3
       .send(new UploadPartCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, PartNumber: number, Body: body, ChecksumAlgorithm: ChecksumAlgorithm.CRC32 }))
-      .then(
-        (result) => {
-          if (!result.ETag) throw new Error(`UploadPart ${number} of ${target.Key} returned no ETag`);
-          completed.push({ PartNumber: number, ETag: result.ETag, ChecksumCRC32: result.ChecksumCRC32 });
-        },
-      )
+      .then((result) => {
+        if (!result.ETag) throw new Error(`UploadPart ${number} of ${target.Key} returned no ETag`);
+        completed.push({ PartNumber: number, ETag: result.ETag, ChecksumCRC32: result.ChecksumCRC32 });
+      })
       // Recorded, not thrown here: the loop below notices it at its next step and stops reading.
       .catch((error: unknown) => {
         partFailure ??= { error };

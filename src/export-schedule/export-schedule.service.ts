@@ -1,14 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from '../common/logger';
 import type { ExportSchedulePort } from './export-schedule.port';
-import {
-  configurationIdOfScheduler,
-  INTERVAL_MS,
-  QUEUE_COMMAND_TIMEOUT_MS,
-  schedulerIdFor,
-  type ExportJobName,
-  type ExportJobPayload,
-} from './export-queue';
+import { configurationIdOfScheduler, INTERVAL_MS, QUEUE_COMMAND_TIMEOUT_MS, schedulerIdFor, type ExportJobName, type ExportJobPayload } from './export-queue';
 import type { ExportScheduleRepository, ScheduledConfiguration } from './export-schedule.repository';
 
 export interface ReconcileResult {
@@ -70,10 +63,7 @@ export class BullmqExportSchedule implements ExportSchedulePort {
    */
   async scheduleRetry(retry: { configurationId: string; jobId: string; failureCount: number; runAt: Date }): Promise<void> {
     const delay = Math.max(0, retry.runAt.getTime() - this.now().getTime());
-    await bounded(
-      this.queue.add('retry-export', { configurationId: retry.configurationId }, { jobId: retryJobId(retry.jobId, retry.failureCount), delay }),
-      'queue a retry',
-    );
+    await bounded(this.queue.add('retry-export', { configurationId: retry.configurationId }, { jobId: retryJobId(retry.jobId, retry.failureCount), delay }), 'queue a retry');
   }
 
   /**

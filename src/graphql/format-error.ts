@@ -32,8 +32,10 @@ export function createFormatError(logger: Logger) {
     if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code) && error instanceof GraphQLError) {
       const message = withoutInputValues(error);
       // A bad input value is BAD_USER_INPUT naming the field, as a literal or as a variable.
-      const field = code === 'BAD_USER_INPUT' ? variableErrorField(message, error.originalError?.message) : code === 'GRAPHQL_VALIDATION_FAILED' ? literalErrorField(error) : undefined;
-      if (field) return { message: message.startsWith(`${field}: `) ? message : `${field}: ${message}`, locations: formatted.locations, extensions: { code: 'BAD_USER_INPUT', field } };
+      const field =
+        code === 'BAD_USER_INPUT' ? variableErrorField(message, error.originalError?.message) : code === 'GRAPHQL_VALIDATION_FAILED' ? literalErrorField(error) : undefined;
+      if (field)
+        return { message: message.startsWith(`${field}: `) ? message : `${field}: ${message}`, locations: formatted.locations, extensions: { code: 'BAD_USER_INPUT', field } };
       return { message, locations: formatted.locations, extensions: { code } };
     }
     logger.error({ err: original, path: formatted.path }, 'unexpected error in a GraphQL operation');
@@ -57,7 +59,5 @@ export function withoutInputValues(error: GraphQLError): string {
   } else if (message.startsWith('Variable "$') && message.includes(' got invalid value ')) {
     message = message.replace(/ got invalid value .*$/s, ' got an invalid value');
   }
-  return message
-    .replace(/(cannot represent[^:]*value): .*$/s, '$1.')
-    .replace(/(Expected value of type "[^"]*"), found .*$/s, '$1.');
+  return message.replace(/(cannot represent[^:]*value): .*$/s, '$1.').replace(/(Expected value of type "[^"]*"), found .*$/s, '$1.');
 }

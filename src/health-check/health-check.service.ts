@@ -68,7 +68,9 @@ export class HealthCheckService {
         else if (outcome.ok) {
           result.recovered += 1;
           // The export that failed with the old problem need not wait for its backoff.
-          await this.recovery?.retryNow(candidate.id).catch((error: unknown) => this.logger.error({ err: error, configurationId: candidate.id }, 'could not queue the retry of the export'));
+          await this.recovery
+            ?.retryNow(candidate.id)
+            .catch((error: unknown) => this.logger.error({ err: error, configurationId: candidate.id }, 'could not queue the retry of the export'));
         } else result.stillFailing += 1;
         this.logger.info(
           { configurationId: candidate.id, ok: outcome.ok, stored, nextHealthCheckAt: nextHealthCheckAt?.toISOString() },

@@ -56,7 +56,9 @@ export function createHttpApp(deps: HttpAppDependencies): Express {
   // The status page and GraphiQL (issue #12): public, offline assets; data only through the API with a key.
   app.use(createWebRouter({ logger: deps.logger }));
 
-  app.use(createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger, metrics: deps.metrics?.ingest }));
+  app.use(
+    createAuditEventRouter({ apiKeys: deps.apiKeys, auditEvents: deps.auditEvents, maxBodyBytes: deps.ingestMaxBodyBytes, logger: deps.logger, metrics: deps.metrics?.ingest }),
+  );
 
   app.use((_req, res) => {
     res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });

@@ -21,11 +21,36 @@ export class ExportMetrics implements ExportRunMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.eventsExported = new Counter({ name: `${METRIC_PREFIX}events_exported_total`, help: 'Events written to S3 objects that were uploaded, by configuration.', labelNames: ['configuration_id'], registers });
-    this.bytesExported = new Counter({ name: `${METRIC_PREFIX}exported_bytes_total`, help: 'Bytes of uploaded S3 objects (gzip-compressed NDJSON), by configuration.', labelNames: ['configuration_id'], registers });
-    this.objectsUploaded = new Counter({ name: `${METRIC_PREFIX}objects_uploaded_total`, help: 'S3 objects uploaded (one per export task), by configuration.', labelNames: ['configuration_id'], registers });
-    this.jobs = new Counter({ name: `${METRIC_PREFIX}jobs_total`, help: 'Export jobs that ended, by outcome (succeeded, failed, superseded).', labelNames: ['outcome'], registers });
-    this.tasks = new Counter({ name: `${METRIC_PREFIX}tasks_total`, help: 'Export tasks that ended within a run, by outcome (succeeded; failed: the job gave up on it until its retry).', labelNames: ['outcome'], registers });
+    this.eventsExported = new Counter({
+      name: `${METRIC_PREFIX}events_exported_total`,
+      help: 'Events written to S3 objects that were uploaded, by configuration.',
+      labelNames: ['configuration_id'],
+      registers,
+    });
+    this.bytesExported = new Counter({
+      name: `${METRIC_PREFIX}exported_bytes_total`,
+      help: 'Bytes of uploaded S3 objects (gzip-compressed NDJSON), by configuration.',
+      labelNames: ['configuration_id'],
+      registers,
+    });
+    this.objectsUploaded = new Counter({
+      name: `${METRIC_PREFIX}objects_uploaded_total`,
+      help: 'S3 objects uploaded (one per export task), by configuration.',
+      labelNames: ['configuration_id'],
+      registers,
+    });
+    this.jobs = new Counter({
+      name: `${METRIC_PREFIX}jobs_total`,
+      help: 'Export jobs that ended, by outcome (succeeded, failed, superseded).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.tasks = new Counter({
+      name: `${METRIC_PREFIX}tasks_total`,
+      help: 'Export tasks that ended within a run, by outcome (succeeded; failed: the job gave up on it until its retry).',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.retries = new Counter({
       name: `${METRIC_PREFIX}task_retries_total`,
       help: 'Retries during export tasks, by kind: client (an S3 request sent again by the SDK) or task (the whole task tried again).',

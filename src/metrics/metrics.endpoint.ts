@@ -79,7 +79,11 @@ export async function startMetricsServer(options: MetricsEndpointOptions & { hos
     const pending: Promise<MetricsAnswer> =
       req.method === 'GET' && path === '/metrics'
         ? answer(options, req.headers.authorization)
-        : Promise.resolve({ status: 404, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] }) });
+        : Promise.resolve({
+            status: 404,
+            headers: { 'content-type': 'application/json; charset=utf-8' },
+            body: JSON.stringify({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] }),
+          });
     void pending.then(({ status, headers, body }) => {
       res.writeHead(status, headers);
       res.end(body);

@@ -107,7 +107,10 @@ export class ScrapeMetrics {
       withTimeout(this.sources.getJobCounts(...QUEUE_STATES), this.timeoutMs, 'queue depth'),
     ]);
     const failed: Collector[] = [];
-    for (const [collector, outcome] of [['delivery_lag', lag], ['queue_depth', queue]] as const) {
+    for (const [collector, outcome] of [
+      ['delivery_lag', lag],
+      ['queue_depth', queue],
+    ] as const) {
       if (outcome.status === 'fulfilled') continue;
       failed.push(collector);
       this.countError(collector);

@@ -81,7 +81,9 @@ export class NotificationDeliveryRepository {
    * mid-send leaves it to be tried again once the lease ends.
    */
   async claimDue(limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
-    const rows = await this.prisma.$queryRaw<Array<{ id: string; event: NotificationEvent; payload: NotificationPayload; attempts: number; type: NotificationTargetType; url: string; secret_ciphertext: string | null }>>`
+    const rows = await this.prisma.$queryRaw<
+      Array<{ id: string; event: NotificationEvent; payload: NotificationPayload; attempts: number; type: NotificationTargetType; url: string; secret_ciphertext: string | null }>
+    >`
       WITH due AS (
         SELECT id FROM notification_deliveries
          WHERE status = 'PENDING' AND next_attempt_at <= now()
@@ -91,7 +93,15 @@ export class NotificationDeliveryRepository {
         FROM due, notification_targets t
        WHERE d.id = due.id AND t.id = d.target_id
    RETURNING d.id, d.event, d.payload, d.attempts, t.type, t.url, t.secret_ciphertext`;
-    return rows.map((row) => ({ id: row.id, event: row.event, payload: row.payload, attempts: row.attempts, targetType: row.type, url: row.url, secretCiphertext: row.secret_ciphertext }));
+    return rows.map((row) => ({
+      id: row.id,
+      event: row.event,
+      payload: row.payload,
+      attempts: row.attempts,
+      targetType: row.type,
+      url: row.url,
+      secretCiphertext: row.secret_ciphertext,
+    }));
   }
 
   async markDelivered(id: string, responseStatus: number): Promise<void> {

@@ -28,7 +28,12 @@ export function notificationBody(type: NotificationTargetType, payload: Notifica
       { type: 'section', text: { type: 'mrkdwn', text } },
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: `configuration ${payload.configurationId} · ${payload.consecutiveFailures} failure(s) in a row · lag ${Math.round(payload.deliveryLagSeconds)} s · ${payload.at}` }],
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: `configuration ${payload.configurationId} · ${payload.consecutiveFailures} failure(s) in a row · lag ${Math.round(payload.deliveryLagSeconds)} s · ${payload.at}`,
+          },
+        ],
       },
     ],
   });
@@ -59,12 +64,7 @@ export interface SendResult {
  * cannot bounce the request elsewhere), bounded by `timeoutMs`. Userinfo in the URL becomes Basic
  * auth (fetch refuses URLs with credentials). Any 2xx is success.
  */
-export async function sendNotification(request: {
-  url: string;
-  body: string;
-  headers: Record<string, string>;
-  timeoutMs: number;
-}): Promise<SendResult> {
+export async function sendNotification(request: { url: string; body: string; headers: Record<string, string>; timeoutMs: number }): Promise<SendResult> {
   const url = new URL(request.url);
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'audit-export-notifier', ...request.headers };
   if (url.username || url.password) {

@@ -52,7 +52,10 @@ const MAX_REASON_LENGTH = 200;
  */
 export function describeFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const lines = message.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   // Prisma: "Invalid `prisma.$queryRaw()` invocation: ... Raw query failed. Code: `N/A`. Message: `Can't reach database server at ...`"
   const driverMessage = /Message: `(.*)`$/.exec(lines.at(-1) ?? '')?.[1];
   const line = (driverMessage ?? lines.at(-1) ?? 'unknown error').replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>');

@@ -26,7 +26,10 @@ export class ServicePrincipalResolver {
   private cached: Promise<ServicePrincipal> | undefined;
   private readonly sts: STSClient;
 
-  constructor(options: ServicePrincipalOptions, private readonly logger: Logger) {
+  constructor(
+    options: ServicePrincipalOptions,
+    private readonly logger: Logger,
+  ) {
     this.sts = new STSClient({ region: options.region, endpoint: options.endpoint, credentials: options.credentials });
   }
 

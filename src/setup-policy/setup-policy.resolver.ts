@@ -11,9 +11,7 @@ export class SetupPolicyResolver {
     description:
       'The trust policy (assumed-role configurations) and the permissions policy of an export configuration, as JSON ready to paste into AWS. NOT_FOUND for an unknown id.',
   })
-  getExportConfigurationPolicies(
-    @Arg('id', () => String, { description: 'Id of the export configuration.' }) id: string,
-  ): Promise<ExportConfigurationPoliciesType> {
+  getExportConfigurationPolicies(@Arg('id', () => String, { description: 'Id of the export configuration.' }) id: string): Promise<ExportConfigurationPoliciesType> {
     return this.policies.policiesFor(id);
   }
 }

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
     const { current, retired } = await new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox).rotate();
     process.stdout.write(
       `New digest signing key ${current.fingerprint} (created ${current.createdAt.toISOString()})\n` +
-        (retired ? `Retired key ${retired.fingerprint}: digests it signed still verify with its public key; keep trusting it.\n` : 'There was no key before: this is the first.\n') +
+        (retired
+          ? `Retired key ${retired.fingerprint}: digests it signed still verify with its public key; keep trusting it.\n`
+          : 'There was no key before: this is the first.\n') +
         current.publicKeyPem,
     );
   } finally {

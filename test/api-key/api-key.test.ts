@@ -50,7 +50,11 @@ describe('API keys', () => {
     await expect(service.authorize(`Bearer ${created.key}`, 'INGEST')).resolves.toMatchObject({ userName: 'dave', apiKeyId: created.id });
     await expect(service.authorize(created.key, 'INGEST')).resolves.toMatchObject({ userName: 'dave' });
 
-    const code = (promise: Promise<unknown>) => promise.then(() => 'OK', (error: DomainError) => error.code);
+    const code = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'OK',
+        (error: DomainError) => error.code,
+      );
     expect(await code(service.authorize(created.key, 'AUDIT'))).toBe('FORBIDDEN');
     expect(await code(service.authorize(undefined, 'AUDIT'))).toBe('UNAUTHENTICATED');
     expect(await code(service.authorize(`Bearer ${created.key}x`, 'INGEST'))).toBe('UNAUTHENTICATED');

@@ -24,7 +24,13 @@ describe('POST /api/audit/events and the export GraphQL API, over HTTP', () => {
   beforeAll(async () => {
     sandbox = await startSandbox();
     testApp = await startTestApp({ sandbox, env: { BULLMQ_PREFIX: prefix, INGEST_MAX_BODY_BYTES: '65536', LOG_LEVEL: 'silent' } });
-    worker = await startExportWorker({ env: testApp.app.env, logger: testApp.app.logger, prisma: testApp.app.prisma, awsClients: testApp.app.services.awsClients, digestSigningKeys: testApp.app.services.digestSigningKeys });
+    worker = await startExportWorker({
+      env: testApp.app.env,
+      logger: testApp.app.logger,
+      prisma: testApp.app.prisma,
+      awsClients: testApp.app.services.awsClients,
+      digestSigningKeys: testApp.app.services.digestSigningKeys,
+    });
     ingestKey = await testApp.createKey('producer', ['INGEST']);
     auditKey = await testApp.createKey('admin', ['AUDIT']);
   });
@@ -81,7 +87,16 @@ describe('POST /api/audit/events and the export GraphQL API, over HTTP', () => {
     const created = await testApp.graphql(
       {
         query: `mutation($data: S3AccessKeyExportConfigurationInput!) { createS3AccessKeyExportConfiguration(data: $data) { id connectionStatus } }`,
-        variables: { data: { interval: 'EVERY_24_HOURS', bucket: 'your-s3-bucket', path: 'http-test', region: 'us-east-1', accessKeyId: sandbox.user('exporter').accessKeyId, secretAccessKey: sandbox.user('exporter').secretAccessKey } },
+        variables: {
+          data: {
+            interval: 'EVERY_24_HOURS',
+            bucket: 'your-s3-bucket',
+            path: 'http-test',
+            region: 'us-east-1',
+            accessKeyId: sandbox.user('exporter').accessKeyId,
+            secretAccessKey: sandbox.user('exporter').secretAccessKey,
+          },
+        },
       },
       `Bearer ${auditKey}`,
     );
@@ -100,7 +115,10 @@ describe('POST /api/audit/events and the export GraphQL API, over HTTP', () => {
     const deadline = Date.now() + 30_000;
     let jobs: any[] = [];
     while (Date.now() < deadline) {
-      const listed = await testApp.graphql({ query: `{ getAllExportJobs(exportConfigurationId: "${id}") { id status trigger eventCount startTimestamp endTimestamp failureReason } }` }, auditKey);
+      const listed = await testApp.graphql(
+        { query: `{ getAllExportJobs(exportConfigurationId: "${id}") { id status trigger eventCount startTimestamp endTimestamp failureReason } }` },
+        auditKey,
+      );
       jobs = listed.body.data!.getAllExportJobs;
       if (jobs.some((job) => job.status === 'SUCCEEDED') && jobs.reduce((sum, job) => sum + (job.status === 'SUCCEEDED' ? job.eventCount : 0), 0) === total) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -108,14 +126,27 @@ describe('POST /api/audit/events and the export GraphQL API, over HTTP', () => {
     expect(jobs.length).toBeGreaterThan(0);
     expect(jobs.every((job) => job.status === 'SUCCEEDED' && job.failureReason === null)).toBe(true);
 
-    const tasks = await testApp.graphql({ query: `{ getAllExportJobTasks(exportJobId: "${jobs[0].id}") { id startTimestamp endTimestamp attempts offset limit status failureReason objectKey } }` }, auditKey);
-    expect(tasks.body.data!.getAllExportJobTasks[0]).toMatchObject({ attempts: 1, offset: 0, status: 'SUCCEEDED', failureReason: null, objectKey: expect.stringMatching(/^http-test\/\d{4}\/\d{2}\/\d{2}\/.+-0000000000\.ndjson\.gz$/) });
+    const tasks = await testApp.graphql(
+      { query: `{ getAllExportJobTasks(exportJobId: "${jobs[0].id}") { id startTimestamp endTimestamp attempts offset limit status failureReason objectKey } }` },
+      auditKey,
+    );
+    expect(tasks.body.data!.getAllExportJobTasks[0]).toMatchObject({
+      attempts: 1,
+      offset: 0,
+      status: 'SUCCEEDED',
+      failureReason: null,
+      objectKey: expect.stringMatching(/^http-test\/\d{4}\/\d{2}\/\d{2}\/.+-0000000000\.ndjson\.gz$/),
+    });
 
     const exported = (await readExports(sandbox, 'http-test/')).flatMap((object) => object.events);
     expect(exported).toHaveLength(total);
     // The service audits itself: the configuration's creation is an exported UAM event.
     expect(exported).toContainEqual(
-      expect.objectContaining({ action: 'CREATE', actor: expect.objectContaining({ type: 'USER', name: 'admin' }), auditPayload: expect.objectContaining({ version: 1, type: expect.stringMatching(/AuditPayload$/) }) }),
+      expect.objectContaining({
+        action: 'CREATE',
+        actor: expect.objectContaining({ type: 'USER', name: 'admin' }),
+        auditPayload: expect.objectContaining({ version: 1, type: expect.stringMatching(/AuditPayload$/) }),
+      }),
     );
   });
 });

@@ -122,10 +122,13 @@ describe('audit event store', () => {
       db.prisma.$transaction(
         async (tx) => {
           await new Promise((resolve) => setTimeout(resolve, (index % 4) * 5));
-          await repository.insertMany(tx, [0, 1].map(() => {
-            const value = event();
-            return { id: value.id as string, action: 'QUERY', eventTimestamp: new Date(), receivedTimestamp: new Date(), body: value };
-          }));
+          await repository.insertMany(
+            tx,
+            [0, 1].map(() => {
+              const value = event();
+              return { id: value.id as string, action: 'QUERY', eventTimestamp: new Date(), receivedTimestamp: new Date(), body: value };
+            }),
+          );
           await tx.$executeRawUnsafe('SELECT pg_sleep(0.03)');
         },
         { timeout: 20_000, maxWait: 20_000 },

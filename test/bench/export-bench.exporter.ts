@@ -94,7 +94,12 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
     const repository = new ExportJobRepository(prisma, pool);
     const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, gzipLevel: request.gzipLevel });
     // As the worker builds it: a configuration with integrity validation also writes its digest.
-    const digests = new ExportDigestWriter(repository, new ExportDigestChainRepository(prisma), new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox), createLogger('silent'));
+    const digests = new ExportDigestWriter(
+      repository,
+      new ExportDigestChainRepository(prisma),
+      new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
+      createLogger('silent'),
+    );
     const runs = new ExportRunService(repository, uploader, digests, awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: request.taskMax }, createLogger('silent'));
     await prisma.$connect();
 

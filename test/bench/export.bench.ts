@@ -150,21 +150,31 @@ async function benchOne(events: number): Promise<SizeResult> {
   const admin = new Client({ connectionString: url });
   await admin.connect();
   try {
-    say(`\nbench:export: ${events.toLocaleString('en-US')} events, at most ${TASK_MAX.toLocaleString('en-US')} per task, database ${database}, sandbox ${sandbox.endpoint} (pid ${sandbox.pid})`);
+    say(
+      `\nbench:export: ${events.toLocaleString('en-US')} events, at most ${TASK_MAX.toLocaleString('en-US')} per task, database ${database}, sandbox ${sandbox.endpoint} (pid ${sandbox.pid})`,
+    );
     const started = Date.now();
     const seeder = tsChild('export-bench.seed.ts', [url, String(events)]);
     const [seedExit] = (await once(seeder, 'exit')) as [number];
     if (seedExit !== 0) throw new Error(`seeding failed (exit ${seedExit})`);
     const [stats] = (await admin.query<{ count: string; bytes: string }>('SELECT count(*)::text AS count, sum(octet_length(body::text))::text AS bytes FROM audit_events')).rows;
     const rawBytes = Number(stats.bytes);
-    say(`seeded with COPY in ${fmt((Date.now() - started) / 1000)} s: ${Number(stats.count).toLocaleString('en-US')} events, ${fmt(mb(rawBytes))} MB of JSON (${fmt(rawBytes / events, 0)} bytes/event)`);
+    say(
+      `seeded with COPY in ${fmt((Date.now() - started) / 1000)} s: ${Number(stats.count).toLocaleString('en-US')} events, ${fmt(mb(rawBytes))} MB of JSON (${fmt(rawBytes / events, 0)} bytes/event)`,
+    );
 
     const ref = await reference(url);
-    say(`reference COPY | gzip -6:  ${fmt(ref.seconds, 2)} s, ${fmt(events / ref.seconds, 0)} events/s, ${fmt(mb(rawBytes) / ref.seconds)} MB/s, ${fmt(mb(ref.gzipBytes))} MB gzip`);
+    say(
+      `reference COPY | gzip -6:  ${fmt(ref.seconds, 2)} s, ${fmt(events / ref.seconds, 0)} events/s, ${fmt(mb(rawBytes) / ref.seconds)} MB/s, ${fmt(mb(ref.gzipBytes))} MB gzip`,
+    );
 
     // The sandbox's IAM file is public test fakes; the bench uses its users as the tests do.
     const iam = JSON.parse(readFileSync(IAM_FILE, 'utf8')) as { region: string; users: Array<{ name: string; accessKeyId: string; secretAccessKey: string }> };
-    const user = (name: string) => iam.users.find((candidate) => candidate.name === name) ?? (() => { throw new Error(`sandbox user ${name} missing from ${IAM_FILE}`); })();
+    const user = (name: string) =>
+      iam.users.find((candidate) => candidate.name === name) ??
+      (() => {
+        throw new Error(`sandbox user ${name} missing from ${IAM_FILE}`);
+      })();
     const secretKey = randomBytes(32);
     const configurationId = randomUUID();
     const exporterUser = user('exporter');
@@ -226,7 +236,9 @@ function printSummary(results: SizeResult[]): boolean {
   });
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   const line = (cells: string[]) => `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join(' | ')} |`;
-  say(`\nbench:export summary (task max ${TASK_MAX.toLocaleString('en-US')}, gzip -${GZIP_LEVEL}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}; peak RSS = the exporter process's VmHWM during the run)`);
+  say(
+    `\nbench:export summary (task max ${TASK_MAX.toLocaleString('en-US')}, gzip -${GZIP_LEVEL}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}; peak RSS = the exporter process's VmHWM during the run)`,
+  );
   say(line(header));
   say(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
   for (const row of rows) say(line(row));
@@ -240,7 +252,10 @@ function printSummary(results: SizeResult[]): boolean {
   for (const result of results) {
     const ratio = result.reference.seconds / result.exporter.seconds;
     verdict(ratio >= RATIO_TARGET, `N=${result.events.toLocaleString('en-US')}: ratio ${fmt(ratio, 2)} >= ${RATIO_TARGET}`);
-    verdict(mb(peakRss(result.exporter)) < PEAK_RSS_TARGET_MB, `N=${result.events.toLocaleString('en-US')}: peak RSS ${fmt(mb(peakRss(result.exporter)))} MB < ${PEAK_RSS_TARGET_MB} MB`);
+    verdict(
+      mb(peakRss(result.exporter)) < PEAK_RSS_TARGET_MB,
+      `N=${result.events.toLocaleString('en-US')}: peak RSS ${fmt(mb(peakRss(result.exporter)))} MB < ${PEAK_RSS_TARGET_MB} MB`,
+    );
   }
   if (results.length > 1) {
     const peaks = results.map((result) => mb(peakRss(result.exporter)));

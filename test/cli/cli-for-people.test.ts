@@ -22,7 +22,13 @@ beforeAll(async () => {
   sandbox = await openSandbox();
   // The fixture gives the app a BullMQ prefix of its own and obliterates it on close.
   service = await startTestApp({ sandbox });
-  worker = await startExportWorker({ env: service.app.env, logger: service.app.logger, prisma: service.app.prisma, awsClients: service.app.services.awsClients, digestSigningKeys: service.app.services.digestSigningKeys });
+  worker = await startExportWorker({
+    env: service.app.env,
+    logger: service.app.logger,
+    prisma: service.app.prisma,
+    awsClients: service.app.services.awsClients,
+    digestSigningKeys: service.app.services.digestSigningKeys,
+  });
   cli = new CliHarness();
   expect((await cli.run(['configure', '--host', service.url, '--api-key', await service.createKey('admin', ['AUDIT'])])).code).toBe(0);
 });
@@ -45,7 +51,14 @@ async function ingest(count: number): Promise<void> {
 
 async function createAccessKeyConfiguration(path: string): Promise<string> {
   const exporter = sandbox.user('exporter');
-  const file = cli.writeFile(`${path}.json`, { interval: 'EVERY_24_HOURS', bucket: 'your-s3-bucket', path, region: 'us-east-1', accessKeyId: exporter.accessKeyId, secretAccessKey: exporter.secretAccessKey });
+  const file = cli.writeFile(`${path}.json`, {
+    interval: 'EVERY_24_HOURS',
+    bucket: 'your-s3-bucket',
+    path,
+    region: 'us-east-1',
+    accessKeyId: exporter.accessKeyId,
+    secretAccessKey: exporter.secretAccessKey,
+  });
   return json(await cli.run(['exportConfig', 'create:s3:accessKey', file])).data.createS3AccessKeyExportConfiguration.id;
 }
 
@@ -66,7 +79,10 @@ test('run --wait follows the run to the end: the jobs it produced as JSON on std
   await idle(id);
   await ingest(5);
   // Everything past the configuration's cursor is what this run has to deliver.
-  const [{ n: undelivered }] = await service.db.query<{ n: string }>('SELECT count(*) AS n FROM audit_events WHERE sequence > (SELECT cursor FROM export_configurations WHERE id = $1)', [id]);
+  const [{ n: undelivered }] = await service.db.query<{ n: string }>(
+    'SELECT count(*) AS n FROM audit_events WHERE sequence > (SELECT cursor FROM export_configurations WHERE id = $1)',
+    [id],
+  );
   expect(Number(undelivered)).toBeGreaterThanOrEqual(5);
 
   const result = await cli.run(['exportConfig', 'run', id, '--wait', '--wait-timeout', '120']);
@@ -118,7 +134,10 @@ test('policy: the default JSON has the documents as objects; --output text print
 
   const text = await cli.run(['exportConfig', 'policy', id, '--output', 'text']);
   expect(text.code).toBe(0);
-  const blocks = text.stdout.split(/^# .*$/m).map((block) => block.trim()).filter(Boolean);
+  const blocks = text.stdout
+    .split(/^# .*$/m)
+    .map((block) => block.trim())
+    .filter(Boolean);
   expect(text.stdout.match(/^# .*$/gm)).toEqual([expect.stringMatching(/^# Permissions policy/)]);
   expect(blocks.map((block) => JSON.parse(block))).toEqual([policies.permissionsPolicy]);
 });

@@ -21,7 +21,13 @@ let cli: CliHarness;
 beforeAll(async () => {
   sandbox = await openSandbox();
   service = await startTestApp({ sandbox, env: { BULLMQ_PREFIX: prefix } });
-  worker = await startExportWorker({ env: service.app.env, logger: service.app.logger, prisma: service.app.prisma, awsClients: service.app.services.awsClients, digestSigningKeys: service.app.services.digestSigningKeys });
+  worker = await startExportWorker({
+    env: service.app.env,
+    logger: service.app.logger,
+    prisma: service.app.prisma,
+    awsClients: service.app.services.awsClients,
+    digestSigningKeys: service.app.services.digestSigningKeys,
+  });
   cli = new CliHarness();
   expect((await cli.run(['configure', '--host', service.url, '--api-key', await service.createKey('admin', ['AUDIT'])])).code).toBe(0);
 });

@@ -96,9 +96,7 @@ test('create → error naming sts:AssumeRole → apply the generated trust polic
   do {
     listed = json(await cli.run(['audit', 'exportConfig', 'list']));
   } while (listed.data.getAllExportConfigurations[0].connectionStatus !== 'SUCCESS' && Date.now() < deadline);
-  expect(listed.data.getAllExportConfigurations).toEqual([
-    expect.objectContaining({ id: configuration.id, connectionStatus: 'SUCCESS', enabled: true }),
-  ]);
+  expect(listed.data.getAllExportConfigurations).toEqual([expect.objectContaining({ id: configuration.id, connectionStatus: 'SUCCESS', enabled: true })]);
 
   // "If the configuration is successful, you will see an .immuta.export.log file in your bucket."
   const log = JSON.parse(await readObject(sandbox, 'your-s3-bucket', 'your-optional-s3-bucket-path/.immuta.export.log'));

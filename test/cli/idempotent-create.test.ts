@@ -111,7 +111,14 @@ afterEach(() => {
 
 function accessKeyFile(path: string): string {
   const exporter = sandbox.user('exporter');
-  return cli.writeFile(`${path}.json`, { interval: 'EVERY_12_HOURS', bucket: 'your-s3-bucket', path, region: 'us-east-1', accessKeyId: exporter.accessKeyId, secretAccessKey: exporter.secretAccessKey });
+  return cli.writeFile(`${path}.json`, {
+    interval: 'EVERY_12_HOURS',
+    bucket: 'your-s3-bucket',
+    path,
+    region: 'us-east-1',
+    accessKeyId: exporter.accessKeyId,
+    secretAccessKey: exporter.secretAccessKey,
+  });
 }
 
 async function configurationsAt(path: string): Promise<string[]> {
@@ -164,7 +171,11 @@ test.each([
   expect(retry!.idempotencyKey).toBe(lost!.idempotencyKey);
   expect(retry!.body).toBe(lost!.body);
   expect(await configurationsAt(path)).toEqual([printed.id]);
-  expect(result.stderr).toMatch(fate === 'hold' ? /the request timed out; trying again in \d+ ms with the same Idempotency-Key \(try 2 of 3\)/ : /trying again in \d+ ms with the same Idempotency-Key \(try 2 of 3\)/);
+  expect(result.stderr).toMatch(
+    fate === 'hold'
+      ? /the request timed out; trying again in \d+ ms with the same Idempotency-Key \(try 2 of 3\)/
+      : /trying again in \d+ ms with the same Idempotency-Key \(try 2 of 3\)/,
+  );
 });
 
 test('gives up after three tries, saying so', async () => {
@@ -180,7 +191,13 @@ test('gives up after three tries, saying so', async () => {
 });
 
 test('a GraphQL error answer is not retried', async () => {
-  const file = cli.writeFile('bad-bucket.json', { interval: 'EVERY_12_HOURS', bucket: 'Not_A_Bucket', region: 'us-east-1', accessKeyId: 'AKIASANDBOXEXPORTER1', secretAccessKey: secret });
+  const file = cli.writeFile('bad-bucket.json', {
+    interval: 'EVERY_12_HOURS',
+    bucket: 'Not_A_Bucket',
+    region: 'us-east-1',
+    accessKeyId: 'AKIASANDBOXEXPORTER1',
+    secretAccessKey: secret,
+  });
   const result = await cli.run(['exportConfig', 'create:s3:accessKey', file]);
 
   expect(result.code).toBe(1);

@@ -88,7 +88,14 @@ beforeAll(async () => {
 
   // Created over the CLI as an admin would; integrityValidation is on by default.
   const exporter = sandbox.user('exporter');
-  const file = admin.writeFile('exportConfig.json', { interval: 'EVERY_24_HOURS', bucket: BUCKET, path: PATH, region: 'us-east-1', accessKeyId: exporter.accessKeyId, secretAccessKey: exporter.secretAccessKey });
+  const file = admin.writeFile('exportConfig.json', {
+    interval: 'EVERY_24_HOURS',
+    bucket: BUCKET,
+    path: PATH,
+    region: 'us-east-1',
+    accessKeyId: exporter.accessKeyId,
+    secretAccessKey: exporter.secretAccessKey,
+  });
   configurationId = json(await admin.run(['exportConfig', 'create:s3:accessKey', file])).data.createS3AccessKeyExportConfiguration.id;
   expect(json(await admin.run(['exportConfig', 'get', configurationId])).data.getExportConfiguration.integrityValidation).toBe(true);
 
@@ -214,7 +221,9 @@ test('one object modified, one deleted, one added: exactly those three are named
   const [, deleted] = await objectKeysOf(jobIds[31]);
   const added = `${PATH}/2026/12/01/00000000-0000-4000-8000-000000000000-0000000000.ndjson.gz`;
   // The exporter may also delete, for this test only.
-  sandbox.setUserPolicies('exporter', [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:PutObject', 's3:DeleteObject'], Resource: `arn:aws:s3:::${BUCKET}/*` }] }]);
+  sandbox.setUserPolicies('exporter', [
+    { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:PutObject', 's3:DeleteObject'], Resource: `arn:aws:s3:::${BUCKET}/*` }] },
+  ]);
   try {
     // Same size, one byte different: only the SHA-256 can tell.
     const rewritten = await read(modified);

@@ -16,7 +16,7 @@ async function dropDatabase(name: string): Promise<void> {
   await admin.end();
 }
 
-describe('migrate (the project\'s stand-in for `prisma migrate deploy`)', () => {
+describe("migrate (the project's stand-in for `prisma migrate deploy`)", () => {
   const name = `audit_export_test_${process.env.TEST_RUN_ID}_${randomBytes(4).toString('hex')}`;
   const url = () => `${server()}/${name}`;
   afterAll(() => dropDatabase(name));
@@ -60,7 +60,15 @@ describe('migrate (the project\'s stand-in for `prisma migrate deploy`)', () => 
       ]);
       for (const interval of Object.values(ExportInterval)) {
         await prisma.exportConfiguration.create({
-          data: { id: crypto.randomUUID(), interval, connectionStatus: 'SUCCESS', endpointType: 'S3_ASSUMED_ROLE', bucket: 'b-ucket', region: 'us-east-1', roleArn: 'arn:aws:iam::111122223333:role/r' },
+          data: {
+            id: crypto.randomUUID(),
+            interval,
+            connectionStatus: 'SUCCESS',
+            endpointType: 'S3_ASSUMED_ROLE',
+            bucket: 'b-ucket',
+            region: 'us-east-1',
+            roleArn: 'arn:aws:iam::111122223333:role/r',
+          },
         });
       }
       expect(await prisma.exportConfiguration.count()).toBe(Object.values(ExportInterval).length);

@@ -81,7 +81,8 @@ test('integrityValidation: on by default for a new configuration, off when asked
   expect(byDefault.integrityValidation).toBe(true);
   const off = (await t.graphql({ query: create, variables: { data: { ...data, integrityValidation: false } } }, audit)).body.data!.createS3AssumedRoleExportConfiguration;
   expect(off.integrityValidation).toBe(false);
-  const stored = async (id: string) => (await t.db.query<{ integrity_validation: boolean; last_tested_at: Date }>('SELECT integrity_validation, last_tested_at FROM export_configurations WHERE id = $1', [id]))[0];
+  const stored = async (id: string) =>
+    (await t.db.query<{ integrity_validation: boolean; last_tested_at: Date }>('SELECT integrity_validation, last_tested_at FROM export_configurations WHERE id = $1', [id]))[0];
   expect((await stored(off.id)).integrity_validation).toBe(false);
 
   const testedBefore = (await stored(off.id)).last_tested_at;

@@ -88,10 +88,9 @@ async function keyRows(key: string) {
 }
 
 async function createEvents(configurationId: string): Promise<number> {
-  const [row] = await service.db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM audit_events WHERE action = 'CREATE' AND body->'targets' @> $1::jsonb`,
-    [JSON.stringify([{ id: configurationId }])],
-  );
+  const [row] = await service.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'CREATE' AND body->'targets' @> $1::jsonb`, [
+    JSON.stringify([{ id: configurationId }]),
+  ]);
   return row!.n;
 }
 
@@ -196,7 +195,10 @@ test('a bad key is BAD_USER_INPUT naming Idempotency-Key, and nothing is stored'
   // Empty, too long, a space inside (also what two headers joined by ", " look like), not ASCII.
   for (const bad of ['', 'x'.repeat(256), 'two words', 'caf\u00e9']) {
     for (const mutation of [ACCESS_KEY_MUTATION, ASSUMED_ROLE_MUTATION]) {
-      const data = mutation === ACCESS_KEY_MUTATION ? accessKeyInput('idem-bad') : { interval: 'EVERY_6_HOURS', bucket: 'your-s3-bucket', path: 'idem-bad', region: REGION, roleArn: sandbox.role('immuta-export').arn };
+      const data =
+        mutation === ACCESS_KEY_MUTATION
+          ? accessKeyInput('idem-bad')
+          : { interval: 'EVERY_6_HOURS', bucket: 'your-s3-bucket', path: 'idem-bad', region: REGION, roleArn: sandbox.role('immuta-export').arn };
       const { body } = await create(data, bad, { mutation });
       expect({ bad: bad.slice(0, 10), data: body.data, extensions: body.errors?.[0]?.extensions }).toEqual({
         bad: bad.slice(0, 10),
@@ -248,7 +250,13 @@ test('what is stored holds neither the secret nor a plain hash of the input', as
   expect(row!.json).not.toContain(secret);
   // Plain hashes of every serialisation of the input a careless implementation might hash.
   const operation = 'createS3AccessKeyExportConfiguration';
-  const serialisations = [JSON.stringify(input), canonicalJson(input), canonicalJson({ operation, input }), JSON.stringify({ operation, input }), `${operation}:${canonicalJson(input)}`];
+  const serialisations = [
+    JSON.stringify(input),
+    canonicalJson(input),
+    canonicalJson({ operation, input }),
+    JSON.stringify({ operation, input }),
+    `${operation}:${canonicalJson(input)}`,
+  ];
   for (const text of serialisations) {
     const digest = createHash('sha256').update(text).digest();
     for (const encoded of [digest.toString('hex'), digest.toString('base64'), digest.toString('base64url')]) expect(row!.json).not.toContain(encoded);

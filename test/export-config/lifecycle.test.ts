@@ -41,10 +41,17 @@ async function gql(query: string, variables: Record<string, unknown> = {}) {
 
 async function createAccessKey(overrides: Record<string, unknown> = {}): Promise<string> {
   const exporter = sandbox.user('exporter');
-  const body = await gql(
-    `mutation($data: S3AccessKeyExportConfigurationInput!) { createS3AccessKeyExportConfiguration(data: $data) { id connectionStatus } }`,
-    { data: { interval: 'EVERY_6_HOURS', bucket: 'your-s3-bucket', path: 'lifecycle', region: REGION, accessKeyId: exporter.accessKeyId, secretAccessKey: exporter.secretAccessKey, ...overrides } },
-  );
+  const body = await gql(`mutation($data: S3AccessKeyExportConfigurationInput!) { createS3AccessKeyExportConfiguration(data: $data) { id connectionStatus } }`, {
+    data: {
+      interval: 'EVERY_6_HOURS',
+      bucket: 'your-s3-bucket',
+      path: 'lifecycle',
+      region: REGION,
+      accessKeyId: exporter.accessKeyId,
+      secretAccessKey: exporter.secretAccessKey,
+      ...overrides,
+    },
+  });
   expect(body.errors).toBeUndefined();
   return body.data!.createS3AccessKeyExportConfiguration.id;
 }
@@ -54,10 +61,9 @@ async function scheduler(id: string) {
 }
 
 async function selfAuditTypes(id: string): Promise<string[]> {
-  const rows = await service.db.query<{ type: string }>(
-    `SELECT body->'auditPayload'->>'type' AS type FROM audit_events WHERE body->'targets' @> $1::jsonb ORDER BY sequence`,
-    [JSON.stringify([{ id }])],
-  );
+  const rows = await service.db.query<{ type: string }>(`SELECT body->'auditPayload'->>'type' AS type FROM audit_events WHERE body->'targets' @> $1::jsonb ORDER BY sequence`, [
+    JSON.stringify([{ id }]),
+  ]);
   return rows.map((row) => row.type);
 }
 
@@ -92,7 +98,10 @@ test('disable removes the scheduler (nothing left to run); enable brings it back
   const [{ n: jobs }] = await service.db.query<{ n: string }>('SELECT count(*) AS n FROM export_jobs WHERE configuration_id = $1', [id]);
   expect(Number(jobs)).toBe(0);
   // Kept: the configuration is still there, disabled.
-  const [stored] = await service.db.query<{ enabled: boolean; next_health_check_at: Date | null }>('SELECT enabled, next_health_check_at FROM export_configurations WHERE id = $1', [id]);
+  const [stored] = await service.db.query<{ enabled: boolean; next_health_check_at: Date | null }>(
+    'SELECT enabled, next_health_check_at FROM export_configurations WHERE id = $1',
+    [id],
+  );
   expect(stored).toEqual({ enabled: false, next_health_check_at: null });
 
   const [before] = await service.db.query<{ last_tested_at: Date }>('SELECT last_tested_at FROM export_configurations WHERE id = $1', [id]);
@@ -102,11 +111,7 @@ test('disable removes the scheduler (nothing left to run); enable brings it back
   const [after] = await service.db.query<{ last_tested_at: Date }>('SELECT last_tested_at FROM export_configurations WHERE id = $1', [id]);
   expect(after!.last_tested_at.getTime()).toBeGreaterThan(before!.last_tested_at.getTime());
 
-  expect(await selfAuditTypes(id)).toEqual([
-    'ExportConfigurationCreatedAuditPayload',
-    'ExportConfigurationDisabledAuditPayload',
-    'ExportConfigurationEnabledAuditPayload',
-  ]);
+  expect(await selfAuditTypes(id)).toEqual(['ExportConfigurationCreatedAuditPayload', 'ExportConfigurationDisabledAuditPayload', 'ExportConfigurationEnabledAuditPayload']);
 });
 
 test('the shorter intervals: created as EVERY_15_MINUTES over GraphQL, the scheduler runs every 900,000 ms; updated to EVERY_HOUR, every 3,600,000 ms', async () => {
@@ -118,7 +123,9 @@ test('the shorter intervals: created as EVERY_15_MINUTES over GraphQL, the sched
   const [stored] = await service.db.query<{ interval: string }>('SELECT interval::text AS interval FROM export_configurations WHERE id = $1', [id]);
   expect(stored).toEqual({ interval: 'EVERY_15_MINUTES' });
 
-  const updated = await gql(`mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id interval } }`, { data: { id, interval: 'EVERY_HOUR' } });
+  const updated = await gql(`mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id interval } }`, {
+    data: { id, interval: 'EVERY_HOUR' },
+  });
   expect(updated.errors).toBeUndefined();
   expect(updated.data!.updateS3AccessKeyExportConfiguration).toEqual({ id, interval: 'EVERY_HOUR' });
   expect(Number((await scheduler(id))?.every)).toBe(3_600_000);
@@ -131,7 +138,11 @@ test("update: a new interval changes the scheduler's every without re-testing; a
 
   const mutation = `mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { ${CONFIGURATION_FIELDS} } }`;
   const updated = await gql(mutation, { data: { id, interval: 'EVERY_2_HOURS' } });
-  expect(updated.data!.updateS3AccessKeyExportConfiguration).toMatchObject({ interval: 'EVERY_2_HOURS', connectionStatus: 'SUCCESS', endpointConfiguration: { bucket: 'your-s3-bucket', path: 'lifecycle' } });
+  expect(updated.data!.updateS3AccessKeyExportConfiguration).toMatchObject({
+    interval: 'EVERY_2_HOURS',
+    connectionStatus: 'SUCCESS',
+    endpointConfiguration: { bucket: 'your-s3-bucket', path: 'lifecycle' },
+  });
   expect(Number((await scheduler(id))?.every)).toBe(INTERVAL_MS.EVERY_2_HOURS);
   const [afterInterval] = await service.db.query<{ last_tested_at: Date }>('SELECT last_tested_at FROM export_configurations WHERE id = $1', [id]);
   expect(afterInterval!.last_tested_at).toEqual(before!.last_tested_at);
@@ -157,10 +168,9 @@ test('update: a new secret replaces the old one and leaves no trace of it (nor o
   expect(await whereStored(oldCiphertext)).toEqual(['export_configurations.secret_ciphertext']);
 
   const exporter = sandbox.user('exporter');
-  const rotated = await gql(
-    `mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { connectionStatus } }`,
-    { data: { id, secretAccessKey: exporter.secretAccessKey } },
-  );
+  const rotated = await gql(`mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { connectionStatus } }`, {
+    data: { id, secretAccessKey: exporter.secretAccessKey },
+  });
   // The old secret was wrong for this key; the new one works, so the change re-tested the connection.
   expect(rotated.data!.updateS3AccessKeyExportConfiguration.connectionStatus).toBe('SUCCESS');
 
@@ -173,10 +183,9 @@ test('update: a new secret replaces the old one and leaves no trace of it (nor o
   expect(service.app.services.secretBox.decrypt(newCiphertext, id)).toBe(exporter.secretAccessKey);
 
   // A new key id without its secret is refused (it would pair the new id with the old secret).
-  const refused = await gql(
-    `mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id } }`,
-    { data: { id, accessKeyId: 'AKIASANDBOXAUDITOR01' } },
-  );
+  const refused = await gql(`mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id } }`, {
+    data: { id, accessKeyId: 'AKIASANDBOXAUDITOR01' },
+  });
   expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'data.secretAccessKey' });
 });
 
@@ -202,8 +211,14 @@ test('unknown ids are NOT_FOUND; the wrong update mutation for the type is BAD_U
     [`mutation($id: String!) { disableExportConfiguration(id: $id) { id } }`, { id: unknown }],
     [`mutation($id: String!) { deleteExportConfiguration(id: $id) { id } }`, { id: unknown }],
     [`mutation($id: String!) { testExportConfigurationConnection(id: $id) { id } }`, { id: unknown }],
-    [`mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id } }`, { data: { id: unknown, interval: 'EVERY_2_HOURS' } }],
-    [`mutation($data: UpdateS3AssumedRoleExportConfigurationInput!) { updateS3AssumedRoleExportConfiguration(data: $data) { id } }`, { data: { id: unknown, interval: 'EVERY_2_HOURS' } }],
+    [
+      `mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id } }`,
+      { data: { id: unknown, interval: 'EVERY_2_HOURS' } },
+    ],
+    [
+      `mutation($data: UpdateS3AssumedRoleExportConfigurationInput!) { updateS3AssumedRoleExportConfiguration(data: $data) { id } }`,
+      { data: { id: unknown, interval: 'EVERY_2_HOURS' } },
+    ],
     [`query($id: String!) { getExportConfigurationPolicies(id: $id) { permissionsPolicy } }`, { id: unknown }],
   ];
   for (const [query, variables] of operations) {
@@ -215,10 +230,9 @@ test('unknown ids are NOT_FOUND; the wrong update mutation for the type is BAD_U
   expect(malformed.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
 
   const id = await createAccessKey();
-  const wrong = await gql(
-    `mutation($data: UpdateS3AssumedRoleExportConfigurationInput!) { updateS3AssumedRoleExportConfiguration(data: $data) { id } }`,
-    { data: { id, roleArn: sandbox.role('immuta-export').arn, interval: 'EVERY_24_HOURS' } },
-  );
+  const wrong = await gql(`mutation($data: UpdateS3AssumedRoleExportConfigurationInput!) { updateS3AssumedRoleExportConfiguration(data: $data) { id } }`, {
+    data: { id, roleArn: sandbox.role('immuta-export').arn, interval: 'EVERY_24_HOURS' },
+  });
   expect(wrong.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'data.id' });
   const [row] = await service.db.query<{ interval: string; role_arn: string | null }>('SELECT interval, role_arn FROM export_configurations WHERE id = $1', [id]);
   expect(row).toEqual({ interval: 'EVERY_6_HOURS', role_arn: null });

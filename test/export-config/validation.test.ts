@@ -152,7 +152,9 @@ describe('export configuration input validation', () => {
     ])('accepts in %s: %j, and stores it', async (region, encryption) => {
       const { body } = await t.graphql({ query: CREATE_ASSUMED_ROLE, variables: { data: { ...validAssumedRole, region, ...encryption } } }, key);
       expect(body.errors).toBeUndefined();
-      const [row] = await t.db.query(`SELECT server_side_encryption::text AS sse, kms_key_arn FROM export_configurations WHERE id = $1`, [body.data!.createS3AssumedRoleExportConfiguration.id]);
+      const [row] = await t.db.query(`SELECT server_side_encryption::text AS sse, kms_key_arn FROM export_configurations WHERE id = $1`, [
+        body.data!.createS3AssumedRoleExportConfiguration.id,
+      ]);
       const labels: Record<string, string> = { AES256: 'AES256', AWS_KMS: 'aws:kms' };
       const { serverSideEncryption, kmsKeyArn } = encryption as { serverSideEncryption?: string | null; kmsKeyArn?: string | null };
       expect(row).toEqual({ sse: serverSideEncryption ? labels[serverSideEncryption] : null, kms_key_arn: kmsKeyArn ?? null });

@@ -4,10 +4,13 @@ describe('RefreshingCredentials (pure logic: when to fetch new temporary credent
   it('fetches once, reuses until five minutes before expiration, then fetches again', async () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
     let fetched = 0;
-    const credentials = new RefreshingCredentials(async () => {
-      fetched += 1;
-      return { accessKeyId: `ASIA${fetched}`, secretAccessKey: 's', sessionToken: 't', expiration: new Date(now + 15 * 60_000) };
-    }, () => now);
+    const credentials = new RefreshingCredentials(
+      async () => {
+        fetched += 1;
+        return { accessKeyId: `ASIA${fetched}`, secretAccessKey: 's', sessionToken: 't', expiration: new Date(now + 15 * 60_000) };
+      },
+      () => now,
+    );
 
     expect((await credentials.provider()).accessKeyId).toBe('ASIA1');
     now += 9 * 60_000;

@@ -100,7 +100,13 @@ describe('export digests', () => {
     const objects = [];
     for (const task of tasks) {
       const object = await read(task.object_key);
-      objects.push({ key: task.object_key, sha256: sha256(object), bytes: object.length, eventCount: task.event_count, sequenceRange: { after: task.from_sequence, through: task.to_sequence } });
+      objects.push({
+        key: task.object_key,
+        sha256: sha256(object),
+        bytes: object.length,
+        eventCount: task.event_count,
+        sequenceRange: { after: task.from_sequence, through: task.to_sequence },
+      });
     }
     const [times] = await db.query<{ first: Date; last: Date }>(
       'SELECT min(received_timestamp) AS first, max(received_timestamp) AS last FROM audit_events WHERE sequence > $1 AND sequence <= $2',
@@ -238,7 +244,9 @@ describe('export digests', () => {
     const objects = await list(`${path}/`);
     expect(objects).toHaveLength(2);
     expect(objects.every((key) => key.endsWith('.ndjson.gz'))).toBe(true);
-    expect(await db.query('SELECT integrity_validation, digest_key, digest_signing_key_id FROM export_jobs')).toEqual([{ integrity_validation: false, digest_key: null, digest_signing_key_id: null }]);
+    expect(await db.query('SELECT integrity_validation, digest_key, digest_signing_key_id FROM export_jobs')).toEqual([
+      { integrity_validation: false, digest_key: null, digest_signing_key_id: null },
+    ]);
     expect(await db.query('SELECT * FROM export_digest_chains')).toEqual([]);
 
     // Turned on: the next job writes the configuration's first digest.

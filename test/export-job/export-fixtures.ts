@@ -149,7 +149,13 @@ export function uamEvent(index: number): Record<string, unknown> {
     tenantId: 'tenant-4a2b',
     targetType: 'DATASOURCE',
     targets: [{ type: 'DATASOURCE', id: String(index % 1000), name: `sales_${index % 1000}`, technology: 'Snowflake' }],
-    auditPayload: { type: 'DatabricksQueryAuditPayload', version: 1, queryId: randomUUID(), query: `SELECT * FROM sales_${index % 1000} WHERE region = 'EMEA' LIMIT 100`, rowsProduced: index % 500 },
+    auditPayload: {
+      type: 'DatabricksQueryAuditPayload',
+      version: 1,
+      queryId: randomUUID(),
+      query: `SELECT * FROM sales_${index % 1000} WHERE region = 'EMEA' LIMIT 100`,
+      rowsProduced: index % 500,
+    },
     requestId: randomUUID(),
     sessionId: randomUUID(),
     userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0 Safari/537.36',
@@ -214,7 +220,11 @@ export async function readExports(sandbox: Sandbox, prefix: string): Promise<Exp
 /** Objects in job order (jobs by creation, then key), flattened to event ids. */
 export async function exportedIdsInJobOrder(prisma: PrismaClient, sandbox: Sandbox, prefix: string): Promise<string[]> {
   const objects = new Map((await readExports(sandbox, prefix)).map((object) => [object.key, object]));
-  const tasks = await prisma.exportJobTask.findMany({ where: { status: 'SUCCEEDED', job: { status: 'SUCCEEDED' } }, orderBy: [{ job: { createdAt: 'asc' } }, { offset: 'asc' }], select: { objectKey: true } });
+  const tasks = await prisma.exportJobTask.findMany({
+    where: { status: 'SUCCEEDED', job: { status: 'SUCCEEDED' } },
+    orderBy: [{ job: { createdAt: 'asc' } }, { offset: 'asc' }],
+    select: { objectKey: true },
+  });
   const ids: string[] = [];
   for (const task of tasks) {
     const object = objects.get(task.objectKey);

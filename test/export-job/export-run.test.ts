@@ -154,7 +154,11 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
     const job = await db.prisma.exportJob.findFirstOrThrow({ include: { tasks: { orderBy: { offset: 'asc' } } } });
     expect(job.status).toBe('FAILED');
     expect(job.failureReason).toMatch(/Task at offset 0 failed/);
-    expect(job.tasks.map((task) => [task.status, task.attempts])).toEqual([['FAILED', 1], ['PENDING', 0], ['PENDING', 0]]);
+    expect(job.tasks.map((task) => [task.status, task.attempts])).toEqual([
+      ['FAILED', 1],
+      ['PENDING', 0],
+      ['PENDING', 0],
+    ]);
     expect(job.tasks[0].failureReason).toMatch(/denied|not authorized/i);
     const configuration = await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } });
     expect(configuration.connectionStatus).toMatch(new RegExp(`^Error testing access to S3 using AccessKey ${harness.sandbox.user('exporter').accessKeyId} - `));
@@ -192,7 +196,11 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
     const resumed = await db.prisma.exportJob.findUniqueOrThrow({ where: { id: job.id }, include: { tasks: { orderBy: { offset: 'asc' } } } });
     expect(resumed).toMatchObject({ status: 'SUCCEEDED', failureReason: null, attempts: 2, failureCount: 1, lastFailureReason: job.failureReason, nextRetryAt: null });
     expect(resumed.lastFailedAt).toEqual(job.lastFailedAt);
-    expect(resumed.tasks.map((task) => [task.status, task.attempts])).toEqual([['SUCCEEDED', 2], ['SUCCEEDED', 1], ['SUCCEEDED', 1]]);
+    expect(resumed.tasks.map((task) => [task.status, task.attempts])).toEqual([
+      ['SUCCEEDED', 2],
+      ['SUCCEEDED', 1],
+      ['SUCCEEDED', 1],
+    ]);
     expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
   });
 
@@ -246,7 +254,10 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
   it('lets only one run of a configuration at a time', async () => {
     const configurationId = await createAccessKeyConfiguration(db.prisma, harness);
     const ids = await ingestEvents(db.prisma, 3_000);
-    const outcomes = await Promise.all([runService({ maxEventsPerTask: 500 }).run(configurationId, 'MANUAL'), runService({ maxEventsPerTask: 500 }).run(configurationId, 'MANUAL')]);
+    const outcomes = await Promise.all([
+      runService({ maxEventsPerTask: 500 }).run(configurationId, 'MANUAL'),
+      runService({ maxEventsPerTask: 500 }).run(configurationId, 'MANUAL'),
+    ]);
     expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['skipped', 'succeeded']);
     expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
   });

@@ -60,7 +60,9 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
   const read = async (Key: string) => Buffer.from(await (await reader.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToByteArray());
   /** The writes the sandbox saw on a key (the test's own reads left out). */
   const operationsOn = (Key: string) =>
-    sandbox.requests.filter((request) => request.key === Key && !['GetObject', 'HeadObject'].includes(request.operation)).map((request) => `${request.operation} ${request.status}`);
+    sandbox.requests
+      .filter((request) => request.key === Key && !['GetObject', 'HeadObject'].includes(request.operation))
+      .map((request) => `${request.operation} ${request.status}`);
 
   it('sends an object larger than a part as a multipart upload, byte for byte, reusing its part buffers', async () => {
     const pool = countingPool();
@@ -83,11 +85,19 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
   it('sends exactly two parts for exactly two parts of data, and an empty object as an empty PutObject', async () => {
     const pool = countingPool();
     const body = patternBytes(2 * MIN_PART_SIZE_BYTES, 12);
-    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/two-parts.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 2, bytes: body.length, sha256: sha256(body) });
+    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/two-parts.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({
+      parts: 2,
+      bytes: body.length,
+      sha256: sha256(body),
+    });
     expect((await read('writer/two-parts.bin')).equals(body)).toBe(true);
     expect(operationsOn('writer/two-parts.bin')).toEqual(['CreateMultipartUpload 200', 'UploadPart 200', 'UploadPart 200', 'CompleteMultipartUpload 200']);
 
-    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/empty.bin' }, unevenChunks(Buffer.alloc(0)), { pool, concurrency: 2 })).toEqual({ parts: 0, bytes: 0, sha256: sha256(Buffer.alloc(0)) });
+    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/empty.bin' }, unevenChunks(Buffer.alloc(0)), { pool, concurrency: 2 })).toEqual({
+      parts: 0,
+      bytes: 0,
+      sha256: sha256(Buffer.alloc(0)),
+    });
     expect((await read('writer/empty.bin')).length).toBe(0);
     expect(operationsOn('writer/empty.bin')).toEqual(['PutObject 200']);
   });
@@ -95,7 +105,11 @@ describe('writeObjectInParts (pooled part buffers → sandbox S3)', () => {
   it('sends an object that fits in one part as a single PutObject', async () => {
     const body = patternBytes(MIN_PART_SIZE_BYTES, 8);
     const pool = new PartBufferPool(MIN_PART_SIZE_BYTES, 3);
-    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/single.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({ parts: 0, bytes: body.length, sha256: sha256(body) });
+    expect(await writeObjectInParts(writer, { Bucket, Key: 'writer/single.bin' }, unevenChunks(body), { pool, concurrency: 2 })).toEqual({
+      parts: 0,
+      bytes: body.length,
+      sha256: sha256(body),
+    });
     expect((await read('writer/single.bin')).equals(body)).toBe(true);
     expect(operationsOn('writer/single.bin')).toEqual(['PutObject 200']);
   });

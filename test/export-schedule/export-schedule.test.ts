@@ -31,7 +31,12 @@ describe('export schedule (BullMQ job schedulers, PostgreSQL as the source of tr
   /** Everything Redis holds about the job schedulers, read back from Redis. */
   async function schedulersInRedis(): Promise<Map<string, { every: number | undefined; configurationId: unknown; name: string }>> {
     const found = await queue.getJobSchedulers(0, -1);
-    return new Map(found.map((scheduler) => [scheduler.id ?? scheduler.key, { every: scheduler.every === undefined ? undefined : Number(scheduler.every), configurationId: scheduler.template?.data?.configurationId, name: scheduler.name }]));
+    return new Map(
+      found.map((scheduler) => [
+        scheduler.id ?? scheduler.key,
+        { every: scheduler.every === undefined ? undefined : Number(scheduler.every), configurationId: scheduler.template?.data?.configurationId, name: scheduler.name },
+      ]),
+    );
   }
 
   beforeAll(async () => {
@@ -110,7 +115,15 @@ describe('export schedule (BullMQ job schedulers, PostgreSQL as the source of tr
     const schedulers = await schedulersInRedis();
     expect(schedulers.size).toBe(5);
     // The contract's values, written out (and ours: EVERY_15_MINUTES = 900,000 ms, EVERY_HOUR = 3,600,000 ms): EVERY_2_HOURS = 7,200,000 ms ... EVERY_24_HOURS = 86,400,000 ms.
-    const contractMs: Record<ExportInterval, number> = { EVERY_15_MINUTES: 900_000, EVERY_HOUR: 3_600_000, EVERY_2_HOURS: 7_200_000, EVERY_4_HOURS: 14_400_000, EVERY_6_HOURS: 21_600_000, EVERY_12_HOURS: 43_200_000, EVERY_24_HOURS: 86_400_000 };
+    const contractMs: Record<ExportInterval, number> = {
+      EVERY_15_MINUTES: 900_000,
+      EVERY_HOUR: 3_600_000,
+      EVERY_2_HOURS: 7_200_000,
+      EVERY_4_HOURS: 14_400_000,
+      EVERY_6_HOURS: 21_600_000,
+      EVERY_12_HOURS: 43_200_000,
+      EVERY_24_HOURS: 86_400_000,
+    };
     for (const [id, interval] of enabled) {
       expect(schedulers.get(schedulerIdFor(id))).toEqual({ every: contractMs[interval], configurationId: id, name: 'scheduled-export' });
     }

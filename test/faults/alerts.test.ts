@@ -125,10 +125,20 @@ describe('alerts of a configuration whose bucket starts refusing writes', () => 
     const failed = await eventually('a signed failure notification', async () => receiver.received.find((r) => r.path === '/hook' && r.body.event === 'export.failed'), 30_000);
     expectSigned(failed, SECRET);
     expect(failed.headers.authorization).toBe(`Basic ${Buffer.from('hook-user:hook-pass').toString('base64')}`);
-    expect(failed.body).toMatchObject({ event: 'export.failed', configurationId: id, bucket: 'your-s3-bucket', consecutiveFailures: 1, lastError: expect.stringMatching(/AccessDenied|Access Denied/) });
+    expect(failed.body).toMatchObject({
+      event: 'export.failed',
+      configurationId: id,
+      bucket: 'your-s3-bucket',
+      consecutiveFailures: 1,
+      lastError: expect.stringMatching(/AccessDenied|Access Denied/),
+    });
     expect(failed.body.deliveryLagSeconds).toBeGreaterThanOrEqual(0);
     expect(Date.parse(failed.body.at)).not.toBeNaN();
-    const slack = await eventually('the Slack-style failure notification', async () => receiver.received.find((r) => r.path === '/slack' && /failing/.test(r.body.text ?? '')), 30_000);
+    const slack = await eventually(
+      'the Slack-style failure notification',
+      async () => receiver.received.find((r) => r.path === '/slack' && /failing/.test(r.body.text ?? '')),
+      30_000,
+    );
     expect(slack.body.blocks).toEqual(expect.any(Array));
     expect(slack.headers['x-audit-export-signature']).toBeUndefined();
 
@@ -145,11 +155,19 @@ describe('alerts of a configuration whose bucket starts refusing writes', () => 
     expect(failing.deliveryLagSeconds).toBeGreaterThan(0);
     expect(Date.parse(failing.nextRunAt)).toBeGreaterThan(Date.now() - 5_000);
     const statuses = (await service.gql(STATUSES)).data.getExportConfigurationStatuses;
-    expect(statuses.find((s: { id: string }) => s.id === id)).toMatchObject({ consecutiveFailures: expect.any(Number), lastError: expect.stringMatching(/AccessDenied|Access Denied/), enabled: true });
+    expect(statuses.find((s: { id: string }) => s.id === id)).toMatchObject({
+      consecutiveFailures: expect.any(Number),
+      lastError: expect.stringMatching(/AccessDenied|Access Denied/),
+      enabled: true,
+    });
     expect(receiver.received.filter((r) => r.path === '/hook' && r.body.event === 'export.failed')).toHaveLength(1);
 
     sandbox.setFaults(null);
-    const recovered = await eventually('a signed recovery notification', async () => receiver.received.find((r) => r.path === '/hook' && r.body.event === 'export.recovered'), 30_000);
+    const recovered = await eventually(
+      'a signed recovery notification',
+      async () => receiver.received.find((r) => r.path === '/hook' && r.body.event === 'export.recovered'),
+      30_000,
+    );
     expectSigned(recovered, SECRET);
     expect(recovered.body).toMatchObject({ configurationId: id, consecutiveFailures: 0, lastError: null });
     const healthy = (await service.gql(CONFIGURATION, { id })).data.getExportConfiguration;
@@ -167,13 +185,21 @@ describe('alerts of a configuration whose bucket starts refusing writes', () => 
     const deliveries = await eventually(
       'every delivery recorded as delivered',
       async () => {
-        const result = await service.gql(`query($id: String!) { getAllNotificationDeliveries(exportConfigurationId: $id) { event targetType url status attempts responseStatus } }`, { id });
+        const result = await service.gql(
+          `query($id: String!) { getAllNotificationDeliveries(exportConfigurationId: $id) { event targetType url status attempts responseStatus } }`,
+          { id },
+        );
         const list = result.data.getAllNotificationDeliveries as Array<{ status: string }>;
         return list.length === 4 && list.every((d) => d.status === 'SUCCEEDED') ? list : undefined;
       },
       10_000,
     );
-    expect(deliveries.map((d: any) => `${d.event} ${d.targetType}`).sort()).toEqual(['export.failed SLACK', 'export.failed WEBHOOK', 'export.recovered SLACK', 'export.recovered WEBHOOK']);
+    expect(deliveries.map((d: any) => `${d.event} ${d.targetType}`).sort()).toEqual([
+      'export.failed SLACK',
+      'export.failed WEBHOOK',
+      'export.recovered SLACK',
+      'export.recovered WEBHOOK',
+    ]);
     expect(deliveries.every((d: any) => !d.url.includes('hook-pass'))).toBe(true);
 
     // The target's secret and the URL's password never reach a log line (the app logs at trace here).
@@ -211,13 +237,21 @@ describe('a configuration that keeps failing past EXPORT_AUTO_DISABLE_AFTER_MS',
     service.harness.sandbox.setFaults({ s3FailureRatio: 1, status: 403, code: 'AccessDenied' });
     expect((await service.gql(RUN, { id })).errors).toBeUndefined();
 
-    const disabled = await eventually('the export.disabled notification', async () => receiver.received.find((r) => r.path === '/hook' && r.body.event === 'export.disabled'), 60_000);
+    const disabled = await eventually(
+      'the export.disabled notification',
+      async () => receiver.received.find((r) => r.path === '/hook' && r.body.event === 'export.disabled'),
+      60_000,
+    );
     expectSigned(disabled, SECRET);
     const events = receiver.received.filter((r) => r.path === '/hook').map((r) => r.body.event);
     expect(events).toEqual(['export.failed', 'export.disabling', 'export.disabled']);
 
     const configuration = (await service.gql(CONFIGURATION, { id })).data.getExportConfiguration;
-    expect(configuration).toMatchObject({ enabled: false, nextRunAt: null, disabledReason: expect.stringMatching(/^Disabled automatically .*every export failed for .*(AccessDenied|Access Denied)/) });
+    expect(configuration).toMatchObject({
+      enabled: false,
+      nextRunAt: null,
+      disabledReason: expect.stringMatching(/^Disabled automatically .*every export failed for .*(AccessDenied|Access Denied)/),
+    });
     const status = (await service.gql(STATUSES)).data.getExportConfigurationStatuses.find((s: { id: string }) => s.id === id);
     expect(status).toMatchObject({ enabled: false, disabledReason: configuration.disabledReason });
     // The job scheduler was removed (best effort through the schedule port).

@@ -46,7 +46,9 @@ describe('configuration changes and jobs that can never complete', () => {
       },
       60_000,
     );
-    const [{ delivered }] = await db.query<{ delivered: number }>(`SELECT count(*)::int AS delivered FROM export_job_tasks WHERE job_id = $1 AND status = 'SUCCEEDED'`, [failed.id]);
+    const [{ delivered }] = await db.query<{ delivered: number }>(`SELECT count(*)::int AS delivered FROM export_job_tasks WHERE job_id = $1 AND status = 'SUCCEEDED'`, [
+      failed.id,
+    ]);
     expect(delivered).toBeGreaterThan(0);
     expect(delivered).toBeLessThan(50);
     sandbox.setFaults(null);
@@ -66,7 +68,10 @@ describe('configuration changes and jobs that can never complete', () => {
       },
       60_000,
     );
-    const jobs = await db.query<{ id: string; status: string; path: string; failure_reason: string | null }>('SELECT id, status::text, path, failure_reason FROM export_jobs WHERE configuration_id = $1 ORDER BY created_at', [configurationId]);
+    const jobs = await db.query<{ id: string; status: string; path: string; failure_reason: string | null }>(
+      'SELECT id, status::text, path, failure_reason FROM export_jobs WHERE configuration_id = $1 ORDER BY created_at',
+      [configurationId],
+    );
     expect(jobs.map((job) => [job.status, job.path])).toEqual([
       ['SUPERSEDED', 'before-change'],
       ['SUCCEEDED', 'after-change'],
@@ -98,7 +103,15 @@ describe('configuration changes and jobs that can never complete', () => {
     const pool = new Pool({ connectionString: db.url, max: 4 });
     const repository = new ExportJobRepository(db.prisma, pool);
     const plan = () =>
-      repository.planJob({ configurationId, trigger: 'MANUAL', bucket: 'your-s3-bucket', path: 'guards', maxEventsPerTask: 100, startedAt: new Date(), objectKey: (job, offset) => `guards/${job.id}-${offset}` });
+      repository.planJob({
+        configurationId,
+        trigger: 'MANUAL',
+        bucket: 'your-s3-bucket',
+        path: 'guards',
+        maxEventsPerTask: 100,
+        startedAt: new Date(),
+        objectKey: (job, offset) => `guards/${job.id}-${offset}`,
+      });
     const planned = await Promise.all([plan(), plan(), plan()]);
     expect(planned.filter((job) => job !== null)).toHaveLength(1);
     expect(await db.query(`SELECT id FROM export_jobs WHERE configuration_id = $1`, [configurationId])).toHaveLength(1);
@@ -108,10 +121,20 @@ describe('configuration changes and jobs that can never complete', () => {
     // than fail forever.
     const [{ moved }] = await db.query<{ moved: string }>('SELECT (cursor + 100)::text AS moved FROM export_configurations WHERE id = $1', [configurationId]);
     await db.query('UPDATE export_configurations SET cursor = $2 WHERE id = $1', [configurationId, moved]);
-    const runs = new ExportRunService(repository, new ExportTaskUploader(repository), digestWriterFor(db.prisma, repository, service.harness.secretBox), service.harness.awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 100 }, silentLogger);
+    const runs = new ExportRunService(
+      repository,
+      new ExportTaskUploader(repository),
+      digestWriterFor(db.prisma, repository, service.harness.secretBox),
+      service.harness.awsClients,
+      { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 100 },
+      silentLogger,
+    );
     const first = await runs.run(configurationId, 'MANUAL');
     expect(first).toMatchObject({ status: 'succeeded', eventCount: 200 });
-    const jobs = await db.query<{ status: string; failure_reason: string | null }>('SELECT status::text, failure_reason FROM export_jobs WHERE configuration_id = $1 ORDER BY created_at', [configurationId]);
+    const jobs = await db.query<{ status: string; failure_reason: string | null }>(
+      'SELECT status::text, failure_reason FROM export_jobs WHERE configuration_id = $1 ORDER BY created_at',
+      [configurationId],
+    );
     expect(jobs.map((job) => job.status)).toEqual(['SUPERSEDED', 'SUCCEEDED']);
     expect(jobs[0].failure_reason).toMatch(/cursor is no longer at sequence/);
     // The next run finds nothing: the configuration is not blocked and nothing is sent twice.

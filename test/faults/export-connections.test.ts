@@ -3,7 +3,15 @@ import { createLogger } from '../../src/common/logger';
 import { ExportJobRepository, RunLockLostError } from '../../src/export-job/export-job.repository';
 import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
 import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
-import { createAccessKeyConfiguration, digestWriterFor, exportedIdsInJobOrder, ingestEvents, silentLogger, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
+import {
+  createAccessKeyConfiguration,
+  digestWriterFor,
+  exportedIdsInJobOrder,
+  ingestEvents,
+  silentLogger,
+  startExportHarness,
+  type ExportHarness,
+} from '../export-job/export-fixtures';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 jest.setTimeout(60_000);

@@ -23,10 +23,9 @@ describe('a run that failed because the trust policy was missing', () => {
     const { sandbox } = service.harness;
     await ingestEvents(db.prisma, 500);
     const roleArn = sandbox.role('immuta-export').arn;
-    const created = await service.gql(
-      `mutation($data: S3AssumedRoleExportConfigurationInput!) { createS3AssumedRoleExportConfiguration(data: $data) { id connectionStatus } }`,
-      { data: { interval: 'EVERY_24_HOURS', bucket: 'your-s3-bucket', path: 'trust-fixed', region: sandbox.region, roleArn } },
-    );
+    const created = await service.gql(`mutation($data: S3AssumedRoleExportConfigurationInput!) { createS3AssumedRoleExportConfiguration(data: $data) { id connectionStatus } }`, {
+      data: { interval: 'EVERY_24_HOURS', bucket: 'your-s3-bucket', path: 'trust-fixed', region: sandbox.region, roleArn },
+    });
     expect(created.errors).toBeUndefined();
     const id = created.data.createS3AssumedRoleExportConfiguration.id as string;
     expect(created.data.createS3AssumedRoleExportConfiguration.connectionStatus).toMatch(/not authorized to perform: sts:AssumeRole/);
@@ -57,7 +56,15 @@ describe('a run that failed because the trust policy was missing', () => {
     );
     expect(Date.now() - fixedAt).toBeLessThan(30_000);
     // The history keeps the failure.
-    expect(succeeded).toMatchObject({ id: failed.id, attempts: 2, failureCount: 1, failureReason: null, lastFailureReason: failed.lastFailureReason, lastFailedAt: failed.lastFailedAt, nextRetryAt: null });
+    expect(succeeded).toMatchObject({
+      id: failed.id,
+      attempts: 2,
+      failureCount: 1,
+      failureReason: null,
+      lastFailureReason: failed.lastFailureReason,
+      lastFailedAt: failed.lastFailedAt,
+      nextRetryAt: null,
+    });
     // Everything stored when the job was planned (the ingested events, and the service's own audit events before the create).
     const [{ to }] = await db.query<{ to: string }>('SELECT to_sequence::text AS to FROM export_jobs WHERE id = $1', [failed.id]);
     const planned = (await db.query<{ id: string }>('SELECT id::text FROM audit_events WHERE sequence <= $1 ORDER BY sequence', [to])).map((row) => row.id);
@@ -100,7 +107,10 @@ describe('a run that failed on a passing S3 outage', () => {
       },
       30_000,
     );
-    const [before] = await db.query<{ next_retry_at: Date; last_failed_at: Date; failure_count: number }>('SELECT next_retry_at, last_failed_at, failure_count FROM export_jobs WHERE configuration_id = $1', [configurationId]);
+    const [before] = await db.query<{ next_retry_at: Date; last_failed_at: Date; failure_count: number }>(
+      'SELECT next_retry_at, last_failed_at, failure_count FROM export_jobs WHERE configuration_id = $1',
+      [configurationId],
+    );
     expect(before.next_retry_at.getTime() - before.last_failed_at.getTime()).toBe(1000 * 2 ** (before.failure_count - 1));
 
     sandbox.setFaults(null);
@@ -112,7 +122,10 @@ describe('a run that failed on a passing S3 outage', () => {
       },
       30_000,
     );
-    const [job] = await db.query<{ attempts: number; failure_count: number; next_retry_at: Date | null }>('SELECT attempts, failure_count, next_retry_at FROM export_jobs WHERE configuration_id = $1', [configurationId]);
+    const [job] = await db.query<{ attempts: number; failure_count: number; next_retry_at: Date | null }>(
+      'SELECT attempts, failure_count, next_retry_at FROM export_jobs WHERE configuration_id = $1',
+      [configurationId],
+    );
     expect(job.failure_count).toBeGreaterThanOrEqual(2);
     expect(job.attempts).toBe(job.failure_count + 1);
     expect(job.next_retry_at).toBeNull();

@@ -18,7 +18,11 @@ export interface FaultService {
   /** An API key with AUDIT. */
   key: string;
   /** A GraphQL request with the key; fails the test on a GraphQL error unless `allowErrors`. */
-  gql<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ data: T; errors?: Array<{ message: string; extensions?: Record<string, unknown> }>; ms: number }>;
+  gql<T = any>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<{ data: T; errors?: Array<{ message: string; extensions?: Record<string, unknown> }>; ms: number }>;
   close(): Promise<void>;
 }
 
@@ -29,7 +33,15 @@ export async function startFaultService(
   const prefix = `${process.env.BULLMQ_PREFIX}-faults-${randomBytes(3).toString('hex')}`;
   const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const t = await startTestApp({ sandbox: harness.sandbox, env: { REDIS_URL: redisUrl, BULLMQ_PREFIX: prefix, LOG_LEVEL: 'warn', ...options.env } });
-  const worker = await startExportWorker({ env: t.app.env, logger: t.app.logger, prisma: t.app.prisma, awsClients: t.app.services.awsClients, digestSigningKeys: t.app.services.digestSigningKeys, runOptions: options.runOptions, metrics: t.app.metrics.exportRuns });
+  const worker = await startExportWorker({
+    env: t.app.env,
+    logger: t.app.logger,
+    prisma: t.app.prisma,
+    awsClients: t.app.services.awsClients,
+    digestSigningKeys: t.app.services.digestSigningKeys,
+    runOptions: options.runOptions,
+    metrics: t.app.metrics.exportRuns,
+  });
   t.app.onStop(() => worker.close());
   const key = await t.createKey('admin', ['AUDIT']);
   return {

@@ -19,7 +19,6 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const EVENTS = 10_000;
 const TASKS = EVENTS / 200;
 
-
 interface Terminated {
   pid: number;
   holdsAdvisoryLock: boolean;
@@ -57,7 +56,9 @@ describe('PostgreSQL sessions terminated while an export runs', () => {
 
   it('keeps serving, becomes ready again, and a later run delivers every event exactly once', async () => {
     // The API key is created first: its self-audit event is exported too, before the ingested ones.
-    const key = (await new ApiKeyService(new ApiKeyRepository(db.prisma), new PrismaSelfAuditRecorder(new AuditEventRepository())).create({ userName: 'admin', permissions: ['AUDIT'] })).key;
+    const key = (
+      await new ApiKeyService(new ApiKeyRepository(db.prisma), new PrismaSelfAuditRecorder(new AuditEventRepository())).create({ userName: 'admin', permissions: ['AUDIT'] })
+    ).key;
     // Disabled: no schedule interferes; manual runs run anyway.
     const configurationId = await createAccessKeyConfiguration(db.prisma, harness, { enabled: false });
     const ids = await ingestEvents(db.prisma, EVENTS);
@@ -108,10 +109,16 @@ describe('PostgreSQL sessions terminated while an export runs', () => {
       await eventually('the service to be ready', async () => ((await status('/readyz')) === 200 ? true : undefined), 60_000, 100, { ignoreErrors: true });
       await runNow();
 
-      succeededAtTermination = await eventually('some tasks to succeed', async () => {
-        const [row] = await db.query<{ succeeded: number }>(`SELECT count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded FROM export_job_tasks`);
-        return row.succeeded >= 3 ? row.succeeded : undefined;
-      }, 90_000, 5, { ignoreErrors: true });
+      succeededAtTermination = await eventually(
+        'some tasks to succeed',
+        async () => {
+          const [row] = await db.query<{ succeeded: number }>(`SELECT count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded FROM export_job_tasks`);
+          return row.succeeded >= 3 ? row.succeeded : undefined;
+        },
+        90_000,
+        5,
+        { ignoreErrors: true },
+      );
 
       // Every session of the service's database, except this test's own assertion connection
       // (its client has no listener: terminating it would end the test, not the service).
@@ -140,12 +147,18 @@ describe('PostgreSQL sessions terminated while an export runs', () => {
       expect(jobs.body.data!.getAllExportJobs.length).toBeGreaterThanOrEqual(1);
 
       // Later runs resume the interrupted job (a run still going skips the next ones) until done.
-      await eventually('the cursor to reach the newest event', async () => {
-        const configuration = await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId }, select: { cursor: true } });
-        if (configuration.cursor.toString() === max.max) return true;
-        await runNow();
-        return undefined;
-      }, 120_000, 2_000, { ignoreErrors: true });
+      await eventually(
+        'the cursor to reach the newest event',
+        async () => {
+          const configuration = await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId }, select: { cursor: true } });
+          if (configuration.cursor.toString() === max.max) return true;
+          await runNow();
+          return undefined;
+        },
+        120_000,
+        2_000,
+        { ignoreErrors: true },
+      );
       expect(alive()).toBe(true);
     } catch (error) {
       throw new Error(

@@ -92,13 +92,19 @@ describe('readiness probes tell the truth about PostgreSQL, migrations and Redis
   });
 
   it('answers 503 naming migrations when one is not recorded as applied', async () => {
-    const removed = await t.db.query<Record<string, unknown>>(`DELETE FROM "_prisma_migrations" WHERE migration_name = (SELECT min(migration_name) FROM "_prisma_migrations") RETURNING *`);
+    const removed = await t.db.query<Record<string, unknown>>(
+      `DELETE FROM "_prisma_migrations" WHERE migration_name = (SELECT min(migration_name) FROM "_prisma_migrations") RETURNING *`,
+    );
     expect(removed).toHaveLength(1);
     try {
       const answer = await probe(`${t.url}/readyz`);
       expect(answer.status).toBe(503);
       expect(answer.body.status).toBe('unavailable');
-      expect(answer.body.checks).toEqual({ postgres: 'ok', redis: 'ok', migrations: `down: 1 migration(s) not applied: ${removed[0].migration_name as string} (run npm run db:migrate)` });
+      expect(answer.body.checks).toEqual({
+        postgres: 'ok',
+        redis: 'ok',
+        migrations: `down: 1 migration(s) not applied: ${removed[0].migration_name as string} (run npm run db:migrate)`,
+      });
       expect((await probe(`${t.url}/healthz`)).status).toBe(503);
       expect((await probe(`${t.url}/livez`)).status).toBe(200);
     } finally {

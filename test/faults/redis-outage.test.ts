@@ -72,7 +72,10 @@ describe('Redis stopped, restarted and flushed under a running service', () => {
         data: { id: kept.data.createS3AccessKeyExportConfiguration.id, interval: 'EVERY_24_HOURS' },
       }),
     );
-    await record('disable', service.gql(`mutation($id: String!) { disableExportConfiguration(id: $id) { id enabled } }`, { id: toDisable.data.createS3AccessKeyExportConfiguration.id }));
+    await record(
+      'disable',
+      service.gql(`mutation($id: String!) { disableExportConfiguration(id: $id) { id enabled } }`, { id: toDisable.data.createS3AccessKeyExportConfiguration.id }),
+    );
     await record('delete', service.gql(`mutation($id: String!) { deleteExportConfiguration(id: $id) { id } }`, { id: toDelete.data.createS3AccessKeyExportConfiguration.id }));
     await record('test', service.gql(`mutation($id: String!) { testExportConfigurationConnection(id: $id) { id connectionStatus } }`, { id: createdId }));
     const run = await record('run', service.gql(`mutation($id: String!) { runExportConfiguration(id: $id) { id runRequestedAt } }`, { id: createdId }));

@@ -50,7 +50,9 @@ describe('runExportConfiguration while a run is in progress', () => {
     await eventually(
       'every event to be delivered',
       async () => {
-        const [row] = await db.query<{ cursor: string; run_requested_at: Date | null }>('SELECT cursor::text, run_requested_at FROM export_configurations WHERE id = $1', [configurationId]);
+        const [row] = await db.query<{ cursor: string; run_requested_at: Date | null }>('SELECT cursor::text, run_requested_at FROM export_configurations WHERE id = $1', [
+          configurationId,
+        ]);
         return row.cursor === max && row.run_requested_at === null ? true : undefined;
       },
       60_000,

@@ -74,7 +74,6 @@ function sealV1(key: Buffer, plaintext: string, associatedData: string): string 
   return ['v1', ...[iv, cipher.getAuthTag(), ciphertext].map((part) => part.toString('base64url'))].join('.');
 }
 
-
 describe('start-up without SECRET_ENCRYPTION_KEY outside local development', () => {
   let dataDir: string;
 
@@ -155,7 +154,13 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
       db,
       env: { SECRET_ENCRYPTION_KEY: current.toString('base64'), SECRET_ENCRYPTION_PREVIOUS_KEYS: previous.map((key) => key.toString('base64')).join(','), BULLMQ_PREFIX: prefix },
     });
-    const worker = await startExportWorker({ env: t.app.env, logger: t.app.logger, prisma: t.app.prisma, awsClients: t.app.services.awsClients, digestSigningKeys: t.app.services.digestSigningKeys });
+    const worker = await startExportWorker({
+      env: t.app.env,
+      logger: t.app.logger,
+      prisma: t.app.prisma,
+      awsClients: t.app.services.awsClients,
+      digestSigningKeys: t.app.services.digestSigningKeys,
+    });
     const service = { t, worker, auditKey: await t.createKey('admin', ['AUDIT']), ingestKey: await t.createKey('producer', ['INGEST']) };
     running.push(service);
     return service;
@@ -186,15 +191,20 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
   async function exportEverything(t: TestApp, auditKey: string, id: string): Promise<void> {
     const [{ max }] = await db.query<{ max: string }>('SELECT max(sequence)::text AS max FROM audit_events');
     let asked = 0;
-    await eventually(`configuration ${id} to export up to sequence ${max}`, async () => {
-      const [{ cursor }] = await db.query<{ cursor: string }>('SELECT cursor::text AS cursor FROM export_configurations WHERE id = $1', [id]);
-      if (cursor === max) return true;
-      if (asked++ % 20 === 0) {
-        const run = await t.graphql({ query: 'mutation($id: String!) { runExportConfiguration(id: $id) { id } }', variables: { id } }, auditKey);
-        expect(run.body.errors).toBeUndefined();
-      }
-      return undefined;
-    }, 30_000, 100);
+    await eventually(
+      `configuration ${id} to export up to sequence ${max}`,
+      async () => {
+        const [{ cursor }] = await db.query<{ cursor: string }>('SELECT cursor::text AS cursor FROM export_configurations WHERE id = $1', [id]);
+        if (cursor === max) return true;
+        if (asked++ % 20 === 0) {
+          const run = await t.graphql({ query: 'mutation($id: String!) { runExportConfiguration(id: $id) { id } }', variables: { id } }, auditKey);
+          expect(run.body.errors).toBeUndefined();
+        }
+        return undefined;
+      },
+      30_000,
+      100,
+    );
     const failed = await db.query('SELECT id, failure_reason FROM export_jobs WHERE configuration_id = $1 AND status = $2', [id, 'FAILED']);
     expect(failed).toEqual([]);
   }
@@ -260,7 +270,9 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     const created = await service.t.graphql(
       {
         query: 'mutation($data: S3AccessKeyExportConfigurationInput!) { createS3AccessKeyExportConfiguration(data: $data) { id connectionStatus } }',
-        variables: { data: { interval: 'EVERY_24_HOURS', bucket: 'your-s3-bucket', path: 'rotation', region: 'us-east-1', accessKeyId: exporter.accessKeyId, secretAccessKey: exporterSecret } },
+        variables: {
+          data: { interval: 'EVERY_24_HOURS', bucket: 'your-s3-bucket', path: 'rotation', region: 'us-east-1', accessKeyId: exporter.accessKeyId, secretAccessKey: exporterSecret },
+        },
       },
       service.auditKey,
     );
@@ -320,7 +332,10 @@ describe('rotating the secret-encryption key with `rotate-secret-key`', () => {
     await exportEverything(service.t, service.auditKey, configurationId);
     expect(await exportedIds('rotation/')).toEqual(expect.arrayContaining(ids));
     // Its digests are signed, with key B only, by the same (re-encrypted) signing key as before.
-    const signedWith = await db.query<{ key: string | null }>(`SELECT DISTINCT digest_signing_key_id::text AS key FROM export_jobs WHERE configuration_id = $1 AND status = 'SUCCEEDED'`, [configurationId]);
+    const signedWith = await db.query<{ key: string | null }>(
+      `SELECT DISTINCT digest_signing_key_id::text AS key FROM export_jobs WHERE configuration_id = $1 AND status = 'SUCCEEDED'`,
+      [configurationId],
+    );
     expect(signedWith).toEqual([{ key: expect.any(String) }]);
     for (const line of service.t.logs) expect(line).not.toContain(exporterSecret);
     await stopService(service);

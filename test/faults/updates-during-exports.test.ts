@@ -55,7 +55,9 @@ describe('admin updates while exports of the same configuration run', () => {
       },
       90_000,
     );
-    const [row] = await db.query<{ updated_at: Date; version: number; interval: string }>('SELECT updated_at, version, interval::text FROM export_configurations WHERE id = $1', [id]);
+    const [row] = await db.query<{ updated_at: Date; version: number; interval: string }>('SELECT updated_at, version, interval::text FROM export_configurations WHERE id = $1', [
+      id,
+    ]);
     expect(row.updated_at.getTime()).toBe(updatedAts[updatedAts.length - 1]);
     expect(row.version).toBe(200);
     expect(row.interval).toBe('EVERY_2_HOURS');

@@ -6,12 +6,10 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import { eventually, stopChild } from '../support/wait';
 import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, readExports, startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
 
-
 jest.setTimeout(180_000);
 
 const ROOT = path.resolve(__dirname, '../..');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
 
 describe('export worker process killed with SIGKILL mid-export, then restarted', () => {
   let db: TestDatabase;
@@ -67,12 +65,17 @@ describe('export worker process killed with SIGKILL mid-export, then restarted',
       await queue.add('manual-export', { configurationId });
 
       // Kill it once some, but not all, of the 50 tasks are delivered.
-      const progress = await eventually('some tasks to succeed', async () => {
-        const [row] = await db.query<{ succeeded: number; total: number }>(
-          `SELECT count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded, count(*)::int AS total FROM export_job_tasks`,
-        );
-        return row.succeeded >= 3 ? row : undefined;
-      }, 90_000, 5);
+      const progress = await eventually(
+        'some tasks to succeed',
+        async () => {
+          const [row] = await db.query<{ succeeded: number; total: number }>(
+            `SELECT count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS succeeded, count(*)::int AS total FROM export_job_tasks`,
+          );
+          return row.succeeded >= 3 ? row : undefined;
+        },
+        90_000,
+        5,
+      );
       first.kill('SIGKILL');
       await new Promise((resolve) => first.once('exit', resolve));
       expect(progress.total).toBe(50);
@@ -90,15 +93,25 @@ describe('export worker process killed with SIGKILL mid-export, then restarted',
       await queue.obliterate({ force: true });
       startWorker();
       const [max] = await db.query<{ max: string }>('SELECT max(sequence)::text AS max FROM audit_events');
-      await eventually('the export to finish', async () => {
-        const configuration = await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } });
-        return configuration.cursor.toString() === max.max ? true : undefined;
-      }, 90_000, 50);
+      await eventually(
+        'the export to finish',
+        async () => {
+          const configuration = await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id: configurationId } });
+          return configuration.cursor.toString() === max.max ? true : undefined;
+        },
+        90_000,
+        50,
+      );
       // The BullMQ job is marked completed just after the run's last write.
-      const resumed = await eventually('the resuming BullMQ job to complete', async () => {
-        const completed = await queue.getJobs(['completed']);
-        return completed.length > 0 ? completed : undefined;
-      }, 30_000, 50);
+      const resumed = await eventually(
+        'the resuming BullMQ job to complete',
+        async () => {
+          const completed = await queue.getJobs(['completed']);
+          return completed.length > 0 ? completed : undefined;
+        },
+        30_000,
+        50,
+      );
       expect(resumed.map((job) => job.name)).toEqual(['resume-export']);
     } catch (error) {
       throw new Error(`${(error as Error).message}\nworker stderr:\n${stderr.slice(-4000)}`, { cause: error });

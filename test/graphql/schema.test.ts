@@ -81,7 +81,14 @@ describe('schema.graphql', () => {
     // Ours (issue #10): the server-side encryption every object is written with.
     const encryption = { serverSideEncryption: 'ServerSideEncryption', kmsKeyArn: 'String' };
     expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', ...encryption, accessKeyId: 'String!' });
-    expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', ...encryption, roleArn: 'String!', externalId: 'String!' });
+    expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({
+      bucket: 'String!',
+      path: 'String',
+      region: 'String!',
+      ...encryption,
+      roleArn: 'String!',
+      externalId: 'String!',
+    });
     expect(fields('S3AccessKeyExportConfigurationInput')).toEqual({
       interval: 'ExportInterval!',
       bucket: 'String!',

@@ -103,10 +103,12 @@ test('a failing configuration is re-tested with exponential backoff, then recove
   let clock = new Date();
   const service = new HealthCheckService(new HealthCheckRepository(db.prisma), tester, { periodMs: PERIOD, maxBackoffMs: CAP, leaseMs: 10_000 }, logger, () => clock);
   const read = async () =>
-    (await db.query<{ connection_status: string; health_check_failures: number; next_health_check_at: Date | null; last_tested_at: Date | null }>(
-      'SELECT connection_status, health_check_failures, next_health_check_at, last_tested_at FROM export_configurations WHERE id = $1',
-      [id],
-    ))[0]!;
+    (
+      await db.query<{ connection_status: string; health_check_failures: number; next_health_check_at: Date | null; last_tested_at: Date | null }>(
+        'SELECT connection_status, health_check_failures, next_health_check_at, last_tested_at FROM export_configurations WHERE id = $1',
+        [id],
+      )
+    )[0]!;
 
   expect(await service.runOnce()).toEqual({ tested: 1, recovered: 0, stillFailing: 1, stale: 0 });
   let row = await read();
@@ -137,7 +139,10 @@ test('a result is dropped when the configuration changed while it was being test
   const id = await insertConfiguration();
   const tester = scriptedTester([true], async () => {
     // A user updates the configuration (a new version) while the old settings are tested.
-    await db.prisma.exportConfiguration.update({ where: { id }, data: { connectionStatus: 'Error testing access to S3 using AssumedRole new - denied', version: { increment: 1 } } });
+    await db.prisma.exportConfiguration.update({
+      where: { id },
+      data: { connectionStatus: 'Error testing access to S3 using AssumedRole new - denied', version: { increment: 1 } },
+    });
   });
   const service = new HealthCheckService(new HealthCheckRepository(db.prisma), tester, { periodMs: PERIOD, maxBackoffMs: CAP, leaseMs: 10_000 }, logger);
 

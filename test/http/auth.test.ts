@@ -18,7 +18,10 @@ const OPERATIONS: Array<[string, { query: string; variables?: Record<string, unk
       variables: { data: { interval: 'EVERY_2_HOURS', bucket: 'your-s3-bucket', region: 'us-east-1', roleArn: 'arn:aws:iam::111122223333:role/immuta-export' } },
     },
   ],
-  ['testExportConfigurationConnection', { query: 'mutation($id: String!) { testExportConfigurationConnection(id: $id) { id } }', variables: { id: '00000000-0000-4000-8000-000000000000' } }],
+  [
+    'testExportConfigurationConnection',
+    { query: 'mutation($id: String!) { testExportConfigurationConnection(id: $id) { id } }', variables: { id: '00000000-0000-4000-8000-000000000000' } },
+  ],
 ];
 
 describe('every GraphQL operation requires an API key with AUDIT', () => {

@@ -21,7 +21,10 @@ function extendedIam(): SandboxIamConfig {
   const writeAnywhere = { Version: '2012-10-17' as const, Statement: [{ Effect: 'Allow' as const, Action: ['s3:PutObject'], Resource: 'arn:aws:s3:::*' }] };
   return {
     ...iam,
-    users: [...(iam.users ?? []), { name: 'any-bucket-writer', accessKeyId: 'AKIASANDBOXANYWRITER', secretAccessKey: 'SANDBOX/any-bucket-writer/NotASecret/000', policies: [writeAnywhere] }],
+    users: [
+      ...(iam.users ?? []),
+      { name: 'any-bucket-writer', accessKeyId: 'AKIASANDBOXANYWRITER', secretAccessKey: 'SANDBOX/any-bucket-writer/NotASecret/000', policies: [writeAnywhere] },
+    ],
     roles: [...roles, { ...role, name: 'no-put-object', policies: [] }],
   };
 }
@@ -84,7 +87,9 @@ describe('a failing connection test still saves the configuration, with the AWS 
     const roleArn = sandbox.role('no-put-object').arn;
     sandbox.setTrustPolicy('no-put-object', trustAnyConfigurationId(sandbox.accountId));
     const created = await create(CREATE_ASSUMED_ROLE, { ...base, roleArn });
-    expect(created.connectionStatus).toMatch(new RegExp(`^Error testing access to S3 using AssumedRole ${roleArn.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} - .*(not authorized|Access Denied)`));
+    expect(created.connectionStatus).toMatch(
+      new RegExp(`^Error testing access to S3 using AssumedRole ${roleArn.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} - .*(not authorized|Access Denied)`),
+    );
     expect(created.connectionStatus).toContain('s3:PutObject');
     expect(created.elapsedMs).toBeLessThan(TIMEOUT_MS);
   });

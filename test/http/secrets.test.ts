@@ -37,18 +37,34 @@ describe('the plaintext secret access key never leaves the request that carried 
       await t.graphql({ query: create, variables: { data: { ...data, bucket: 'Bad_Bucket', secretAccessKey: secret } } }, key),
       await t.graphql({ query: create, variables: { data: { ...data, secretAccessKey: `${secret} \n` } } }, key),
       await t.graphql(
-        { query: `mutation { createS3AccessKeyExportConfiguration(data: { interval: EVERY_2_HOURS, bucket: "your-s3-bucket", region: "us-east-1", accessKeyId: "${exporter.accessKeyId}", secretAccessKey: "${secret}", nope: 1 }) { id } }` },
+        {
+          query: `mutation { createS3AccessKeyExportConfiguration(data: { interval: EVERY_2_HOURS, bucket: "your-s3-bucket", region: "us-east-1", accessKeyId: "${exporter.accessKeyId}", secretAccessKey: "${secret}", nope: 1 }) { id } }`,
+        },
         key,
       ),
-      await t.graphql({ query: `mutation { createS3AccessKeyExportConfiguration(data: { interval: EVERY_2_HOURS, bucket: "b", region: "x", accessKeyId: "A", secretAccessKey: ${secret.replace(/\W/g, '')} }) { id } }` }, key),
-      await t.graphql({ query: `mutation($s: String!) { createS3AccessKeyExportConfiguration(data: { interval: EVERY_2_HOURS, bucket: "your-s3-bucket", region: "us-east-1", accessKeyId: "${exporter.accessKeyId}", secretAccessKey: $s }) { id } }`, variables: { s: 12345 } }, key),
+      await t.graphql(
+        {
+          query: `mutation { createS3AccessKeyExportConfiguration(data: { interval: EVERY_2_HOURS, bucket: "b", region: "x", accessKeyId: "A", secretAccessKey: ${secret.replace(/\W/g, '')} }) { id } }`,
+        },
+        key,
+      ),
+      await t.graphql(
+        {
+          query: `mutation($s: String!) { createS3AccessKeyExportConfiguration(data: { interval: EVERY_2_HOURS, bucket: "your-s3-bucket", region: "us-east-1", accessKeyId: "${exporter.accessKeyId}", secretAccessKey: $s }) { id } }`,
+          variables: { s: 12345 },
+        },
+        key,
+      ),
     ];
     for (const response of refused) expect(response.body.errors?.[0]?.extensions?.code).toMatch(/BAD_USER_INPUT|GRAPHQL_VALIDATION_FAILED/);
 
     // Reads and a re-test decrypt or touch the stored secret.
     const id = ok.body.data!.createS3AccessKeyExportConfiguration.id as string;
     await t.graphql({ query: `mutation { testExportConfigurationConnection(id: "${id}") { connectionStatus } }` }, key);
-    await t.graphql({ query: '{ getAllExportConfigurations { id connectionStatus endpointConfiguration { __typename ... on S3AccessKeyEndpointConfiguration { accessKeyId } } } }' }, key);
+    await t.graphql(
+      { query: '{ getAllExportConfigurations { id connectionStatus endpointConfiguration { __typename ... on S3AccessKeyEndpointConfiguration { accessKeyId } } } }' },
+      key,
+    );
     await t.graphql({ query: `{ getExportConfiguration(id: "${id}") { id connectionStatus } }` }, key);
   });
   afterAll(async () => {

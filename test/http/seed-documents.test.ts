@@ -69,9 +69,7 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 
 function accessKeyMutation(sandbox: Sandbox): string {
   const exporter = sandbox.user('exporter');
-  return SEED_ACCESS_KEY_MUTATION.replace('your-aws-region', REGION)
-    .replace('YOURACCESSKEYID', exporter.accessKeyId)
-    .replace('YOUR/SECRET/ACCESSKEY', exporter.secretAccessKey);
+  return SEED_ACCESS_KEY_MUTATION.replace('your-aws-region', REGION).replace('YOURACCESSKEYID', exporter.accessKeyId).replace('YOUR/SECRET/ACCESSKEY', exporter.secretAccessKey);
 }
 
 function assumedRoleMutation(roleArn: string): string {
@@ -136,7 +134,10 @@ describe("the seed guide's GraphQL documents against the sandbox", () => {
     sandbox.setTrustPolicy('immuta-export', trustPolicyFor(sandbox.accountId, created.id));
     // Step 5: test again, then list as the seed does.
     const retest = await t.graphql(
-      { query: `mutation($id: String!) { testExportConfigurationConnection(id: $id) { id connectionStatus endpointConfiguration { __typename ... on S3AssumedRoleEndpointConfiguration { roleArn externalId } } } }`, variables: { id: created.id } },
+      {
+        query: `mutation($id: String!) { testExportConfigurationConnection(id: $id) { id connectionStatus endpointConfiguration { __typename ... on S3AssumedRoleEndpointConfiguration { roleArn externalId } } } }`,
+        variables: { id: created.id },
+      },
       key,
     );
     expect(retest.body.data!.testExportConfigurationConnection).toEqual({
@@ -176,7 +177,9 @@ describe("the seed guide's GraphQL documents against the sandbox", () => {
         query: `mutation($data: S3AccessKeyExportConfigurationInput!) { createS3AccessKeyExportConfiguration(data: $data) {
           id createdBy { name } updatedBy { name } createdAt updatedAt
           endpointConfiguration { __typename ... on S3AccessKeyEndpointConfiguration { bucket path region accessKeyId } } } }`,
-        variables: { data: { interval: 'EVERY_2_HOURS', bucket: 'your-s3-bucket', region: 'us-east-1', accessKeyId: exporter.accessKeyId, secretAccessKey: exporter.secretAccessKey } },
+        variables: {
+          data: { interval: 'EVERY_2_HOURS', bucket: 'your-s3-bucket', region: 'us-east-1', accessKeyId: exporter.accessKeyId, secretAccessKey: exporter.secretAccessKey },
+        },
       },
       `Bearer ${key}`,
     );

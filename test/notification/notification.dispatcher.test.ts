@@ -53,7 +53,16 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
   async function configurationWithTargets(targets: Array<{ type: 'WEBHOOK' | 'SLACK'; url: string; secret?: string }>): Promise<string> {
     const id = randomUUID();
     await db.prisma.exportConfiguration.create({
-      data: { id, interval: 'EVERY_2_HOURS', connectionStatus: 'SUCCESS', endpointType: 'S3_ASSUMED_ROLE', bucket: 'your-s3-bucket', path: 'p', region: 'us-east-1', roleArn: 'arn:aws:iam::123456789012:role/x' },
+      data: {
+        id,
+        interval: 'EVERY_2_HOURS',
+        connectionStatus: 'SUCCESS',
+        endpointType: 'S3_ASSUMED_ROLE',
+        bucket: 'your-s3-bucket',
+        path: 'p',
+        region: 'us-east-1',
+        roleArn: 'arn:aws:iam::123456789012:role/x',
+      },
     });
     const service = new NotificationService(new NotificationTargetRepository(db.prisma), new NotificationDeliveryRepository(db.prisma), secretBox, async () => true);
     service.validate(targets, 'data.notificationTargets');
@@ -63,7 +72,11 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
 
   async function raise(configurationId: string, event: 'export.failed' | 'export.recovered'): Promise<void> {
     await db.prisma.$transaction((tx) =>
-      enqueueNotifications(tx, { configurationId, bucket: 'your-s3-bucket', path: 'p', cursor: 0n, consecutiveFailures: 1, lastError: 'AccessDenied', event, disabled: false }, new Date()),
+      enqueueNotifications(
+        tx,
+        { configurationId, bucket: 'your-s3-bucket', path: 'p', cursor: 0n, consecutiveFailures: 1, lastError: 'AccessDenied', event, disabled: false },
+        new Date(),
+      ),
     );
   }
 
@@ -108,7 +121,14 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
     // Same delivery, same id and body on the retry.
     expect(server.requests[0].headers['x-audit-export-delivery']).toBe(server.requests[1].headers['x-audit-export-delivery']);
     expect(server.requests[0].body).toBe(server.requests[1].body);
-    expect(JSON.parse(server.requests[0].body)).toMatchObject({ event: 'export.failed', configurationId: id, bucket: 'your-s3-bucket', path: 'p', lastError: 'AccessDenied', consecutiveFailures: 1 });
+    expect(JSON.parse(server.requests[0].body)).toMatchObject({
+      event: 'export.failed',
+      configurationId: id,
+      bucket: 'your-s3-bucket',
+      path: 'p',
+      lastError: 'AccessDenied',
+      consecutiveFailures: 1,
+    });
     // Neither the secret nor the URL's password is logged.
     expect(logs.join('\n')).not.toMatch(/sign-me|topsecretpw/);
   });
@@ -148,7 +168,10 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
     servers.push(server);
     const ids: string[] = [];
     for (let i = 0; i < 6; i += 1) {
-      const id = await configurationWithTargets([{ type: 'WEBHOOK', url: `${server.url}/c${i}` }, { type: 'WEBHOOK', url: `${server.url}/d${i}` }]);
+      const id = await configurationWithTargets([
+        { type: 'WEBHOOK', url: `${server.url}/c${i}` },
+        { type: 'WEBHOOK', url: `${server.url}/d${i}` },
+      ]);
       await raise(id, 'export.failed');
       ids.push(id);
     }
@@ -161,10 +184,18 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
 
   it('refuses target URLs that are not http(s), naming the entry', () => {
     const service = new NotificationService(new NotificationTargetRepository(db.prisma), new NotificationDeliveryRepository(db.prisma), secretBox, async () => true);
-    expect(() => service.validate([{ type: 'WEBHOOK', url: 'https://ok.example/hook' }, { type: 'SLACK', url: 'javascript:alert(1)' }], 'data.notificationTargets')).toThrow(
-      expect.objectContaining({ code: 'BAD_USER_INPUT', details: { field: 'data.notificationTargets[1].url' } }),
+    expect(() =>
+      service.validate(
+        [
+          { type: 'WEBHOOK', url: 'https://ok.example/hook' },
+          { type: 'SLACK', url: 'javascript:alert(1)' },
+        ],
+        'data.notificationTargets',
+      ),
+    ).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT', details: { field: 'data.notificationTargets[1].url' } }));
+    expect(() => service.validate([{ type: 'WEBHOOK', url: 'not a url' }], 'data.notificationTargets')).toThrow(
+      expect.objectContaining({ details: { field: 'data.notificationTargets[0].url' } }),
     );
-    expect(() => service.validate([{ type: 'WEBHOOK', url: 'not a url' }], 'data.notificationTargets')).toThrow(expect.objectContaining({ details: { field: 'data.notificationTargets[0].url' } }));
   });
 
   it('re-encrypts target secrets under a new key (rotate-secret-key), so signing survives dropping the old one', async () => {
@@ -183,7 +214,12 @@ describe('NotificationDispatcher against PostgreSQL and local HTTP servers', () 
     // Only the new key now: the delivery is still signed with the same secret.
     const onlyNew = new SecretBox(newKey);
     await raise(id, 'export.failed');
-    await new NotificationDispatcher(new NotificationDeliveryRepository(db.prisma), onlyNew, { timeoutMs: 2_000, maxAttempts: 2, retryBaseDelayMs: 100, batchSize: 50 }, logger).runOnce();
+    await new NotificationDispatcher(
+      new NotificationDeliveryRepository(db.prisma),
+      onlyNew,
+      { timeoutMs: 2_000, maxAttempts: 2, retryBaseDelayMs: 100, batchSize: 50 },
+      logger,
+    ).runOnce();
     const [request] = server.requests;
     const timestamp = request.headers['x-audit-export-timestamp'] as string;
     expect(request.headers['x-audit-export-signature']).toBe(`sha256=${createHmac('sha256', 'rotate-me').update(`${timestamp}.${request.body}`).digest('hex')}`);

@@ -21,7 +21,12 @@ async function scrape(url: string, authorization?: string): Promise<{ status: nu
 /** Sizes of the exported objects under `prefix`, read back as the sandbox's `auditor`. */
 async function objectSizes(harness: ExportHarness, prefix: string): Promise<number[]> {
   const auditor = harness.sandbox.user('auditor');
-  const s3 = new S3Client({ region: harness.sandbox.region, endpoint: harness.sandbox.endpoint, forcePathStyle: true, credentials: { accessKeyId: auditor.accessKeyId, secretAccessKey: auditor.secretAccessKey } });
+  const s3 = new S3Client({
+    region: harness.sandbox.region,
+    endpoint: harness.sandbox.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: auditor.accessKeyId, secretAccessKey: auditor.secretAccessKey },
+  });
   try {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
     return (page.Contents ?? []).filter((object) => object.Key!.endsWith('.ndjson.gz')).map((object) => object.Size!);
@@ -82,10 +87,14 @@ describe('GET /metrics of the running service (API, in-process worker, sandbox S
     const created = await gql(CREATE_ACCESS_KEY, { data: okInput });
     expect(created.errors).toBeUndefined();
     const okId = created.data.createS3AccessKeyExportConfiguration.id as string;
-    await eventually('the first export to succeed', async () => {
-      const jobs = (await gql(JOBS, { id: okId })).data.getAllExportJobs;
-      return jobs.length === 1 && jobs[0].status === 'SUCCEEDED' ? jobs : undefined;
-    }, 30_000);
+    await eventually(
+      'the first export to succeed',
+      async () => {
+        const jobs = (await gql(JOBS, { id: okId })).data.getAllExportJobs;
+        return jobs.length === 1 && jobs[0].status === 'SUCCEEDED' ? jobs : undefined;
+      },
+      30_000,
+    );
     const delivered = (await readExports(harness.sandbox, `${okInput.path}/`)).flatMap((object) => object.events);
     expect(delivered.length).toBeGreaterThanOrEqual(25);
 
@@ -96,10 +105,14 @@ describe('GET /metrics of the running service (API, in-process worker, sandbox S
     harness.sandbox.setFaults({ s3FailureRatio: 1 / 2, status: 503 });
     await objectSizes(harness, `${okInput.path}/`);
     expect((await gql(`mutation($id: String!) { runExportConfiguration(id: $id) { id } }`, { id: okId })).errors).toBeUndefined();
-    await eventually('the second export to succeed', async () => {
-      const jobs = (await gql(JOBS, { id: okId })).data.getAllExportJobs;
-      return jobs.length === 2 && jobs.every((job: { status: string }) => job.status === 'SUCCEEDED') ? jobs : undefined;
-    }, 30_000);
+    await eventually(
+      'the second export to succeed',
+      async () => {
+        const jobs = (await gql(JOBS, { id: okId })).data.getAllExportJobs;
+        return jobs.length === 2 && jobs.every((job: { status: string }) => job.status === 'SUCCEEDED') ? jobs : undefined;
+      },
+      30_000,
+    );
     harness.sandbox.setFaults(null);
     const deliveredEvents = (await readExports(harness.sandbox, `${okInput.path}/`)).flatMap((object) => object.events).length;
     const sizes = await objectSizes(harness, `${okInput.path}/`);
@@ -109,10 +122,14 @@ describe('GET /metrics of the running service (API, in-process worker, sandbox S
     const failing = await gql(CREATE_ACCESS_KEY, { data: accessKeyInput(harness) });
     expect(failing.errors).toBeUndefined();
     const failingId = failing.data.createS3AccessKeyExportConfiguration.id as string;
-    await eventually('the failing export to fail', async () => {
-      const jobs = (await gql(JOBS, { id: failingId })).data.getAllExportJobs;
-      return jobs.length === 1 && jobs[0].status === 'FAILED' ? jobs : undefined;
-    }, 30_000);
+    await eventually(
+      'the failing export to fail',
+      async () => {
+        const jobs = (await gql(JOBS, { id: failingId })).data.getAllExportJobs;
+        return jobs.length === 1 && jobs[0].status === 'FAILED' ? jobs : undefined;
+      },
+      30_000,
+    );
     harness.sandbox.setFaults(null);
 
     // Named GraphQL operations, and one that errors.
@@ -172,7 +189,9 @@ describe('GET /metrics of the running service (API, in-process worker, sandbox S
 
     // HTTP latency by route template (never a raw path), and GraphQL latency by operation.
     const httpSamples = metrics.get('audit_export_http_request_duration_seconds')!.samples;
-    const graphqlCount = httpSamples.filter((sample) => sample.name.endsWith('_count') && sample.labels.route === '/api/audit/graphql').reduce((sum, sample) => sum + sample.value, 0);
+    const graphqlCount = httpSamples
+      .filter((sample) => sample.name.endsWith('_count') && sample.labels.route === '/api/audit/graphql')
+      .reduce((sum, sample) => sum + sample.value, 0);
     expect(graphqlCount).toBeGreaterThanOrEqual(graphqlRequests);
     expect(value('audit_export_http_request_duration_seconds_count', { method: 'POST', route: '/api/audit/graphql', status_code: '400' })).toBe(1);
     expect(value('audit_export_http_request_duration_seconds_count', { method: 'POST', route: '/api/audit/events', status_code: '200' })).toBe(3);
@@ -198,7 +217,10 @@ describe('GET /metrics with METRICS_TOKEN, and with Redis down', () => {
   beforeAll(async () => {
     redis = await startTestRedisServer();
     harness = await startExportHarness();
-    t = await startTestApp({ sandbox: harness.sandbox, env: { REDIS_URL: redis.url, BULLMQ_PREFIX: prefix, LOG_LEVEL: 'warn', METRICS_TOKEN: token, METRICS_COLLECT_TIMEOUT_MS: '1000' } });
+    t = await startTestApp({
+      sandbox: harness.sandbox,
+      env: { REDIS_URL: redis.url, BULLMQ_PREFIX: prefix, LOG_LEVEL: 'warn', METRICS_TOKEN: token, METRICS_COLLECT_TIMEOUT_MS: '1000' },
+    });
   });
   let redisDown = false;
   afterAll(async () => {
@@ -241,9 +263,14 @@ describe('GET /metrics with METRICS_TOKEN, and with Redis down', () => {
     // Back once Redis is (the app's queue reconnects by itself; closing it before would fail).
     await redis.start();
     redisDown = false;
-    await eventually('the queue depth to be read again', async () => {
-      const again = parsePrometheusText((await scrape(t.url, `Bearer ${token}`)).text);
-      return sampleValue(again, 'audit_export_scrape_collector_up', { collector: 'queue_depth' }) === 1 ? again : undefined;
-    }, 15_000, 250);
+    await eventually(
+      'the queue depth to be read again',
+      async () => {
+        const again = parsePrometheusText((await scrape(t.url, `Bearer ${token}`)).text);
+        return sampleValue(again, 'audit_export_scrape_collector_up', { collector: 'queue_depth' }) === 1 ? again : undefined;
+      },
+      15_000,
+      250,
+    );
   });
 });

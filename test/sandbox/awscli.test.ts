@@ -169,7 +169,12 @@ describe('the AWS CLI against the sandbox', () => {
       // The CLI's default multipart_chunksize is 8 MiB: 8 + 8 + 3.07 MiB.
       const chunk = 8 * MiB;
       const partMd5s: Buffer[] = [];
-      for (let offset = 0; offset < body.length; offset += chunk) partMd5s.push(createHash('md5').update(body.subarray(offset, offset + chunk)).digest());
+      for (let offset = 0; offset < body.length; offset += chunk)
+        partMd5s.push(
+          createHash('md5')
+            .update(body.subarray(offset, offset + chunk))
+            .digest(),
+        );
       const head = await json(['s3api', 'head-object', '--bucket', Bucket, '--key', 'big/export.bin']);
       expect(head.ETag).toMatch(/^"[0-9a-f]{32}-3"$/);
       expect(head.ETag).toBe(`"${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-3"`);
@@ -218,9 +223,22 @@ describe('the AWS CLI against the sandbox', () => {
         const out = await json(['s3api', 'upload-part', '--bucket', Bucket, '--key', Key, '--upload-id', UploadId, '--part-number', String(PartNumber), '--body', file]);
         parts.push({ PartNumber, ETag: out.ETag });
       }
-      const result = await aws(['s3api', 'complete-multipart-upload', '--bucket', Bucket, '--key', Key, '--upload-id', UploadId, '--multipart-upload', JSON.stringify({ Parts: parts })]);
+      const result = await aws([
+        's3api',
+        'complete-multipart-upload',
+        '--bucket',
+        Bucket,
+        '--key',
+        Key,
+        '--upload-id',
+        UploadId,
+        '--multipart-upload',
+        JSON.stringify({ Parts: parts }),
+      ]);
       expect(result.code).not.toBe(0);
-      expect(result.stderr).toContain('An error occurred (EntityTooSmall) when calling the CompleteMultipartUpload operation: Your proposed upload is smaller than the minimum allowed size');
+      expect(result.stderr).toContain(
+        'An error occurred (EntityTooSmall) when calling the CompleteMultipartUpload operation: Your proposed upload is smaller than the minimum allowed size',
+      );
     },
     CLI_TIMEOUT_MS * 2,
   );
@@ -232,7 +250,15 @@ describe('the AWS CLI against the sandbox', () => {
       sandbox.setUserPolicies('exporter', [
         {
           Version: '2012-10-17',
-          Statement: [{ Sid: 'ReadWriteWithTLS', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: `arn:aws:s3:::${Bucket}/*`, Condition: { Bool: { 'aws:SecureTransport': 'true' } } }],
+          Statement: [
+            {
+              Sid: 'ReadWriteWithTLS',
+              Effect: 'Allow',
+              Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+              Resource: `arn:aws:s3:::${Bucket}/*`,
+              Condition: { Bool: { 'aws:SecureTransport': 'true' } },
+            },
+          ],
         },
       ]);
       const exporter = sandbox.user('exporter');

@@ -69,7 +69,9 @@ describe('sandbox fault injection and control API', () => {
     expect(key).toEqual({ keyId: expect.stringMatching(/^[0-9a-f-]{36}$/), arn: `arn:aws:kms:us-east-1:${sandbox.accountId}:key/${key.keyId}`, aliases: ['alias/over-http'] });
     const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: sandbox.user('exporter').arn }, Action: 'kms:GenerateDataKey', Resource: '*' }] };
     expect((await control('PUT', `/kms/keys/${encodeURIComponent('alias/over-http')}/policy`, policy)).status).toBe(200);
-    await s3Client(sandbox, sandbox.user('exporter')).send(new PutObjectCommand({ Bucket, Key: 'kms', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/over-http' }));
+    await s3Client(sandbox, sandbox.user('exporter')).send(
+      new PutObjectCommand({ Bucket, Key: 'kms', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/over-http' }),
+    );
 
     const invalid = await control('PUT', `/kms/keys/${key.keyId}/policy`, { Statement: [{ Effect: 'Allow', Action: 'kms:*' }] });
     expect(invalid.status).toBe(400);

@@ -35,7 +35,13 @@ describe('sandbox IAM file', () => {
   it('refuses policy elements it cannot evaluate instead of ignoring them', () => {
     const cfg = {
       accountId: '111122223333',
-      roles: [{ name: 'r', trustPolicy: { Statement: { Effect: 'Allow', Principal: '*', Action: 'sts:AssumeRole' } }, policies: [{ Statement: [{ Effect: 'Allow', NotAction: 's3:*', Resource: '*' }] }] }],
+      roles: [
+        {
+          name: 'r',
+          trustPolicy: { Statement: { Effect: 'Allow', Principal: '*', Action: 'sts:AssumeRole' } },
+          policies: [{ Statement: [{ Effect: 'Allow', NotAction: 's3:*', Resource: '*' }] }],
+        },
+      ],
     };
     expect(() => loadIamConfig(cfg as never)).toThrow(/roles\[0\]\.policies\[0\]\.Statement\[0\]/);
   });
@@ -59,7 +65,9 @@ describe('policy evaluation (pure logic)', () => {
   });
 
   it('treats a required ExternalId as unmet when absent, and negated operators as met', () => {
-    const trust = { Statement: [{ Effect: 'Allow' as const, Principal: { AWS: '111122223333' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:externalid': ['a', 'b'] } } }] };
+    const trust = {
+      Statement: [{ Effect: 'Allow' as const, Principal: { AWS: '111122223333' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:externalid': ['a', 'b'] } } }],
+    };
     const caller = { arn: 'arn:aws:iam::111122223333:user/u', accountId: '111122223333' };
     expect(evaluateTrustPolicy(trust, caller, 'sts:AssumeRole', { 'sts:ExternalId': 'b' })).toEqual({ decision: 'allow', delegatedToAccount: true });
     expect(evaluateTrustPolicy(trust, caller, 'sts:AssumeRole', {}).decision).toBe('implicit-deny');
@@ -144,7 +152,14 @@ describe('policy conditions (pure logic, AWS semantics)', () => {
   it('refuses at load time an operator it does not evaluate, naming it, and malformed values', () => {
     const withCondition = (Condition: unknown) => ({
       accountId: '111122223333',
-      users: [{ name: 'u', accessKeyId: 'AKIAAAAAAAAAAAAAAAAA', secretAccessKey: 'x'.repeat(40), policies: [{ Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', Condition }] }] }],
+      users: [
+        {
+          name: 'u',
+          accessKeyId: 'AKIAAAAAAAAAAAAAAAAA',
+          secretAccessKey: 'x'.repeat(40),
+          policies: [{ Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', Condition }] }],
+        },
+      ],
     });
     expect(() => loadIamConfig(withCondition({ NumericLessThan: { 's3:max-keys': '10' } }) as never)).toThrow(/unsupported condition operator 'NumericLessThan'/);
     expect(() => loadIamConfig(withCondition({ 'ForSomeValues:StringLike': { k: 'v' } }) as never)).toThrow(/unsupported condition operator 'ForSomeValues:StringLike'/);
@@ -152,11 +167,20 @@ describe('policy conditions (pure logic, AWS semantics)', () => {
     expect(() => loadIamConfig(withCondition({ IpAddress: { 'aws:SourceIp': '10.0.0.0/33' } }) as never)).toThrow(/is not an IP address or CIDR block/);
     expect(() => loadIamConfig(withCondition({ Bool: { 'aws:SecureTransport': 'yes' } }) as never)).toThrow(/is not true or false/);
     expect(() => loadIamConfig(withCondition({ StringEquals: { 'aws:username': '${aws:username}' } }) as never)).toThrow(/policy variables/);
-    expect(() => loadIamConfig(withCondition({ 'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': 'o-x/*' }, BoolIfExists: { 'aws:SecureTransport': false } }) as never)).not.toThrow();
+    expect(() =>
+      loadIamConfig(withCondition({ 'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': 'o-x/*' }, BoolIfExists: { 'aws:SecureTransport': false } }) as never),
+    ).not.toThrow();
   });
 
   it('names the account organization path in the shipped IAM file, for aws:PrincipalOrgPaths', () => {
     expect(loadIamConfig(DEFAULT_IAM_FILE).organizationPath).toBe('o-sandbox/r-root/ou-sandbox/');
-    expect(evaluateTrustPolicy({ Statement: [{ Effect: 'Allow', Principal: '*', Action: 'sts:AssumeRole', Condition: { 'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': 'o-sandbox/*' } } }] }, caller, 'sts:AssumeRole', { 'aws:PrincipalOrgPaths': ['o-sandbox/r-root/ou-sandbox/'] }).decision).toBe('allow');
+    expect(
+      evaluateTrustPolicy(
+        { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'sts:AssumeRole', Condition: { 'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': 'o-sandbox/*' } } }] },
+        caller,
+        'sts:AssumeRole',
+        { 'aws:PrincipalOrgPaths': ['o-sandbox/r-root/ou-sandbox/'] },
+      ).decision,
+    ).toBe('allow');
   });
 });

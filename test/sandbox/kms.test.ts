@@ -20,7 +20,12 @@ describe('sandbox SSE-KMS and bucket default encryption', () => {
   let exporter: S3Client;
   const Bucket = 'your-s3-bucket';
   const ACCOUNT = '111122223333';
-  const putOnly = { Version: '2012-10-17' as const, Statement: [{ Effect: 'Allow' as const, Action: ['s3:PutObject', 's3:GetObject', 's3:ListBucket'], Resource: ['arn:aws:s3:::your-s3-bucket', 'arn:aws:s3:::your-s3-bucket/*'] }] };
+  const putOnly = {
+    Version: '2012-10-17' as const,
+    Statement: [
+      { Effect: 'Allow' as const, Action: ['s3:PutObject', 's3:GetObject', 's3:ListBucket'], Resource: ['arn:aws:s3:::your-s3-bucket', 'arn:aws:s3:::your-s3-bucket/*'] },
+    ],
+  };
   const withKms = (actions: string[], Resource: string): PolicyDocument[] => [putOnly, { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource }] }];
 
   beforeAll(async () => {
@@ -76,7 +81,9 @@ describe('sandbox SSE-KMS and bucket default encryption', () => {
     sandbox.setUserPolicies('exporter', [putOnly]);
     sandbox.setKeyPolicy('alias/closed', {
       Version: '2012-10-17',
-      Statement: [{ Sid: 'AllowExporterToEncrypt', Effect: 'Allow', Principal: { AWS: sandbox.user('exporter').arn }, Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: '*' }],
+      Statement: [
+        { Sid: 'AllowExporterToEncrypt', Effect: 'Allow', Principal: { AWS: sandbox.user('exporter').arn }, Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: '*' },
+      ],
     });
     expect(await put()).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.arn });
 
@@ -118,7 +125,9 @@ describe('sandbox SSE-KMS and bucket default encryption', () => {
     const key = sandbox.createKey({ alias: 'alias/multipart' });
     const Key = 'kms/multipart.bin';
     sandbox.setUserPolicies('exporter', withKms(['kms:GenerateDataKey'], key.arn));
-    const { UploadId, ServerSideEncryption, SSEKMSKeyId } = await exporter.send(new CreateMultipartUploadCommand({ Bucket, Key, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.keyId }));
+    const { UploadId, ServerSideEncryption, SSEKMSKeyId } = await exporter.send(
+      new CreateMultipartUploadCommand({ Bucket, Key, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.keyId }),
+    );
     expect({ ServerSideEncryption, SSEKMSKeyId }).toEqual({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.arn });
     const part = patternBytes(5 * 1024 * 1024, 3);
     const upload = (PartNumber: number, Body: Buffer) => exporter.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body }));
@@ -153,13 +162,24 @@ describe('sandbox SSE-KMS and bucket default encryption', () => {
     );
     sandbox.setUserPolicies('exporter', withKms(['kms:GenerateDataKey'], key.arn));
     await exporter.send(new PutObjectCommand({ Bucket, Key: 'kms/default', Body: 'x' }));
-    expect(await admin.send(new HeadObjectCommand({ Bucket, Key: 'kms/default' }))).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.arn, BucketKeyEnabled: true });
+    expect(await admin.send(new HeadObjectCommand({ Bucket, Key: 'kms/default' }))).toMatchObject({
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: key.arn,
+      BucketKeyEnabled: true,
+    });
 
     await admin.send(new DeleteBucketEncryptionCommand({ Bucket }));
     await exporter.send(new PutObjectCommand({ Bucket, Key: 'kms/after-delete', Body: 'x' }));
     expect((await admin.send(new HeadObjectCommand({ Bucket, Key: 'kms/after-delete' }))).ServerSideEncryption).toBe('AES256');
     expect(
-      await awsError(admin.send(new PutBucketEncryptionCommand({ Bucket, ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256', KMSMasterKeyID: key.arn } }] } }))),
+      await awsError(
+        admin.send(
+          new PutBucketEncryptionCommand({
+            Bucket,
+            ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256', KMSMasterKeyID: key.arn } }] },
+          }),
+        ),
+      ),
     ).toMatchObject({ name: 'InvalidArgument', status: 400 });
     admin.destroy();
   });
@@ -168,7 +188,10 @@ describe('sandbox SSE-KMS and bucket default encryption', () => {
     sandbox.setUserPolicies('exporter', [
       putOnly,
       // The classic "refuse unencrypted uploads" statement, as an identity policy.
-      { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 's3:PutObject', Resource: '*', Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } } }] },
+      {
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Deny', Action: 's3:PutObject', Resource: '*', Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } } }],
+      },
     ]);
     expect((await awsError(exporter.send(new PutObjectCommand({ Bucket, Key: 'kms/plain', Body: 'x' })))).message).toContain('with an explicit deny in an identity-based policy');
     await exporter.send(new PutObjectCommand({ Bucket, Key: 'kms/encrypted', Body: 'x', ServerSideEncryption: 'aws:kms' }));
@@ -224,11 +247,21 @@ describe('sandbox SSE-KMS and bucket default encryption', () => {
      "Resource": "*"
    }`.replace('$AWS_ACCOUNT_ID:role/KeycardAuditLogWriter', `${ACCOUNT}:role/immuta-export`),
     );
-    sandbox.setKeyPolicy(key.keyId, { Version: '2012-10-17', Statement: [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' }, statement] });
-    sandbox.setTrustPolicy('immuta-export', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: sandbox.user('audit-export-service').arn }, Action: 'sts:AssumeRole' }] });
-    const { Credentials } = await stsClient(sandbox, sandbox.user('audit-export-service')).send(new AssumeRoleCommand({ RoleArn: sandbox.role('immuta-export').arn, RoleSessionName: 'keycard' }));
+    sandbox.setKeyPolicy(key.keyId, {
+      Version: '2012-10-17',
+      Statement: [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' }, statement],
+    });
+    sandbox.setTrustPolicy('immuta-export', {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: sandbox.user('audit-export-service').arn }, Action: 'sts:AssumeRole' }],
+    });
+    const { Credentials } = await stsClient(sandbox, sandbox.user('audit-export-service')).send(
+      new AssumeRoleCommand({ RoleArn: sandbox.role('immuta-export').arn, RoleSessionName: 'keycard' }),
+    );
     const role = httpsS3Client(sandbox, sessionCreds(Credentials));
-    const written = await role.send(new PutObjectCommand({ Bucket, Key: 'keycard/audit_logs/x.parquet', Body: 'PAR1', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.arn, BucketKeyEnabled: true }));
+    const written = await role.send(
+      new PutObjectCommand({ Bucket, Key: 'keycard/audit_logs/x.parquet', Body: 'PAR1', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.arn, BucketKeyEnabled: true }),
+    );
     expect(written).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key.arn, BucketKeyEnabled: true });
     role.destroy();
   });

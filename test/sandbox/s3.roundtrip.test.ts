@@ -77,9 +77,7 @@ describe('sandbox S3 storage through the AWS SDK', () => {
 
   it('lists, heads and deletes with the right permissions', async () => {
     const admin = s3Client(sandbox, sandbox.user('auditor'));
-    sandbox.setUserPolicies('auditor', [
-      { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:*'], Resource: '*' }] },
-    ]);
+    sandbox.setUserPolicies('auditor', [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:*'], Resource: '*' }] }]);
     await admin.send(new CreateBucketCommand({ Bucket: 'scratch-bucket' }));
     for (const Key of ['p/1', 'p/2', 'q/3']) await admin.send(new PutObjectCommand({ Bucket: 'scratch-bucket', Key, Body: Key }));
     const listed = await admin.send(new ListObjectsV2Command({ Bucket: 'scratch-bucket', Prefix: 'p/' }));

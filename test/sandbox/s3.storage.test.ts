@@ -135,7 +135,9 @@ describe('sandbox S3 storage (own implementation) through the AWS SDK', () => {
     let parts: Array<{ PartNumber: number; ETag: string; ChecksumCRC32: string }>;
 
     beforeAll(async () => {
-      ({ UploadId } = (await s3.send(new CreateMultipartUploadCommand({ Bucket, Key, ChecksumAlgorithm: ChecksumAlgorithm.CRC32, ContentType: 'application/x-test' }))) as { UploadId: string });
+      ({ UploadId } = (await s3.send(new CreateMultipartUploadCommand({ Bucket, Key, ChecksumAlgorithm: ChecksumAlgorithm.CRC32, ContentType: 'application/x-test' }))) as {
+        UploadId: string;
+      });
       parts = [];
       for (const [index, Body] of [part1, part2].entries()) {
         const out = await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: index + 1, Body, ChecksumAlgorithm: ChecksumAlgorithm.CRC32 }));
@@ -277,7 +279,9 @@ describe('sandbox S3 storage (own implementation) through the AWS SDK', () => {
   });
 
   it('hides whether a key exists from a caller without s3:ListBucket (AccessDenied, as S3)', async () => {
-    sandbox.setUserPolicies('exporter', [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: `arn:aws:s3:::${Bucket}/*` }] }]);
+    sandbox.setUserPolicies('exporter', [
+      { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: `arn:aws:s3:::${Bucket}/*` }] },
+    ]);
     const exporter = s3Client(sandbox, sandbox.user('exporter'));
     expect(await awsError(exporter.send(new GetObjectCommand({ Bucket, Key: 'never-written' })))).toMatchObject({ name: 'AccessDenied', status: 403 });
     expect(await awsError(s3.send(new GetObjectCommand({ Bucket, Key: 'never-written' })))).toMatchObject({ name: 'NoSuchKey', status: 404 });

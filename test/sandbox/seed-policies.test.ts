@@ -118,7 +118,7 @@ describe('Keycard seed: ExternalId, organization path and TLS conditions', () =>
   const assume = (s: typeof sandbox, ExternalId: string) =>
     stsClient(s, s.user('keycard-exporter')).send(new AssumeRoleCommand({ RoleArn: s.role('KeycardAuditLogWriter').arn, RoleSessionName: 'keycard', ExternalId }));
 
-  it('lets a principal whose organization path is under Keycard\'s OU assume the role with the External ID, and no other', async () => {
+  it("lets a principal whose organization path is under Keycard's OU assume the role with the External ID, and no other", async () => {
     expect((await assume(sandbox, EXTERNAL_ID)).Credentials?.AccessKeyId).toMatch(/^ASIA/);
     expect(await awsError(assume(sandbox, 'another-external-id'))).toMatchObject({ name: 'AccessDenied', status: 403 });
 
@@ -134,7 +134,7 @@ describe('Keycard seed: ExternalId, organization path and TLS conditions', () =>
     }
   });
 
-  it('refuses the role\'s writes over plain HTTP (aws:SecureTransport false) and allows them over HTTPS', async () => {
+  it("refuses the role's writes over plain HTTP (aws:SecureTransport false) and allows them over HTTPS", async () => {
     const out = await assume(sandbox, EXTERNAL_ID);
     const creds = sessionCreds(out.Credentials);
     const Key = 'keycard/audit_logs/2026-02-05-14-30-00-1b2e4543-cf21-49c2-9459-bdada803c24b.parquet';
@@ -200,11 +200,15 @@ describe('Wiv seed: a trust policy naming one role of the vendor account', () =>
     const customerRole = sandbox.role('wiv-audit-logs-sync').arn;
     const service = stsClient(sandbox, sandbox.user('wiv-service'));
     // The vendor's service identity itself is not the principal the trust policy names.
-    expect(await awsError(service.send(new AssumeRoleCommand({ RoleArn: customerRole, RoleSessionName: 'direct', ExternalId: EXTERNAL_ID })))).toMatchObject({ name: 'AccessDenied' });
+    expect(await awsError(service.send(new AssumeRoleCommand({ RoleArn: customerRole, RoleSessionName: 'direct', ExternalId: EXTERNAL_ID })))).toMatchObject({
+      name: 'AccessDenied',
+    });
 
     const vendor = await service.send(new AssumeRoleCommand({ RoleArn: sandbox.role(VENDOR_ROLE).arn, RoleSessionName: 'sync' }));
     const asVendor = stsClient(sandbox, sessionCreds(vendor.Credentials));
-    expect(await awsError(asVendor.send(new AssumeRoleCommand({ RoleArn: customerRole, RoleSessionName: 'wiv', ExternalId: 'wrong-external-id' })))).toMatchObject({ name: 'AccessDenied' });
+    expect(await awsError(asVendor.send(new AssumeRoleCommand({ RoleArn: customerRole, RoleSessionName: 'wiv', ExternalId: 'wrong-external-id' })))).toMatchObject({
+      name: 'AccessDenied',
+    });
     const customer = await asVendor.send(new AssumeRoleCommand({ RoleArn: customerRole, RoleSessionName: 'wiv', ExternalId: EXTERNAL_ID }));
 
     const s3 = s3Client(sandbox, sessionCreds(customer.Credentials));

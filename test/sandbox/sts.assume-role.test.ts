@@ -49,13 +49,18 @@ describe('sandbox STS AssumeRole', () => {
   it('denies a role that does not exist with the same message (no existence oracle)', async () => {
     const RoleArn = `arn:aws:iam::${sandbox.accountId}:role/nope`;
     const err = await awsError(assume(configId, { RoleArn }));
-    expect(err).toMatchObject({ name: 'AccessDenied', message: `User: ${sandbox.user('audit-export-service').arn} is not authorized to perform: sts:AssumeRole on resource: ${RoleArn}` });
+    expect(err).toMatchObject({
+      name: 'AccessDenied',
+      message: `User: ${sandbox.user('audit-export-service').arn} is not authorized to perform: sts:AssumeRole on resource: ${RoleArn}`,
+    });
   });
 
   it('supports StringLike conditions', async () => {
     sandbox.setTrustPolicy('immuta-export', {
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Principal: { AWS: sandbox.user('audit-export-service').arn }, Action: 'sts:AssumeRole', Condition: { StringLike: { 'sts:ExternalId': 'cfg-*' } } }],
+      Statement: [
+        { Effect: 'Allow', Principal: { AWS: sandbox.user('audit-export-service').arn }, Action: 'sts:AssumeRole', Condition: { StringLike: { 'sts:ExternalId': 'cfg-*' } } },
+      ],
     });
     await expect(assume('cfg-42')).resolves.toBeDefined();
     expect((await awsError(assume('other-42'))).name).toBe('AccessDenied');

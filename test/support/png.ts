@@ -27,7 +27,8 @@ export function decodePng(png: Buffer): Image {
       height = data.readUInt32BE(4);
       const bitDepth = data[8];
       colorType = data[9];
-      if (bitDepth !== 8 || (colorType !== 2 && colorType !== 6) || data[12] !== 0) throw new Error(`unsupported PNG (depth ${bitDepth}, color type ${colorType}, interlace ${data[12]})`);
+      if (bitDepth !== 8 || (colorType !== 2 && colorType !== 6) || data[12] !== 0)
+        throw new Error(`unsupported PNG (depth ${bitDepth}, color type ${colorType}, interlace ${data[12]})`);
     } else if (type === 'IDAT') idat.push(data);
     else if (type === 'IEND') break;
     offset += 12 + length;

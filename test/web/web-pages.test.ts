@@ -19,7 +19,16 @@ declare const localStorage: any;
  * (.ci/run installs it; without it these tests fail, they do not skip).
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 /** Screenshots are kept here for a person to look at. */
 const ARTIFACTS = path.join(__dirname, '..', '..', '.data', 'test-artifacts');
 
@@ -83,7 +92,9 @@ describe('the status page and GraphiQL, offline, in Chromium', () => {
     await page.click('#key-form button[type=submit]');
     await page.waitForFunction(() => document.querySelectorAll('#configurations tbody tr').length === 2);
     expect(await page.locator('#key-form').isVisible()).toBe(false);
-    const rows = await page.$$eval('#configurations tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td: any) => (td.textContent as string | null) ?? '')));
+    const rows = await page.$$eval('#configurations tbody tr', (trs) =>
+      trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td: any) => (td.textContent as string | null) ?? '')),
+    );
     expect(rows.map((row) => row[0])).toEqual(['s3://your-s3-bucket/web/chart/', 's3://your-s3-bucket/web/other/']);
     for (const row of rows) {
       expect(row[1]).toBe('Healthy');
@@ -142,7 +153,7 @@ describe('the status page and GraphiQL, offline, in Chromium', () => {
     expect(await page.evaluate(() => localStorage.length)).toBe(0);
   });
 
-  it('answers a missing asset with the API\'s 404, and serves assets with the page\'s CSP', async () => {
+  it("answers a missing asset with the API's 404, and serves assets with the page's CSP", async () => {
     const missing = await fetch(`${service.t.url}/status/assets/nope.js`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });

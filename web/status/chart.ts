@@ -41,7 +41,9 @@ export function drawChart(svg: SVGSVGElement, points: ChartPoint[]): void {
     const top = yEvents(point.events);
     svg.appendChild(el('rect', { class: 'bar', x: x(index) - barW / 2, y: top, width: barW, height: PAD.top + plotH - top, fill: '#4c8bf5' }));
   });
-  const lagPoints = sorted.map((point, index) => (point.lagSeconds === null ? null : `${x(index).toFixed(1)},${yLag(point.lagSeconds).toFixed(1)}`)).filter((p): p is string => p !== null);
+  const lagPoints = sorted
+    .map((point, index) => (point.lagSeconds === null ? null : `${x(index).toFixed(1)},${yLag(point.lagSeconds).toFixed(1)}`))
+    .filter((p): p is string => p !== null);
   if (lagPoints.length > 0) {
     svg.appendChild(el('polyline', { class: 'lag', points: lagPoints.join(' '), fill: 'none', stroke: '#e8710a', 'stroke-width': 2.5 }));
     for (const p of lagPoints) {
@@ -54,7 +56,9 @@ export function drawChart(svg: SVGSVGElement, points: ChartPoint[]): void {
   svg.appendChild(el('text', { x: PAD.left - 6, y: PAD.top + plotH, 'text-anchor': 'end', fill: '#4c8bf5', 'font-size': 11 }, '0'));
   svg.appendChild(el('text', { x: PAD.left + plotW + 6, y: PAD.top + 10, fill: '#e8710a', 'font-size': 11 }, `${formatSeconds(maxLag)}`));
   svg.appendChild(el('text', { x: PAD.left, y: HEIGHT - 12, fill: '#555', 'font-size': 11 }, new Date(sorted[0].at).toLocaleString()));
-  svg.appendChild(el('text', { x: PAD.left + plotW, y: HEIGHT - 12, 'text-anchor': 'end', fill: '#555', 'font-size': 11 }, new Date(sorted[sorted.length - 1].at).toLocaleString()));
+  svg.appendChild(
+    el('text', { x: PAD.left + plotW, y: HEIGHT - 12, 'text-anchor': 'end', fill: '#555', 'font-size': 11 }, new Date(sorted[sorted.length - 1].at).toLocaleString()),
+  );
 }
 
 export function formatSeconds(seconds: number): string {
