@@ -96,6 +96,7 @@ describe('schema.graphql', () => {
       region: 'String!',
       ...encryption,
       integrityValidation: 'Boolean',
+      notificationTargets: '[NotificationTargetInput!]',
       accessKeyId: 'String!',
       secretAccessKey: 'String!',
     });
@@ -107,6 +108,7 @@ describe('schema.graphql', () => {
       region: 'String',
       ...encryption,
       integrityValidation: 'Boolean',
+      notificationTargets: '[NotificationTargetInput!]',
       roleArn: 'String',
     });
     expect(fields('DigestPublicKey')).toEqual({ fingerprint: 'String!', algorithm: 'String!', publicKeyPem: 'String!', createdAt: 'DateTime!', retiredAt: 'DateTime' });
