@@ -122,7 +122,7 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
     async close() {
       await reconcileLoop.stop();
       await worker.close();
-      await queue.close();
+      await queue.close().catch((error: unknown) => logger.warn({ err: error }, 'export worker queue did not close cleanly'));
       await pool.end();
     },
   };

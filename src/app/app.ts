@@ -227,7 +227,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         for (const hook of [...stopHooks].reverse()) await hook();
         await healthCheckLoop.stop();
         await notificationLoop.stop();
-        await exportQueue.close();
+        // A queue still reconnecting after a Redis outage refuses QUIT; stopping must go on.
+        await exportQueue.close().catch((error: unknown) => logger.warn({ err: error }, 'export queue did not close cleanly'));
         redisProbe.close();
         servicePrincipal.destroy();
         await graphql.stop();

@@ -17,7 +17,9 @@ jest.setTimeout(120_000);
  */
 
 const REGION = 'us-east-1';
-const KMS_KEY = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+/** A key of the sandbox's KMS whose key policy lets the `exporter` user use it (created in beforeAll). */
+let KMS_KEY = '';
+let OTHER_KMS_KEY = '';
 const KMS_ALIAS = 'arn:aws:kms:us-east-1:111122223333:alias/audit-logs';
 const SSE = 'x-amz-server-side-encryption';
 const SSE_KEY = 'x-amz-server-side-encryption-aws-kms-key-id';
@@ -37,6 +39,12 @@ let runs: ExportRunService;
 
 beforeAll(async () => {
   sandbox = await openSandbox();
+  const exporterMayUse = {
+    Version: '2012-10-17' as const,
+    Statement: [{ Effect: 'Allow' as const, Principal: { AWS: sandbox.user('exporter').arn }, Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: '*' }],
+  };
+  KMS_KEY = sandbox.createKey({ keyPolicy: exporterMayUse }).arn;
+  OTHER_KMS_KEY = sandbox.createKey({ keyPolicy: exporterMayUse }).arn;
   proxy = await startRecordingProxy(sandbox.endpoint);
   // Every AWS call of the app (connection tests, and the export run below, which uses the app's
   // AWS clients) goes through the proxy.
@@ -149,7 +157,7 @@ it('an update that changes the encryption re-tests the connection with the new h
   expect(sseHeaders(writes[writes.length - 1])).toEqual({ [SSE]: 'aws:kms', [SSE_KEY]: KMS_KEY });
 
   // Only the key changes: tested again.
-  const otherKey = KMS_KEY.replace('1234abcd', '5678efab');
+  const otherKey = OTHER_KMS_KEY;
   expect((await gql(UPDATE, { data: { id: created.id, kmsKeyArn: otherKey } })).errors).toBeUndefined();
   writes = writesUnder('sse-update');
   expect(writes).toHaveLength(before + 2);
