@@ -41,7 +41,7 @@ export class AuditEventRepository {
     const rows = await tx.$queryRawUnsafe<Array<{ inserted: bigint }>>(
       `WITH stored AS (
          INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body)
-         SELECT e.id::uuid, e.action, e.event_timestamp::timestamptz, e.received_timestamp::timestamptz, e.body::jsonb
+         SELECT e.id::uuid, e.action, e.event_timestamp::timestamptz, e.received_timestamp::timestamptz, e.body::json
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
                 WITH ORDINALITY AS e(id, action, event_timestamp, received_timestamp, body, ord)
           ORDER BY e.ord
@@ -53,9 +53,20 @@ export class AuditEventRepository {
       events.map((event) => event.action),
       events.map((event) => event.eventTimestamp.toISOString()),
       events.map((event) => event.receivedTimestamp.toISOString()),
-      events.map((event) => JSON.stringify(event.body)),
+      // The canonical text: serialised here, once; stored and delivered verbatim (the column is json, not jsonb).
+      events.map((event) => canonicalEventText(event.body)),
     );
     const inserted = Number(rows[0]?.inserted ?? 0);
     return { inserted, duplicates: events.length - inserted };
   }
+}
+
+/**
+ * The canonical JSON text of an event as the service stores and delivers it: JSON.stringify of the
+ * validated event: UAM's fields in the model's order (audit-event.schema.ts), then unknown fields
+ * in the producer's order; numbers as JavaScript writes them (`1.0e3` becomes `1000`); no
+ * insignificant whitespace; non-ASCII characters as themselves.
+ */
+export function canonicalEventText(body: Record<string, unknown>): string {
+  return JSON.stringify(body);
 }
