@@ -5,7 +5,7 @@ import type { ExportConfigurationService } from '../export-config/export-config.
 import type { ExportConfigurationLifecycleService } from '../export-config/export-config-lifecycle.service';
 import type { SetupPolicyService } from '../setup-policy/setup-policy.service';
 import type { AuditEventService } from '../audit-event/audit-event.service';
-import type { ExportJobService } from '../export-job/export-job.service';
+import type { ExportJobService } from '../export-job-history/export-job-history.service';
 import type { ExportStatusService } from '../export-status/export-status.service';
 import type { NotificationService } from '../notification/notification.service';
 import type { DigestSigningKeyService } from '../digest-signing-key/digest-signing-key.service';

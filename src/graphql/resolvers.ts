@@ -1,4 +1,4 @@
-import { ExportJobResolver } from '../export-job/export-job.resolver';
+import { ExportJobResolver } from '../export-job-history/export-job-history.resolver';
 import { ExportConfigurationResolver } from '../export-config/export-config.resolver';
 import { ExportConfigurationLifecycleResolver } from '../export-config/export-config-lifecycle.resolver';
 import { SetupPolicyResolver } from '../setup-policy/setup-policy.resolver';

@@ -4,8 +4,8 @@ import type { ExportConfiguration } from '../export-config/export-config.type';
 import { configurationIdSchema, parseInput } from '../export-config/export-config.validation';
 import { z } from 'zod';
 import type { ExportJobHistoryRepository } from './export-job-history.repository';
-import { toExportJob, toExportJobTask } from './export-job.mapper';
-import type { ExportJob, ExportJobTask } from './export-job.type';
+import { toExportJob, toExportJobTask } from './export-job-history.mapper';
+import type { ExportJob, ExportJobTask } from './export-job-history.type';
 
 const jobIdSchema = z.uuid({ error: 'must be an export job id (UUID)' });
 

@@ -1,5 +1,5 @@
 import type { ExportJobRow, ExportJobTaskRow } from './export-job-history.repository';
-import { ExportJob, ExportJobTask, ExportStatus, ExportTrigger } from './export-job.type';
+import { ExportJob, ExportJobTask, ExportStatus, ExportTrigger } from './export-job-history.type';
 
 export function toExportJob(row: ExportJobRow): ExportJob {
   return Object.assign(new ExportJob(), {

@@ -1,7 +1,7 @@
 import { Arg, Mutation, Query, Resolver } from 'type-graphql';
 import { ExportConfiguration } from '../export-config/export-config.type';
-import type { ExportJobService } from './export-job.service';
-import { ExportJob, ExportJobTask } from './export-job.type';
+import type { ExportJobService } from './export-job-history.service';
+import { ExportJob, ExportJobTask } from './export-job-history.type';
 
 /** Thin: export history and manual runs, straight to ExportJobService. */
 @Resolver(() => ExportJob)
