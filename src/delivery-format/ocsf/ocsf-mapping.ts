@@ -128,7 +128,7 @@ class Remainder {
   private readonly rest: Record<string, unknown>;
 
   constructor(event: Record<string, unknown>) {
-    this.rest = structuredClone(event);
+    this.rest = copyJson(event) as Record<string, unknown>;
   }
 
   /** Reads a value without taking it (to decide a class, for instance). */
@@ -162,6 +162,15 @@ class Remainder {
     const parent = this.peek(path.slice(0, -1));
     if (parent !== null && typeof parent === 'object') (parent as Record<string | number, unknown>)[path[path.length - 1]] = TAKEN;
   }
+}
+
+/** A deep copy of parsed JSON (plain objects, arrays, scalars): several times faster than structuredClone on small events. */
+function copyJson(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(copyJson);
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) copy[key] = copyJson((value as Record<string, unknown>)[key]);
+  return copy;
 }
 
 /**
@@ -230,8 +239,10 @@ function takeTargetUser(uam: Remainder): OcsfUser {
   });
 }
 
+/** Drops the keys whose value is undefined, in place (the objects are built here): absent attributes are left out, not null. */
 function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as T;
+  for (const key of Object.keys(value)) if ((value as Record<string, unknown>)[key] === undefined) delete (value as Record<string, unknown>)[key];
+  return value;
 }
 
 /**
