@@ -85,6 +85,25 @@ describe('OCSF 1.7.0 mapping of UAM events', () => {
     }
   });
 
+  it('keeps odd but valid events valid and lossless: an actor with only a type, a target with null id and name, unknown action and status', () => {
+    const base = branchSamples()[3];
+    const odd = [
+      { ...base, actor: { type: 'SYSTEM_ACTOR' }, targets: [{ id: null, name: null, type: 'DATASOURCE' }] },
+      { ...base, action: 'constructor', actionStatus: 'PENDING', targets: [] },
+      { ...base, action: 'CREATE', targetType: 'USER', targets: [{ id: 7 }, { id: 8, name: 'second' }], auditPayload: { type: 'UserCreatedAuditPayload', version: 1 } },
+    ];
+    const records = odd.map((event) => mapUamEventToOcsf(event) as unknown as Json);
+    expect(records.map((record) => [record.class_uid, record.activity_id])).toEqual([
+      [6003, 2],
+      [6003, 99],
+      [3001, 1],
+    ]);
+    expect(records[1]).toMatchObject({ status_id: 99, status: 'PENDING', severity_id: 0 });
+    expect(records[2].user).toEqual({ uid: '7' });
+    expect((records[2].unmapped as Json).targets).toEqual([null, { id: 8, name: 'second' }]);
+    odd.forEach((event, index) => expect({ problems: validateOcsfRecord(records[index]), lost: lostLeaves(event, records[index]) }).toEqual({ problems: [], lost: [] }));
+  });
+
   it('is pure: the same event maps to the same record, and the event is not changed', () => {
     const event = branchSamples()[3];
     const copy = structuredClone(event);

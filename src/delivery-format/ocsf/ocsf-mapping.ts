@@ -205,28 +205,31 @@ function chooseClass(uam: Remainder): { ocsfClass: OcsfClass; activityId: number
   const eventName = String(uam.peek(['auditPayload', 'type']) ?? '').replace(/AuditPayload$/, '');
   const targetType = String(uam.peek(['targetType']) ?? '').toUpperCase();
   const firstTarget = uam.peek(['targets', 0]);
-  const hasTarget = firstTarget !== null && typeof firstTarget === 'object' && (uam.peek(['targets', 0, 'id']) !== undefined || uam.peek(['targets', 0, 'name']) != null);
+  const hasTarget = firstTarget !== null && typeof firstTarget === 'object' && (uam.peek(['targets', 0, 'id']) != null || uam.peek(['targets', 0, 'name']) != null);
 
   if (LOGON_ACTIONS.has(action) || LOGON_EVENTS.has(eventName)) return { ocsfClass: OCSF_CLASSES.AUTHENTICATION, activityId: 1 };
   if (LOGOFF_ACTIONS.has(action) || LOGOFF_EVENTS.has(eventName)) return { ocsfClass: OCSF_CLASSES.AUTHENTICATION, activityId: 2 };
   if ((action === 'QUERY' || eventName.endsWith('Query')) && hasTarget) return { ocsfClass: OCSF_CLASSES.DATASTORE_ACTIVITY, activityId: 4 };
-  if (targetType === 'USER' && hasTarget && (action in ACCOUNT_CHANGE_ACTIVITIES || action === 'UPDATE')) {
-    return { ocsfClass: OCSF_CLASSES.ACCOUNT_CHANGE, activityId: ACCOUNT_CHANGE_ACTIVITIES[action] ?? 99 };
+  if (targetType === 'USER' && hasTarget && (Object.hasOwn(ACCOUNT_CHANGE_ACTIVITIES, action) || action === 'UPDATE')) {
+    return { ocsfClass: OCSF_CLASSES.ACCOUNT_CHANGE, activityId: Object.hasOwn(ACCOUNT_CHANGE_ACTIVITIES, action) ? ACCOUNT_CHANGE_ACTIVITIES[action] : 99 };
   }
-  if (hasTarget && action in ENTITY_ACTIVITIES) return { ocsfClass: OCSF_CLASSES.ENTITY_MANAGEMENT, activityId: ENTITY_ACTIVITIES[action] };
-  return { ocsfClass: OCSF_CLASSES.API_ACTIVITY, activityId: API_ACTIVITIES[action] ?? 99 };
+  if (hasTarget && Object.hasOwn(ENTITY_ACTIVITIES, action)) return { ocsfClass: OCSF_CLASSES.ENTITY_MANAGEMENT, activityId: ENTITY_ACTIVITIES[action] };
+  return { ocsfClass: OCSF_CLASSES.API_ACTIVITY, activityId: Object.hasOwn(API_ACTIVITIES, action) ? API_ACTIVITIES[action] : 99 };
 }
 
+/** The actor as an OCSF user, when UAM names it (an id or a name); otherwise its fields stay in `unmapped`. */
 function takeActorUser(uam: Remainder): OcsfUser | undefined {
+  const named = (key: string) => ['string', 'number'].includes(typeof uam.peek(['actor', key]));
+  if (!named('id') && !named('name')) return undefined;
   const type = uam.takeString(['actor', 'type']);
   const user: OcsfUser = {
     uid: uam.takeString(['actor', 'id']),
     name: uam.takeString(['actor', 'name']),
     type,
-    type_id: type === undefined ? undefined : (USER_TYPES[type.toUpperCase()] ?? 99),
+    type_id: type === undefined ? undefined : userTypeId(type),
     uid_alt: uam.takeString(['actor', 'profileId']),
   };
-  return user.uid !== undefined || user.name !== undefined ? withoutUndefined(user) : undefined;
+  return withoutUndefined(user);
 }
 
 function takeTargetUser(uam: Remainder): OcsfUser {
@@ -235,11 +238,15 @@ function takeTargetUser(uam: Remainder): OcsfUser {
     uid: uam.takeString(['targets', 0, 'id']),
     name: uam.takeString(['targets', 0, 'name']),
     type,
-    type_id: type === undefined ? undefined : (USER_TYPES[type] ?? 99),
+    type_id: type === undefined ? undefined : userTypeId(type),
   });
 }
 
 /** Drops the keys whose value is undefined, in place (the objects are built here): absent attributes are left out, not null. */
+function userTypeId(type: string): number {
+  return Object.hasOwn(USER_TYPES, type.toUpperCase()) ? USER_TYPES[type.toUpperCase()] : 99;
+}
+
 function withoutUndefined<T extends object>(value: T): T {
   for (const key of Object.keys(value)) if ((value as Record<string, unknown>)[key] === undefined) delete (value as Record<string, unknown>)[key];
   return value;
@@ -256,7 +263,12 @@ export function mapUamEventToOcsf(event: Record<string, unknown>): OcsfRecord {
   const { ocsfClass, activityId } = chooseClass(uam);
 
   const actionStatus = uam.takeString(['actionStatus']);
-  const status = STATUSES[actionStatus?.toUpperCase() ?? ''] ?? { status_id: 99, status: actionStatus ?? 'Other', severity_id: 0, severity: 'Unknown' };
+  const status = (actionStatus !== undefined && Object.hasOwn(STATUSES, actionStatus.toUpperCase()) ? STATUSES[actionStatus.toUpperCase()] : undefined) ?? {
+    status_id: 99,
+    status: actionStatus ?? 'Other',
+    severity_id: 0,
+    severity: 'Unknown',
+  };
   const originalTime = uam.takeString(['eventTimestamp']);
   const activityName = ACTIVITY_CAPTIONS[ocsfClass.class_uid][activityId] ?? 'Other';
 
@@ -318,7 +330,7 @@ export function mapUamEventToOcsf(event: Record<string, unknown>): OcsfRecord {
         uid: uam.takeString(['targets', 0, 'id']),
         name: uam.takeString(['targets', 0, 'name']),
         type: targetType,
-        type_id: targetType === undefined ? undefined : (ENTITY_TYPES[targetType.toUpperCase()] ?? 99),
+        type_id: targetType === undefined ? undefined : Object.hasOwn(ENTITY_TYPES, targetType.toUpperCase()) ? ENTITY_TYPES[targetType.toUpperCase()] : 99,
       });
       break;
     }
