@@ -90,7 +90,7 @@ test('integrityValidation: on by default for a new configuration, off when asked
   expect(turnedOn.body.data!.updateS3AssumedRoleExportConfiguration.integrityValidation).toBe(true);
   expect(await stored(off.id)).toEqual({ integrity_validation: true, last_tested_at: testedBefore });
   const [event] = await t.db.query<{ payload: { changedFields: string[]; integrityValidation: boolean } }>(
-    `SELECT body->'auditPayload' AS payload FROM audit_events WHERE body->'auditPayload'->>'type' = 'ExportConfigurationUpdatedAuditPayload' AND body->'targets' @> $1::jsonb`,
+    `SELECT body->'auditPayload' AS payload FROM audit_events WHERE body->'auditPayload'->>'type' = 'ExportConfigurationUpdatedAuditPayload' AND (body->'targets')::jsonb @> $1::jsonb`,
     [JSON.stringify([{ id: off.id }])],
   );
   expect(event.payload).toMatchObject({ changedFields: ['integrityValidation'], integrityValidation: true });

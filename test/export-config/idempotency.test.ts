@@ -88,7 +88,7 @@ async function keyRows(key: string) {
 }
 
 async function createEvents(configurationId: string): Promise<number> {
-  const [row] = await service.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'CREATE' AND body->'targets' @> $1::jsonb`, [
+  const [row] = await service.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'CREATE' AND (body->'targets')::jsonb @> $1::jsonb`, [
     JSON.stringify([{ id: configurationId }]),
   ]);
   return row!.n;

@@ -61,9 +61,10 @@ async function scheduler(id: string) {
 }
 
 async function selfAuditTypes(id: string): Promise<string[]> {
-  const rows = await service.db.query<{ type: string }>(`SELECT body->'auditPayload'->>'type' AS type FROM audit_events WHERE body->'targets' @> $1::jsonb ORDER BY sequence`, [
-    JSON.stringify([{ id }]),
-  ]);
+  const rows = await service.db.query<{ type: string }>(
+    `SELECT body->'auditPayload'->>'type' AS type FROM audit_events WHERE (body->'targets')::jsonb @> $1::jsonb ORDER BY sequence`,
+    [JSON.stringify([{ id }])],
+  );
   return rows.map((row) => row.type);
 }
 
@@ -154,7 +155,7 @@ test("update: a new interval changes the scheduler's every without re-testing; a
   expect(back.data!.updateS3AccessKeyExportConfiguration).toMatchObject({ connectionStatus: 'SUCCESS', endpointConfiguration: { path: null } });
 
   const events = await service.db.query<{ payload: Record<string, unknown> }>(
-    `SELECT body->'auditPayload' AS payload FROM audit_events WHERE body->'targets' @> $1::jsonb AND body->'auditPayload'->>'type' = 'ExportConfigurationUpdatedAuditPayload' ORDER BY sequence`,
+    `SELECT body->'auditPayload' AS payload FROM audit_events WHERE (body->'targets')::jsonb @> $1::jsonb AND body->'auditPayload'->>'type' = 'ExportConfigurationUpdatedAuditPayload' ORDER BY sequence`,
     [JSON.stringify([{ id }])],
   );
   expect(events.map((event) => event.payload.changedFields)).toEqual([['interval'], ['bucket'], ['bucket', 'path']]);

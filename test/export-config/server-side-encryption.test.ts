@@ -174,7 +174,7 @@ it('an update that changes the encryption re-tests the connection with the new h
   expect(sseHeaders(writes[writes.length - 1])).toEqual({});
 
   const audit = await t.db.query<{ fields: string[] }>(
-    `SELECT body->'auditPayload'->'changedFields' AS fields FROM audit_events WHERE body->'auditPayload'->>'type' = 'ExportConfigurationUpdatedAuditPayload' AND body->'targets' @> $1::jsonb ORDER BY sequence`,
+    `SELECT body->'auditPayload'->'changedFields' AS fields FROM audit_events WHERE body->'auditPayload'->>'type' = 'ExportConfigurationUpdatedAuditPayload' AND (body->'targets')::jsonb @> $1::jsonb ORDER BY sequence`,
     [JSON.stringify([{ id: created.id }])],
   );
   expect(audit.map((event) => event.fields)).toEqual([['serverSideEncryption', 'kmsKeyArn'], ['kmsKeyArn'], ['interval'], ['serverSideEncryption', 'kmsKeyArn']]);
