@@ -610,6 +610,22 @@ export class ExportJobRepository {
   }
 }
 
+/**
+ * Closes, in the caller's transaction, a configuration's unfinished jobs that start below
+ * `sequence`: retention dropped some of their events, so they could never be delivered whole
+ * (their tasks' event counts are fixed). The cursor stays; the next job starts at the first event
+ * still stored after it. Returns how many jobs were closed.
+ */
+export async function supersedeJobsBefore(tx: PrismaTransaction, configurationId: string, sequence: bigint, reason: string): Promise<number> {
+  const now = new Date();
+  const jobs = await tx.exportJob.findMany({ where: { configurationId, status: { in: UNFINISHED }, fromSequence: { lt: sequence } }, select: { id: true } });
+  if (jobs.length === 0) return 0;
+  const ids = jobs.map((job) => job.id);
+  await tx.exportJobTask.updateMany({ where: { jobId: { in: ids }, status: { not: 'SUCCEEDED' } }, data: { status: 'SUPERSEDED', endTimestamp: now } });
+  await tx.exportJob.updateMany({ where: { id: { in: ids } }, data: { status: 'SUPERSEDED', failureReason: reason, nextRetryAt: null, endTimestamp: now } });
+  return ids.length;
+}
+
 /** A unique violation (PostgreSQL 23505, or Prisma's P2002 for it). */
 function isUniqueViolation(error: unknown): boolean {
   const candidate = error as { code?: string; cause?: { code?: string }; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } } | undefined;
