@@ -203,9 +203,9 @@ describe('export watermark: events that commit late are never skipped', () => {
     expect(new Set(exported).size).toBe(exported.length);
     expect([...exported].sort()).toEqual([...written].sort());
     // In the order of the sequence: each plan ended below anything a later one found.
-    const sequences = await Promise.all(
-      exported.map(async (id) => Number((await db.query<{ s: string }>('SELECT sequence::text AS s FROM audit_events WHERE id = $1', [id]))[0].s)),
-    );
+    const rows = await db.query<{ id: string; s: string }>('SELECT id::text, sequence::text AS s FROM audit_events WHERE id = ANY($1::uuid[])', [exported]);
+    const sequenceById = new Map(rows.map((row) => [row.id, Number(row.s)]));
+    const sequences = exported.map((id) => sequenceById.get(id) as number);
     expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
   });
 

@@ -122,6 +122,7 @@ describe("migrate (the project's stand-in for `prisma migrate deploy`)", () => {
       try {
         // What another migration before this one may add: a plain nullable column.
         await client.query('ALTER TABLE audit_events ADD COLUMN tenant_hint text');
+        await client.query('CREATE INDEX audit_events_tenant_hint_idx ON audit_events (tenant_hint)');
         const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
         for (const [index, id] of ids.entries()) {
           await client.query(`INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body, tenant_hint) VALUES ($1, 'QUERY', now(), now(), $2::json, $3)`, [
@@ -135,6 +136,8 @@ describe("migrate (the project's stand-in for `prisma migrate deploy`)", () => {
         expect(rows).toEqual(
           ids.map((id, index) => ({ sequence: index + 1, id, body: `{"id": "${id}",  "n": ${index}}`, tenant_hint: `t${index}`, part: 'audit_events_0000000000000000000' })),
         );
+        const { rows: indexes } = await client.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_events' AND indexname = 'audit_events_tenant_hint_idx'`);
+        expect(indexes).toEqual([{ indexdef: 'CREATE INDEX audit_events_tenant_hint_idx ON ONLY public.audit_events USING btree (tenant_hint)' }]);
         const { rows: claimed } = await client.query('SELECT id::text FROM audit_event_ids ORDER BY id');
         expect(claimed.map((row) => row.id)).toEqual([...ids].sort());
         // The sequence goes on, into the default partition until the service makes partitions ahead.

@@ -52,7 +52,26 @@ CREATE TABLE "audit_event_ids" (
 );
 INSERT INTO "audit_event_ids" ("id") SELECT "id" FROM "audit_events_unpartitioned";
 
+-- Indexes other migrations put on audit_events (on columns they added) are made again on the
+-- partitioned table, from their own definitions. One that is unique without `sequence` cannot
+-- exist on a partitioned table and fails the migration, to be redesigned rather than lost.
+CREATE TEMPORARY TABLE "audit_events_carried_indexes" ON COMMIT DROP AS
+SELECT pg_get_indexdef(i.indexrelid) AS definition
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = '"audit_events_unpartitioned"'::regclass
+   AND c.relname NOT IN ('audit_events_unpartitioned_pkey', 'audit_events_unpartitioned_id_key');
+
 DROP TABLE "audit_events_unpartitioned";
+
+DO $$
+DECLARE
+  carried record;
+BEGIN
+  FOR carried IN SELECT definition FROM "audit_events_carried_indexes" LOOP
+    EXECUTE regexp_replace(carried.definition, ' ON (ONLY )?(\S+\.)?"?audit_events_unpartitioned"? ', ' ON "audit_events" ');
+  END LOOP;
+END
+$$;
 
 -- 4. Watermark ticks: `sequence` is the last sequence value drawn when the tick was taken, `xid`
 --    the id of a transaction begun after that; once every transaction older than `xid` has
