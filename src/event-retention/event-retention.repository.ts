@@ -29,6 +29,12 @@ export class EventRetentionRepository {
     return tx.$queryRaw<RetentionConfiguration[]>`SELECT id::text AS id, enabled, cursor FROM export_configurations ORDER BY id FOR SHARE`;
   }
 
+  /** The smallest cursor of the enabled configurations (null: none is enabled). */
+  async slowestEnabledCursor(): Promise<bigint | null> {
+    const [row] = await this.prisma.$queryRaw<Array<{ cursor: bigint | null }>>`SELECT min(cursor) AS cursor FROM export_configurations WHERE enabled`;
+    return row.cursor;
+  }
+
   /** Once per configuration and partition: a pass retried after a failure records nothing twice. */
   async recordMiss(
     tx: PrismaTransaction,

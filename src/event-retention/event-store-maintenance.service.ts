@@ -42,9 +42,13 @@ export class EventStoreMaintenanceService {
   private async applyRetention(retentionDays: number): Promise<string[]> {
     const horizon = new Date(this.now().getTime() - retentionDays * DAY_MS);
     const dropped: string[] = [];
+    // A first look without locks skips what the slowest enabled configuration still holds, so a
+    // pass does not lock every configuration once per held partition; the drop checks again.
+    const slowestEnabled = await this.retention.slowestEnabledCursor();
     for (const partition of await this.partitions.closed()) {
       // Its newest event, not its oldest: a partition goes only once all it holds is past retention.
       if (partition.lastEvent && partition.lastEvent.receivedAt >= horizon) continue;
+      if (partition.lastEvent && slowestEnabled !== null && slowestEnabled < partition.lastEvent.sequence) continue;
       if (await this.dropIfNotNeeded(partition)) dropped.push(partition.name);
     }
     if (dropped.length > 0) this.logger.info({ partitions: dropped, retentionDays }, 'event partitions dropped by retention');
