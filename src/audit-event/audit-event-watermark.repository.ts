@@ -8,7 +8,7 @@ import type { PrismaClient } from '../database/prisma';
 export const FINAL_SEQUENCE_SQL = `(SELECT max(w.sequence) FROM audit_event_watermarks w WHERE w.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)`;
 
 /** How long {@link AuditEventWatermarkRepository.advance} waits at most for its tick, by default. */
-export const DEFAULT_WATERMARK_WAIT_MS = 2_000;
+export const DEFAULT_WATERMARK_WAIT_MS = 5_000;
 
 const POLL_MS = 5;
 

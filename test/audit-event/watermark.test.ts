@@ -52,6 +52,12 @@ class OpenTransaction {
 describe('export watermark: events that commit late are never skipped', () => {
   let db: TestDatabase;
   let pool: Pool;
+  /** Plans that must stop early (a transaction is kept open on purpose) wait briefly for their tick. */
+  let jobsWhileOpen: ExportJobRepository;
+  /**
+   * Plans that must cover everything wait long: transaction ids are cluster-wide, so a writing
+   * transaction of any test running meanwhile on the same server delays them too.
+   */
   let jobs: ExportJobRepository;
   let configurationId: string;
   const open: OpenTransaction[] = [];
@@ -60,8 +66,8 @@ describe('export watermark: events that commit late are never skipped', () => {
     BigInt((await db.query<{ sequence: string }>('SELECT sequence::text FROM audit_events WHERE id = $1', [event.id]))[0].sequence);
 
   /** Plans a job and completes it at once (as a run would after delivering it); the ids it covered. */
-  async function planAndComplete(): Promise<string[]> {
-    const job: PlannedJob | null = await jobs.planJob({
+  async function planAndComplete(planner: ExportJobRepository = jobs): Promise<string[]> {
+    const job: PlannedJob | null = await planner.planJob({
       configurationId,
       trigger: 'MANUAL',
       bucket: 'b-ucket',
@@ -87,8 +93,8 @@ describe('export watermark: events that commit late are never skipped', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     pool = new Pool({ connectionString: db.url, max: 4 });
-    // A short wait: the plans below run while a transaction older than their tick is kept open on purpose.
-    jobs = new ExportJobRepository(db.prisma, pool, undefined, 150);
+    jobsWhileOpen = new ExportJobRepository(db.prisma, pool, undefined, 150);
+    jobs = new ExportJobRepository(db.prisma, pool, undefined, 30_000);
   });
   // A transaction a failed test left open would hold the watermark back for every later test.
   afterEach(async () => {
@@ -125,7 +131,7 @@ describe('export watermark: events that commit late are never skipped', () => {
     const before = [record()];
     await ingestCommitted(before);
     // A plan's tick (or any) after `before` committed and before T1 began: `before` is final.
-    await new AuditEventWatermarkRepository(db.prisma).advance(1_000);
+    expect(await new AuditEventWatermarkRepository(db.prisma).advance(30_000)).toBe(true);
     const t1 = await begin();
     const late = [record(), record()];
     await t1.insert(late);
@@ -133,8 +139,8 @@ describe('export watermark: events that commit late are never skipped', () => {
     await ingestCommitted(early); // T2: drew after T1, commits first
 
     // T1 is in flight: the plan stops before its events, and so before T2's too.
-    expect(await planAndComplete()).toEqual(before.map((event) => event.id));
-    expect(await planAndComplete()).toEqual([]);
+    expect(await planAndComplete(jobsWhileOpen)).toEqual(before.map((event) => event.id));
+    expect(await planAndComplete(jobsWhileOpen)).toEqual([]);
 
     await t1.commit();
     expect(await sequenceOf(late[1])).toBeLessThan(await sequenceOf(early[0]));
@@ -146,7 +152,7 @@ describe('export watermark: events that commit late are never skipped', () => {
     await t1.insert([record(), record()]);
     const committed = [record()];
     await ingestCommitted(committed);
-    expect(await planAndComplete()).toEqual([]);
+    expect(await planAndComplete(jobsWhileOpen)).toEqual([]);
     await t1.rollback();
     expect(await planAndComplete()).toEqual(committed.map((event) => event.id));
   });
@@ -159,7 +165,7 @@ describe('export watermark: events that commit late are never skipped', () => {
     await t1.query('RELEASE SAVEPOINT nested');
     const later = [record()];
     await ingestCommitted(later);
-    expect(await planAndComplete()).toEqual([]);
+    expect(await planAndComplete(jobsWhileOpen)).toEqual([]);
     await t1.commit();
     expect(await planAndComplete()).toEqual([...nested, ...later].map((event) => event.id));
   });
@@ -172,7 +178,7 @@ describe('export watermark: events that commit late are never skipped', () => {
       await other.query('SELECT pg_current_xact_id()'); // a writing transaction: it has an id
       const events = [record(), record(), record()];
       await ingestCommitted(events);
-      expect(await planAndComplete()).toEqual([]);
+      expect(await planAndComplete(jobsWhileOpen)).toEqual([]);
       await other.query('COMMIT');
       expect(await planAndComplete()).toEqual(events.map((event) => event.id));
     } finally {
@@ -197,7 +203,7 @@ describe('export watermark: events that commit late are never skipped', () => {
     const exported: string[] = [];
     let writing = true;
     const all = Promise.all(writers).finally(() => (writing = false));
-    while (writing) exported.push(...(await planAndComplete()));
+    while (writing) exported.push(...(await planAndComplete(jobsWhileOpen)));
     await all;
     exported.push(...(await planAndComplete()));
     expect(new Set(exported).size).toBe(exported.length);
@@ -212,7 +218,7 @@ describe('export watermark: events that commit late are never skipped', () => {
   it('reads the final sequence as the highest one below which no transaction is in flight', async () => {
     const watermark = new AuditEventWatermarkRepository(db.prisma);
     await ingestCommitted([record()]);
-    await watermark.advance(1_000);
+    await watermark.advance(30_000);
     const settled = await watermark.finalSequence();
     const t1 = await begin();
     await t1.insert([record()]);
@@ -220,7 +226,7 @@ describe('export watermark: events that commit late are never skipped', () => {
     expect(await watermark.advance(50)).toBe(false);
     expect(await watermark.finalSequence()).toBe(settled);
     await t1.commit();
-    expect(await watermark.advance(1_000)).toBe(true);
+    expect(await watermark.advance(30_000)).toBe(true);
     const [{ max }] = await db.query<{ max: string }>('SELECT max(sequence)::text AS max FROM audit_events');
     expect(await watermark.finalSequence()).toBe(BigInt(max));
   });
