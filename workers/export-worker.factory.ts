@@ -15,6 +15,10 @@ import { createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobNa
 import { ExportScheduleRepository } from '../src/export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../src/export-schedule/export-schedule.service';
 import { ExportScheduleReconcileLoop } from '../src/export-schedule/export-schedule.loop';
+import { AuditEventPartitionRepository } from '../src/audit-event/audit-event-partition.repository';
+import { EventRetentionRepository } from '../src/event-retention/event-retention.repository';
+import { EventStoreMaintenanceService } from '../src/event-retention/event-store-maintenance.service';
+import { EventStoreMaintenanceLoop } from '../src/event-retention/event-store-maintenance.loop';
 import { createJobHandlers, dispatchJob } from './job-handlers';
 
 /** How long start-up waits for the worker's Redis connection before it goes on without it. */
@@ -22,7 +26,7 @@ const WORKER_READY_TIMEOUT_MS = 5_000;
 
 export interface ExportWorkerDependencies {
   env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'> &
-    Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS'>>;
+    Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS' | 'EVENT_RETENTION_DAYS' | 'EVENT_PARTITION_SIZE' | 'EVENT_STORE_MAINTENANCE_PERIOD_MS'>>;
   logger: Logger;
   prisma: PrismaClient;
   /** src/aws's AwsClientFactory. */
@@ -95,6 +99,19 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   const reconcileLoop = new ExportScheduleReconcileLoop(schedule, env.SCHEDULE_RECONCILE_PERIOD_MS, logger.child({ component: 'export-schedule' }));
   await reconcileLoop.start();
 
+  // The event store's partitions made ahead of ingestion, and retention (docs/event-store.md). Every
+  // worker runs it; an advisory lock makes concurrent passes take turns.
+  const maintenanceLogger = logger.child({ component: 'event-store' });
+  const maintenance = new EventStoreMaintenanceService(
+    deps.prisma,
+    new AuditEventPartitionRepository(deps.prisma),
+    new EventRetentionRepository(deps.prisma),
+    { partitionSize: env.EVENT_PARTITION_SIZE ?? 1_000_000, partitionsAhead: 2, retentionDays: env.EVENT_RETENTION_DAYS },
+    maintenanceLogger,
+  );
+  const maintenanceLoop = new EventStoreMaintenanceLoop(maintenance, env.EVENT_STORE_MAINTENANCE_PERIOD_MS ?? 60_000, maintenanceLogger);
+  await maintenanceLoop.start();
+
   const handlers = createJobHandlers(runs, logger);
   const worker = new Worker<ExportJobPayload, void, ExportJobName>(queueName, (job) => dispatchJob(handlers, job), {
     connection: redisConnection(env.REDIS_URL),
@@ -121,6 +138,7 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
     schedule,
     async close() {
       await reconcileLoop.stop();
+      await maintenanceLoop.stop();
       await worker.close();
       await queue.close().catch((error: unknown) => logger.warn({ err: error }, 'export worker queue did not close cleanly'));
       await pool.end();

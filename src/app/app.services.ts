@@ -9,6 +9,7 @@ import type { ExportJobService } from '../export-job-history/export-job-history.
 import type { ExportStatusService } from '../export-status/export-status.service';
 import type { NotificationService } from '../notification/notification.service';
 import type { DigestSigningKeyService } from '../digest-signing-key/digest-signing-key.service';
+import type { EventRetentionService } from '../event-retention/event-retention.service';
 
 /**
  * Everything the composition root (app.ts) builds, by name. Resolvers, routes, commands and the
@@ -33,4 +34,6 @@ export interface AppServices {
   notifications: NotificationService;
   /** The keys digests are signed with (getDigestPublicKeys, rotateDigestSigningKey; the in-process worker signs with it). */
   digestSigningKeys: DigestSigningKeyService;
+  /** What retention cost each configuration (missedEvents). */
+  eventRetention: EventRetentionService;
 }

@@ -49,6 +49,8 @@ import { NotificationService } from '../notification/notification.service';
 import { SERVICE_VERSION } from './version';
 import { DigestSigningKeyRepository } from '../digest-signing-key/digest-signing-key.repository';
 import { DigestSigningKeyService } from '../digest-signing-key/digest-signing-key.service';
+import { EventRetentionRepository } from '../event-retention/event-retention.repository';
+import { EventRetentionService } from '../event-retention/event-retention.service';
 
 export interface CreateAppOptions {
   /** Raw environment variables, parsed by the env schema; defaults to process.env (and .env). */
@@ -140,6 +142,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       async (id) => (await exportConfigurationRepository.findById(id)) !== null,
     ),
     digestSigningKeys: new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
+    eventRetention: new EventRetentionService(new EventRetentionRepository(prisma)),
   };
   // Re-tests failing configurations in the background (every process may run it: rows are
   // claimed with SKIP LOCKED, so correctness does not depend on running in exactly one place, and

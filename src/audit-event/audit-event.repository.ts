@@ -1,14 +1,6 @@
 import type { PrismaTransaction } from '../database/prisma';
 import type { AuditEventRecord } from './audit-event.schema';
 
-/**
- * Key of the transaction-level advisory lock every insert into `audit_events` takes first
- * ('audi' in ASCII). The export cursor relies on it; see {@link AuditEventRepository.insertMany}.
- * One-key (bigint) advisory locks never collide with the two-key (int, int) locks of
- * export runs: PostgreSQL keeps the two key spaces apart.
- */
-export const AUDIT_EVENT_INSERT_LOCK = 0x61756469;
-
 export interface InsertResult {
   /** Events stored by this call. */
   inserted: number;
@@ -19,33 +11,37 @@ export interface InsertResult {
 /** The audit event store. All writes go through here, never around it. */
 export class AuditEventRepository {
   /**
-   * Stores events in the given order, skipping ids that are already stored.
+   * Stores events in the given order, skipping ids that are already stored, in one statement.
    *
-   * Why the advisory lock: `sequence` is a bigserial, and `nextval()` is handed out at insert time,
-   * not at commit time. Without the lock, a transaction that drew sequence 100 could commit after
-   * one that drew 101; an export run in between would see 101, advance its cursor past it, and
-   * never export 100. Taking `pg_advisory_xact_lock` before drawing any sequence value makes inserts
-   * one at a time until commit, so sequence order is commit order and the committed events always
-   * form a prefix of the sequence: whatever `max(sequence)` a run reads, every smaller sequence is
-   * already committed (or was rolled back and will never appear). The lock is released by COMMIT
-   * or ROLLBACK, so a crashed client cannot hold it.
+   * No lock: concurrent batches draw interleaved sequence values and may commit out of order. An
+   * export never skips a late commit all the same, because it plans only up to the watermark
+   * (AuditEventWatermarkRepository; docs/delivery-guarantees.md), below which every transaction
+   * has finished. The one thing a writer must do for it, take its transaction id before it draws a
+   * sequence value, is done by the column's default.
    *
-   * Must run inside a transaction (`tx`), which should commit soon after: the lock serialises all
-   * ingestion until then.
+   * Deduplication is exact across partitions: the id is claimed first in `audit_event_ids`, whose
+   * primary key is the arbiter (a concurrent insert of the same id waits for the other transaction
+   * and then skips it), and only the claimed events are stored. An id repeated within the batch
+   * counts once: its first occurrence is stored.
    */
   async insertMany(tx: PrismaTransaction, events: readonly AuditEventRecord[]): Promise<InsertResult> {
     if (events.length === 0) return { inserted: 0, duplicates: 0 };
-    await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${AUDIT_EVENT_INSERT_LOCK})`);
-    // One statement for the whole batch; WITH ORDINALITY + ORDER BY keep the request's order in
-    // the sequence. ON CONFLICT (id) DO NOTHING also skips an id repeated within the batch.
+    // WITH ORDINALITY + ORDER BY keep the request's order in the sequence.
     const rows = await tx.$queryRawUnsafe<Array<{ inserted: bigint }>>(
-      `WITH stored AS (
-         INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body)
-         SELECT e.id::uuid, e.action, e.event_timestamp::timestamptz, e.received_timestamp::timestamptz, e.body::json
+      `WITH input AS (
+         SELECT DISTINCT ON (e.id::uuid) e.id::uuid AS id, e.action, e.event_timestamp, e.received_timestamp, e.body, e.ord
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
                 WITH ORDINALITY AS e(id, action, event_timestamp, received_timestamp, body, ord)
-          ORDER BY e.ord
-         ON CONFLICT (id) DO NOTHING
+          ORDER BY e.id::uuid, e.ord
+       ),
+       claimed AS (
+         INSERT INTO audit_event_ids (id) SELECT id FROM input ORDER BY ord ON CONFLICT (id) DO NOTHING RETURNING id
+       ),
+       stored AS (
+         INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body)
+         SELECT i.id, i.action, i.event_timestamp::timestamptz, i.received_timestamp::timestamptz, i.body::json
+           FROM input i JOIN claimed c ON c.id = i.id
+          ORDER BY i.ord
          RETURNING 1
        )
        SELECT count(*) AS inserted FROM stored`,

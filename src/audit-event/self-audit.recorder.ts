@@ -5,10 +5,9 @@ import type { SelfAuditEvent, SelfAuditRecorder } from './self-audit.port';
 
 /**
  * Records the service's own changes as UAM events, in the caller's transaction, through the same
- * repository as ingestion (and so under the same insert lock: see AuditEventRepository).
- *
- * Callers should record last, just before their transaction commits: the insert lock is held
- * until then and holds up ingestion meanwhile.
+ * repository as ingestion. No lock is taken: ingestion and other changes go on meanwhile. The
+ * caller's transaction holds back the export watermark until it ends (its event may commit late:
+ * docs/delivery-guarantees.md), so it should not stay open long after recording.
  */
 export class PrismaSelfAuditRecorder implements SelfAuditRecorder {
   constructor(

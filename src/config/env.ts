@@ -127,6 +127,17 @@ export const envSchema = z.object({
     .int()
     .min(1000)
     .default(7 * 24 * 3_600_000),
+  /**
+   * Retention of audit events, in days (docs/event-store.md): a partition of events is dropped once
+   * its newest event is older than this and every enabled configuration has exported it; a
+   * disabled configuration does not hold it (the API reports what it missed). Unset: events are
+   * kept for ever.
+   */
+  EVENT_RETENTION_DAYS: z.coerce.number().positive().optional(),
+  /** Sequence values (events) per partition of the event store; partitions are the unit retention drops. */
+  EVENT_PARTITION_SIZE: z.coerce.number().int().min(1).default(1_000_000),
+  /** How often each worker makes partitions ahead of ingestion and applies retention. */
+  EVENT_STORE_MAINTENANCE_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
   /** Upper bound for one alert request to a notification target (webhook or Slack). */
   NOTIFICATION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   /** Tries of one alert before it is recorded FAILED for good. */

@@ -160,7 +160,7 @@ export class ExportConfigurationService {
       row = await this.deps.repository.transaction(async (tx) => {
         const created = await this.deps.repository.insert(tx, { ...candidate, ...connectionTestColumns(result, this.deps.healthCheckPeriodMs), createdById: actor.userId });
         // Before the self-audit event: a request that loses the key waits here for the winner to
-        // commit, without holding the event store's insert lock meanwhile.
+        // commit, before it has drawn an event sequence (which would hold the export watermark back meanwhile).
         if (idempotent) {
           const now = new Date();
           const claimed = await this.deps.idempotencyKeys.claim(

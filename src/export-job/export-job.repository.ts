@@ -9,11 +9,12 @@ import type { PrismaClient, PrismaTransaction } from '../database/prisma';
 import type { ExportInterval, ExportStatus, ExportTrigger } from '../generated/prisma/enums';
 import { recordDelivery, recordRunFailure } from '../export-config/export-config.repository';
 import { enqueueNotifications } from '../notification/notification-delivery.repository';
+import { AuditEventWatermarkRepository, DEFAULT_WATERMARK_WAIT_MS, FINAL_SEQUENCE_SQL } from '../audit-event/audit-event-watermark.repository';
 
 /**
  * First key of the two-key advisory locks that keep export runs of one configuration apart
  * ('expo' in ASCII); the second key is `hashtext(configuration id)`. Two-key locks never collide
- * with the one-key lock of audit event inserts (PostgreSQL keeps the key spaces apart); two
+ * with one-key advisory locks (PostgreSQL keeps the key spaces apart); two
  * configurations whose ids hash alike merely take turns.
  */
 const EXPORT_RUN_LOCK_NAMESPACE = 0x6578706f;
@@ -184,7 +185,13 @@ export class ExportJobRepository {
     private readonly pool: Pool,
     /** Where a lost run lock is reported. */
     private readonly logger?: Logger,
-  ) {}
+    /** How long a plan waits at most for the events ingested before it to become final (see planJob). */
+    private readonly watermarkWaitMs: number = DEFAULT_WATERMARK_WAIT_MS,
+  ) {
+    this.watermark = new AuditEventWatermarkRepository(prisma);
+  }
+
+  private readonly watermark: AuditEventWatermarkRepository;
 
   /**
    * Takes the configuration's run lock without waiting; undefined when another run (in any process)
@@ -286,10 +293,13 @@ export class ExportJobRepository {
   }
 
   /**
-   * Plans a job over the events after the cursor up to the newest one now, split into tasks of at
-   * most `maxEventsPerTask` events. Because inserts keep committed events a prefix of the sequence
-   * (see AuditEventRepository), every event up to `max(sequence)` is already committed and the
-   * task boundaries found here never change. Returns null when there is nothing new.
+   * Plans a job over the events after the cursor up to the watermark, split into tasks of at most
+   * `maxEventsPerTask` events. Below the watermark every transaction that drew a sequence value has
+   * finished (docs/delivery-guarantees.md, "Ingestion without a global lock"), so no event can
+   * appear there later, and the task boundaries found here never change. A watermark tick is taken
+   * first and waited for (up to `watermarkWaitMs`), so the plan covers what was ingested before it;
+   * a writing transaction open longer than that only delays its events and later ones to a later
+   * plan. Returns null when there is nothing new.
    *
    * Also null when the configuration already has an unfinished job: only a run that was not kept
    * apart from another one (the advisory lock is per session, so a transaction-pooling proxy can
@@ -304,6 +314,7 @@ export class ExportJobRepository {
    * ingestion time.
    */
   async planJob(request: PlanRequest): Promise<PlannedJob | null> {
+    await this.watermark.advance(this.watermarkWaitMs);
     try {
       return await this.planJobExclusively(request);
     } catch (error) {
@@ -320,14 +331,14 @@ export class ExportJobRepository {
         if (!configuration) throw new Error(`Export configuration ${request.configurationId} was not found`);
         if ((await tx.exportJob.count({ where: { configurationId: request.configurationId, status: { in: UNFINISHED } } })) > 0) return null;
         const from = configuration.cursor;
-        // Every task boundary: the sequence of each maxEventsPerTask-th event, and of the last one.
+        // Every task boundary: the sequence of each maxEventsPerTask-th event, and of the last one
+        // up to the watermark (the final sequence, read in this statement's snapshot).
         const boundaries = await tx.$queryRawUnsafe<Array<{ sequence: bigint; position: bigint }>>(
-          `WITH newest AS (SELECT max(sequence) AS sequence FROM audit_events)
-           SELECT numbered.sequence, numbered.position
-             FROM (SELECT e.sequence, row_number() OVER (ORDER BY e.sequence) AS position
-                     FROM audit_events e, newest
-                    WHERE e.sequence > $1 AND e.sequence <= newest.sequence) numbered, newest
-            WHERE numbered.position % $2 = 0 OR numbered.sequence = newest.sequence
+          `SELECT numbered.sequence, numbered.position
+             FROM (SELECT e.sequence, row_number() OVER (ORDER BY e.sequence) AS position, count(*) OVER () AS total
+                     FROM audit_events e
+                    WHERE e.sequence > $1 AND e.sequence <= ${FINAL_SEQUENCE_SQL}) numbered
+            WHERE numbered.position % $2 = 0 OR numbered.position = numbered.total
             ORDER BY numbered.sequence`,
           from,
           request.maxEventsPerTask,
@@ -597,6 +608,22 @@ export class ExportJobRepository {
       },
     };
   }
+}
+
+/**
+ * Closes, in the caller's transaction, a configuration's unfinished jobs that start below
+ * `sequence`: retention dropped some of their events, so they could never be delivered whole
+ * (their tasks' event counts are fixed). The cursor stays; the next job starts at the first event
+ * still stored after it. Returns how many jobs were closed.
+ */
+export async function supersedeJobsBefore(tx: PrismaTransaction, configurationId: string, sequence: bigint, reason: string): Promise<number> {
+  const now = new Date();
+  const jobs = await tx.exportJob.findMany({ where: { configurationId, status: { in: UNFINISHED }, fromSequence: { lt: sequence } }, select: { id: true } });
+  if (jobs.length === 0) return 0;
+  const ids = jobs.map((job) => job.id);
+  await tx.exportJobTask.updateMany({ where: { jobId: { in: ids }, status: { not: 'SUCCEEDED' } }, data: { status: 'SUPERSEDED', endTimestamp: now } });
+  await tx.exportJob.updateMany({ where: { id: { in: ids } }, data: { status: 'SUPERSEDED', failureReason: reason, nextRetryAt: null, endTimestamp: now } });
+  return ids.length;
 }
 
 /** A unique violation (PostgreSQL 23505, or Prisma's P2002 for it). */

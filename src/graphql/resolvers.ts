@@ -6,6 +6,7 @@ import { ApiKeyResolver } from '../api-key/api-key.resolver';
 import { ExportStatusResolver } from '../export-status/export-status.resolver';
 import { NotificationResolver } from '../notification/notification.resolver';
 import { DigestSigningKeyResolver } from '../digest-signing-key/digest-signing-key.resolver';
+import { EventRetentionResolver } from '../event-retention/event-retention.resolver';
 import type { AppServices } from '../app/app.services';
 
 /** A resolver class and how the composition root builds it from the services. */
@@ -27,4 +28,5 @@ export const resolverRegistrations: readonly ResolverRegistration[] = [
   { type: ExportStatusResolver, create: (services) => new ExportStatusResolver(services.exportStatus) },
   { type: NotificationResolver, create: (services) => new NotificationResolver(services.notifications) },
   { type: DigestSigningKeyResolver, create: (services) => new DigestSigningKeyResolver(services.digestSigningKeys) },
+  { type: EventRetentionResolver, create: (services) => new EventRetentionResolver(services.eventRetention) },
 ];

@@ -109,6 +109,54 @@ describe("migrate (the project's stand-in for `prisma migrate deploy`)", () => {
     }
   });
 
+  it('turns audit_events into a partitioned table, carrying every row and every column, also columns it does not know', async () => {
+    const before = `${name}_partitions`;
+    const beforeUrl = `${server()}/${before}`;
+    const dir = await mkdtemp(join(tmpdir(), 'migrations-'));
+    await cp(MIGRATIONS_DIR, dir, { recursive: true });
+    for (const entry of await readdir(dir)) if (entry >= '20261201190000') await rm(join(dir, entry), { recursive: true });
+    try {
+      await migrate(beforeUrl, dir);
+      const client = new Client({ connectionString: beforeUrl });
+      await client.connect();
+      try {
+        // What another migration before this one may add: a plain nullable column.
+        await client.query('ALTER TABLE audit_events ADD COLUMN tenant_hint text');
+        await client.query('CREATE INDEX audit_events_tenant_hint_idx ON audit_events (tenant_hint)');
+        const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+        for (const [index, id] of ids.entries()) {
+          await client.query(`INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body, tenant_hint) VALUES ($1, 'QUERY', now(), now(), $2::json, $3)`, [
+            id,
+            `{"id": "${id}",  "n": ${index}}`,
+            `t${index}`,
+          ]);
+        }
+        await migrate(beforeUrl);
+        const { rows } = await client.query(`SELECT sequence::int, id::text, body::text, tenant_hint, tableoid::regclass::text AS part FROM audit_events ORDER BY sequence`);
+        expect(rows).toEqual(
+          ids.map((id, index) => ({ sequence: index + 1, id, body: `{"id": "${id}",  "n": ${index}}`, tenant_hint: `t${index}`, part: 'audit_events_0000000000000000000' })),
+        );
+        const { rows: indexes } = await client.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_events' AND indexname = 'audit_events_tenant_hint_idx'`);
+        expect(indexes).toEqual([{ indexdef: 'CREATE INDEX audit_events_tenant_hint_idx ON ONLY public.audit_events USING btree (tenant_hint)' }]);
+        const { rows: claimed } = await client.query('SELECT id::text FROM audit_event_ids ORDER BY id');
+        expect(claimed.map((row) => row.id)).toEqual([...ids].sort());
+        // The sequence goes on, into the default partition until the service makes partitions ahead.
+        const { rows: next } = await client.query(
+          `INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body) VALUES ($1, 'QUERY', now(), now(), '{}') RETURNING sequence::int, tableoid::regclass::text AS part`,
+          [crypto.randomUUID()],
+        );
+        expect(next).toEqual([{ sequence: 4, part: 'audit_events_default' }]);
+        // The migration's watermark tick covers the events it copied.
+        const { rows: ticks } = await client.query('SELECT sequence::int FROM audit_event_watermarks');
+        expect(ticks).toEqual([{ sequence: 3 }]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await dropDatabase(before);
+    }
+  });
+
   it('refuses a migration that was edited after it was applied, and rolls back a failing one whole', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'migrations-'));
     await cp(MIGRATIONS_DIR, dir, { recursive: true });

@@ -57,7 +57,10 @@ describe('schema.graphql', () => {
       nextRunAt: 'DateTime',
       disabledReason: 'String',
       notificationTargets: '[NotificationTarget!]!',
+      // Ours (issue #11): what retention dropped before a disabled configuration exported it.
+      missedEvents: 'MissedEvents',
     });
+    expect(fields('MissedEvents')).toEqual({ count: 'Int!', fromSequence: 'String!', toSequence: 'String!', droppedAt: 'DateTime!' });
     expect(String(query.getExportConfigurationStatuses.type)).toBe('[ExportConfigurationStatus!]!');
     expect(fields('ExportConfigurationStatus')).toEqual({
       id: 'ID!',
