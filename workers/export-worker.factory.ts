@@ -22,7 +22,7 @@ const WORKER_READY_TIMEOUT_MS = 5_000;
 
 export interface ExportWorkerDependencies {
   env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'> &
-    Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS'>>;
+    Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS' | 'EXPORT_TASK_CONCURRENCY'>>;
   logger: Logger;
   prisma: PrismaClient;
   /** src/aws's AwsClientFactory. */
@@ -60,13 +60,15 @@ export interface ExportWorker {
 export async function startExportWorker(deps: ExportWorkerDependencies): Promise<ExportWorker> {
   const { env, logger } = deps;
   const queueName = deps.queueName ?? EXPORT_QUEUE_NAME;
-  // A pool of its own: a run holds one connection for its lock and one to stream events.
-  const pool = new Pool({ connectionString: env.DATABASE_URL, max: 2 * (deps.concurrency ?? 2) + 2 });
+  // A pool of its own: a run holds one connection for its lock, and each running task one for its
+  // claim and one to stream events (issue #11: up to EXPORT_TASK_CONCURRENCY tasks in this process).
+  const taskConcurrency = env.EXPORT_TASK_CONCURRENCY ?? 1;
+  const pool = new Pool({ connectionString: env.DATABASE_URL, max: (deps.concurrency ?? 2) + 2 * taskConcurrency + 2 });
   // An idle client whose session ends (a restart, a failover) is dropped by the pool, which then
   // emits 'error': unheard, that would end the process. The next checkout connects afresh.
   pool.on('error', (error) => logger.warn({ err: connectionErrorFields(error) }, 'an idle export database connection failed; the pool dropped it'));
   const repository = new ExportJobRepository(deps.prisma, pool, logger.child({ component: 'export-worker' }));
-  const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions });
+  const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions, concurrentTasks: taskConcurrency });
   // The queue this worker adds to (retries, resumed runs) and reconciles; kept open while it runs.
   const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName, logger });
   const schedule = new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger);
@@ -82,6 +84,7 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
       maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS,
       jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS,
       autoDisableAfterMs: env.EXPORT_AUTO_DISABLE_AFTER_MS,
+      taskConcurrency,
     },
     logger.child({ component: 'export-worker' }),
     schedule,

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -110,6 +111,12 @@ export const envSchema = z.object({
   RUN_WORKER_IN_PROCESS: booleanString.default(true),
   /** Largest number of events in one ExportJobTask, i.e. in one S3 object. */
   EXPORT_TASK_MAX_EVENTS: z.coerce.number().int().min(1).max(5_000_000).default(100_000),
+  /**
+   * Tasks (objects) one worker process uploads at the same time, of one job or of several (issue #11):
+   * each holds two PostgreSQL connections and at most `queueSize + 1` part buffers while it runs,
+   * so a worker's upload memory is bounded by this × (queueSize + 1) × part size. Default: the cores.
+   */
+  EXPORT_TASK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
   /**
    * How often each worker rebuilds the job schedulers from PostgreSQL and queues the runs it owes
    * (due retries, interrupted jobs, lost run requests): the longest a Redis that was down, flushed

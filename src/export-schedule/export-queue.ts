@@ -19,6 +19,11 @@ export interface ExportJobPayloads {
   'retry-export': { configurationId: string };
   /** Queued by a worker at start-up, and by the reconcile loop, for runs that were interrupted or asked for and not yet started. */
   'resume-export': { configurationId: string };
+  /**
+   * Asks any worker to take tasks of an export job in progress (issue #11, docs/delivery-guarantees.md
+   * "Parallel tasks"): queued by the run that planned or resumed the job, one per helper wanted.
+   */
+  'export-tasks': { configurationId: string; exportJobId: string };
 }
 
 export type ExportJobName = keyof ExportJobPayloads;
