@@ -141,7 +141,7 @@ export class ExportTaskExecutor {
           await claim.assertHeld();
           await this.repository.completeTask(task.id, eventCount, object);
           this.metrics.taskEnded('succeeded');
-          this.logger.debug({ configurationId: configuration.id, jobId: job.id, taskId: task.id, offset: task.offset, pid: process.pid }, 'export task delivered');
+          this.logger.info({ configurationId: configuration.id, jobId: job.id, taskId: task.id, offset: task.offset, role: drain.role, pid: process.pid }, 'export task delivered');
         } catch (error) {
           await this.repository.addTaskRetries(task.id, retries());
           throw error;
