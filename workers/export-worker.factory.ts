@@ -11,7 +11,8 @@ import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader, type UploaderOptions } fr
 import { ExportDigestChainRepository } from '../src/export-job/export-digest-chain.repository';
 import { ExportDigestWriter } from '../src/export-job/export-digest.writer';
 import type { DigestSigningKeyService } from '../src/digest-signing-key/digest-signing-key.service';
-import { createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
+import { redisTargetFromEnv } from '../src/config/redis-target';
+import { closeOwnedConnection, createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
 import { ExportScheduleRepository } from '../src/export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../src/export-schedule/export-schedule.service';
 import { ExportScheduleReconcileLoop } from '../src/export-schedule/export-schedule.loop';
@@ -22,7 +23,7 @@ const WORKER_READY_TIMEOUT_MS = 5_000;
 
 export interface ExportWorkerDependencies {
   env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'> &
-    Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS' | 'EXPORT_TASK_CONCURRENCY'>>;
+    Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS' | 'EXPORT_TASK_CONCURRENCY' | 'REDIS_CLUSTER_NODES'>>;
   logger: Logger;
   prisma: PrismaClient;
   /** src/aws's AwsClientFactory. */
@@ -70,7 +71,7 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   const repository = new ExportJobRepository(deps.prisma, pool, logger.child({ component: 'export-worker' }));
   const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions, concurrentTasks: taskConcurrency });
   // The queue this worker adds to (retries, resumed runs) and reconciles; kept open while it runs.
-  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName, logger });
+  const queue = createExportQueue({ ...redisTargetFromEnv(env), prefix: env.BULLMQ_PREFIX, queueName, logger });
   const schedule = new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger);
   const digests = new ExportDigestWriter(repository, new ExportDigestChainRepository(deps.prisma), deps.digestSigningKeys, logger.child({ component: 'export-digest' }));
   const runs = new ExportRunService(
@@ -99,8 +100,9 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   await reconcileLoop.start();
 
   const handlers = createJobHandlers(runs, logger);
+  const workerConnection = redisConnection(redisTargetFromEnv(env));
   const worker = new Worker<ExportJobPayload, void, ExportJobName>(queueName, (job) => dispatchJob(handlers, job), {
-    connection: redisConnection(env.REDIS_URL),
+    connection: workerConnection,
     prefix: env.BULLMQ_PREFIX,
     concurrency: deps.concurrency ?? 2,
   });
@@ -124,7 +126,9 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
     schedule,
     async close() {
       await reconcileLoop.stop();
+      runs.stopHelping();
       await worker.close();
+      await closeOwnedConnection(workerConnection);
       await queue.close().catch((error: unknown) => logger.warn({ err: error }, 'export worker queue did not close cleanly'));
       await pool.end();
     },

@@ -116,6 +116,11 @@ export class ExportRunService {
     return this.tasks.help(exportJobId);
   }
 
+  /** On shutdown: helpers claim no more tasks; runs still finish their jobs. */
+  stopHelping(): void {
+    this.tasks.stopHelping();
+  }
+
   /**
    * Runs the configuration's export. A run that finds another one in progress returns at once:
    * the one in progress checks for runs asked for meanwhile (`run_requested_at`) after it has

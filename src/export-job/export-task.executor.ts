@@ -37,6 +37,8 @@ export interface TaskDrainFailure {
  */
 export class ExportTaskExecutor {
   private readonly slots: Slots;
+  /** Set when the process shuts down: helpers claim nothing more (runs go on, and finish their jobs). */
+  private helpingStopped = false;
 
   constructor(
     private readonly repository: ExportJobRepository,
@@ -65,7 +67,7 @@ export class ExportTaskExecutor {
         let claim: TaskClaim | undefined;
         try {
           // Checked after waiting for the slot: a task may have failed meanwhile.
-          if (failure === undefined) {
+          if (failure === undefined && !(drain.role === 'helper' && this.helpingStopped)) {
             await drain.beforeClaim?.();
             claim = await this.claims.claimNext(drain.job.id);
           }
@@ -101,6 +103,14 @@ export class ExportTaskExecutor {
       await Promise.allSettled([...running]);
     }
     return { delivered, failure };
+  }
+
+  /**
+   * Helpers finish the tasks they hold and claim no more (a worker shutting down: BullMQ waits for
+   * its active jobs, and a helper would otherwise go on until the whole job is done).
+   */
+  stopHelping(): void {
+    this.helpingStopped = true;
   }
 
   /**

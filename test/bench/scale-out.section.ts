@@ -64,7 +64,11 @@ function row(fields: Omit<BenchRow, 'section'>): void {
 }
 
 function startWorker(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'export.worker.ts')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'export.worker.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   child.stdout!.resume();
   return child;
 }
@@ -116,7 +120,9 @@ async function main(): Promise<void> {
   const admin = new Client({ connectionString: url });
   await admin.connect();
   try {
-    say(`scale-out: ${EVENTS.toLocaleString('en-US')} events, ${TASK_MAX.toLocaleString('en-US')} per task, EXPORT_TASK_CONCURRENCY=${TASK_CONCURRENCY} per worker, database ${database}`);
+    say(
+      `scale-out: ${EVENTS.toLocaleString('en-US')} events, ${TASK_MAX.toLocaleString('en-US')} per task, EXPORT_TASK_CONCURRENCY=${TASK_CONCURRENCY} per worker, database ${database}`,
+    );
     const seeder = spawn(process.execPath, [...process.execArgv, path.join(__dirname, 'export-bench.seed.ts'), url, String(EVENTS)], { stdio: ['ignore', 'inherit', 'inherit'] });
     const [seedExit] = (await once(seeder, 'exit')) as [number];
     if (seedExit !== 0) throw new Error(`seeding failed (exit ${seedExit})`);
