@@ -16,6 +16,7 @@ const EXPORT_TASK_LOCK_NAMESPACE = 0x65787074;
  * the job's run) takes the task over; nothing needs to expire first (docs/delivery-guarantees.md).
  */
 export interface TaskClaim {
+  /** The task of the job (as planned) this claim holds. */
   task: PlannedTask;
   /** Rejects with {@link TaskClaimLostError} once the claim's session has ended: someone else may hold the task now. */
   assertHeld(): Promise<void>;
@@ -34,20 +35,12 @@ export class TaskClaimLostError extends Error {
   }
 }
 
-interface TaskRow {
-  id: string;
-  offset: number;
-  limit: number;
-  from_sequence: string;
-  to_sequence: string;
-  object_key: string;
-  status: PlannedTask['status'];
-  attempts: number;
-}
-
-/** The unfinished tasks of a job that is in progress, first event first. */
+/**
+ * The unfinished tasks of a job that is in progress. Ids only: what a task holds (its range, key,
+ * and whatever planning fixes) is read with the job (ExportJobRepository), fixed since planning.
+ */
 const UNFINISHED_TASKS_SQL = `
-  SELECT t.id::text, t."offset", t."limit", t.from_sequence::text, t.to_sequence::text, t.object_key, t.status::text AS status, t.attempts
+  SELECT t.id::text AS id
     FROM export_job_tasks t JOIN export_jobs j ON j.id = t.job_id
    WHERE t.job_id = $1::uuid AND j.status = 'IN_PROGRESS' AND t.status NOT IN ('SUCCEEDED', 'SUPERSEDED')`;
 
@@ -68,7 +61,8 @@ export class ExportTaskClaimRepository {
    * one task at a time from application code: `pg_try_advisory_lock` in a WHERE clause may be
    * evaluated for rows the query then drops, and would leave those locked.
    */
-  async claimNext(jobId: string): Promise<TaskClaim | undefined> {
+  async claimNext(job: { id: string; tasks: PlannedTask[] }): Promise<TaskClaim | undefined> {
+    const jobId = job.id;
     const client = await this.pool.connect();
     let lost: Error | undefined;
     // As with the run lock: a checked-out client's session ending is an 'error' event nobody else hears.
@@ -80,15 +74,16 @@ export class ExportTaskClaimRepository {
     client.on('error', onError);
     let claimed: PlannedTask | undefined;
     try {
-      const candidates = await client.query<TaskRow>(`${UNFINISHED_TASKS_SQL} ORDER BY t."offset"`, [jobId]);
+      const candidates = await client.query<{ id: string }>(`${UNFINISHED_TASKS_SQL} ORDER BY t."offset"`, [jobId]);
       for (const candidate of candidates.rows) {
         const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked', [EXPORT_TASK_LOCK_NAMESPACE, candidate.id]);
         if (!rows[0]?.locked) continue;
         // Read again under the lock: the task may have been finished (and its lock given back)
         // between the list above and the lock, and must not be delivered a second time.
-        const current = await client.query<TaskRow>(`${UNFINISHED_TASKS_SQL} AND t.id = $2::uuid`, [jobId, candidate.id]);
-        if (current.rows[0]) {
-          claimed = toTask(current.rows[0]);
+        const current = await client.query<{ id: string }>(`${UNFINISHED_TASKS_SQL} AND t.id = $2::uuid`, [jobId, candidate.id]);
+        const planned = job.tasks.find((task) => task.id === candidate.id);
+        if (current.rows[0] && planned) {
+          claimed = planned;
           break;
         }
         await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [EXPORT_TASK_LOCK_NAMESPACE, candidate.id]);
@@ -137,18 +132,5 @@ function holdClaim(client: PoolClient, task: PlannedTask, lost: () => Error | un
         client.off('error', onError);
       }
     },
-  };
-}
-
-function toTask(row: TaskRow): PlannedTask {
-  return {
-    id: row.id,
-    offset: row.offset,
-    limit: row.limit,
-    fromSequence: BigInt(row.from_sequence),
-    toSequence: BigInt(row.to_sequence),
-    objectKey: row.object_key,
-    status: row.status,
-    attempts: row.attempts,
   };
 }

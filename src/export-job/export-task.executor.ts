@@ -69,7 +69,7 @@ export class ExportTaskExecutor {
           // Checked after waiting for the slot: a task may have failed meanwhile.
           if (failure === undefined && !(drain.role === 'helper' && this.helpingStopped)) {
             await drain.beforeClaim?.();
-            claim = await this.claims.claimNext(drain.job.id);
+            claim = await this.claims.claimNext(drain.job);
           }
         } catch (error) {
           freeSlot();
