@@ -11,7 +11,8 @@ import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader, type UploaderOptions } fr
 import { ExportDigestChainRepository } from '../src/export-job/export-digest-chain.repository';
 import { ExportDigestWriter } from '../src/export-job/export-digest.writer';
 import type { DigestSigningKeyService } from '../src/digest-signing-key/digest-signing-key.service';
-import { createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
+import { redisTargetFromEnv } from '../src/config/redis-target';
+import { closeOwnedConnection, createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
 import { ExportScheduleRepository } from '../src/export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../src/export-schedule/export-schedule.service';
 import { ExportScheduleReconcileLoop } from '../src/export-schedule/export-schedule.loop';
@@ -26,7 +27,12 @@ const WORKER_READY_TIMEOUT_MS = 5_000;
 
 export interface ExportWorkerDependencies {
   env: Pick<Readonly<Env>, 'DATABASE_URL' | 'REDIS_URL' | 'BULLMQ_PREFIX' | 'EXPORT_TASK_MAX_EVENTS' | 'SCHEDULE_RECONCILE_PERIOD_MS' | 'EXPORT_RETRY_BASE_DELAY_MS'> &
-    Partial<Pick<Readonly<Env>, 'EXPORT_AUTO_DISABLE_AFTER_MS' | 'EVENT_RETENTION_DAYS' | 'EVENT_PARTITION_SIZE' | 'EVENT_STORE_MAINTENANCE_PERIOD_MS'>>;
+    Partial<
+      Pick<
+        Readonly<Env>,
+        'EXPORT_AUTO_DISABLE_AFTER_MS' | 'EVENT_RETENTION_DAYS' | 'EVENT_PARTITION_SIZE' | 'EVENT_STORE_MAINTENANCE_PERIOD_MS' | 'EXPORT_TASK_CONCURRENCY' | 'REDIS_CLUSTER_NODES'
+      >
+    >;
   logger: Logger;
   prisma: PrismaClient;
   /** src/aws's AwsClientFactory. */
@@ -64,15 +70,17 @@ export interface ExportWorker {
 export async function startExportWorker(deps: ExportWorkerDependencies): Promise<ExportWorker> {
   const { env, logger } = deps;
   const queueName = deps.queueName ?? EXPORT_QUEUE_NAME;
-  // A pool of its own: a run holds one connection for its lock and one to stream events.
-  const pool = new Pool({ connectionString: env.DATABASE_URL, max: 2 * (deps.concurrency ?? 2) + 2 });
+  // A pool of its own: a run holds one connection for its lock, and each running task one for its
+  // claim and one to stream events (issue #11: up to EXPORT_TASK_CONCURRENCY tasks in this process).
+  const taskConcurrency = env.EXPORT_TASK_CONCURRENCY ?? 1;
+  const pool = new Pool({ connectionString: env.DATABASE_URL, max: (deps.concurrency ?? 2) + 2 * taskConcurrency + 2 });
   // An idle client whose session ends (a restart, a failover) is dropped by the pool, which then
   // emits 'error': unheard, that would end the process. The next checkout connects afresh.
   pool.on('error', (error) => logger.warn({ err: connectionErrorFields(error) }, 'an idle export database connection failed; the pool dropped it'));
   const repository = new ExportJobRepository(deps.prisma, pool, logger.child({ component: 'export-worker' }));
-  const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions });
+  const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions, concurrentTasks: taskConcurrency });
   // The queue this worker adds to (retries, resumed runs) and reconciles; kept open while it runs.
-  const queue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, queueName, logger });
+  const queue = createExportQueue({ ...redisTargetFromEnv(env), prefix: env.BULLMQ_PREFIX, queueName, logger });
   const schedule = new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger);
   const digests = new ExportDigestWriter(repository, new ExportDigestChainRepository(deps.prisma), deps.digestSigningKeys, logger.child({ component: 'export-digest' }));
   const runs = new ExportRunService(
@@ -86,6 +94,7 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
       maxEventsPerTask: env.EXPORT_TASK_MAX_EVENTS,
       jobRetryBaseDelayMs: env.EXPORT_RETRY_BASE_DELAY_MS,
       autoDisableAfterMs: env.EXPORT_AUTO_DISABLE_AFTER_MS,
+      taskConcurrency,
     },
     logger.child({ component: 'export-worker' }),
     schedule,
@@ -113,8 +122,9 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   await maintenanceLoop.start();
 
   const handlers = createJobHandlers(runs, logger);
+  const workerConnection = redisConnection(redisTargetFromEnv(env));
   const worker = new Worker<ExportJobPayload, void, ExportJobName>(queueName, (job) => dispatchJob(handlers, job), {
-    connection: redisConnection(env.REDIS_URL),
+    connection: workerConnection,
     prefix: env.BULLMQ_PREFIX,
     concurrency: deps.concurrency ?? 2,
   });
@@ -139,7 +149,9 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
     async close() {
       await reconcileLoop.stop();
       await maintenanceLoop.stop();
+      runs.stopHelping();
       await worker.close();
+      await closeOwnedConnection(workerConnection);
       await queue.close().catch((error: unknown) => logger.warn({ err: error }, 'export worker queue did not close cleanly'));
       await pool.end();
     },

@@ -30,6 +30,11 @@ export function createJobHandlers(runs: ExportRunService, logger: Logger): JobHa
       const outcome = await runs.run(job.data.configurationId, 'SCHEDULED', { resumeInterrupted: true });
       logger.info({ configurationId: job.data.configurationId, bullJobId: job.id, outcome: outcome.status }, 'resumed export run finished');
     },
+    // Tasks of a job another run has in progress (issue #11): claimed one by one in PostgreSQL.
+    'export-tasks': async (job) => {
+      const delivered = await runs.helpWithTasks(job.data.exportJobId);
+      logger.info({ configurationId: job.data.configurationId, jobId: job.data.exportJobId, bullJobId: job.id, delivered }, 'helped with export tasks');
+    },
   };
 }
 

@@ -33,6 +33,7 @@ import { createMetricsRouter } from '../metrics/metrics.endpoint';
 import { AuditEventRepository } from '../audit-event/audit-event.repository';
 import { PrismaSelfAuditRecorder } from '../audit-event/self-audit.recorder';
 import { createExportQueue } from '../export-schedule/export-queue';
+import { redisTargetFromEnv } from '../config/redis-target';
 import { ExportScheduleRepository } from '../export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../export-schedule/export-schedule.service';
 import { AuditEventService } from '../audit-event/audit-event.service';
@@ -95,7 +96,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const auditEventRepository = new AuditEventRepository();
   const selfAudit = new PrismaSelfAuditRecorder(auditEventRepository);
   // The export queue, shared with the worker; job schedulers follow the configurations.
-  const exportQueue = createExportQueue({ redisUrl: env.REDIS_URL, prefix: env.BULLMQ_PREFIX, logger });
+  const exportQueue = createExportQueue({ ...redisTargetFromEnv(env), prefix: env.BULLMQ_PREFIX, logger });
   const exportSchedule = new BullmqExportSchedule(exportQueue, new ExportScheduleRepository(prisma), logger);
   const metrics = createAppMetrics({ prisma, exportQueue, collectTimeoutMs: env.METRICS_COLLECT_TIMEOUT_MS, logger });
 
@@ -164,7 +165,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const healthCheckLoop = new PeriodicLoop('health check', env.HEALTH_CHECK_PERIOD_MS, async () => void (await healthChecks.runOnce()), logger);
 
   // What GET /readyz checks. The migrations this build needs are read once: they are part of the build.
-  const redisProbe = new RedisReadinessProbe(env.REDIS_URL, env.READINESS_CHECK_TIMEOUT_MS, logger);
+  const redisProbe = new RedisReadinessProbe(redisTargetFromEnv(env), env.READINESS_CHECK_TIMEOUT_MS, logger);
   const readiness = new ReadinessService(
     { postgres: postgresCheck(prisma), migrations: migrationsCheck(prisma, await migrationNames()), redis: redisProbe.check },
     env.READINESS_CHECK_TIMEOUT_MS,

@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parseClusterNodes } from './redis-target';
 
 /**
  * The one environment schema of the service, shared by the API (`src/`) and the workers
@@ -62,7 +64,28 @@ export const envSchema = z.object({
   /** A local database by default; `npm run db:migrate` creates it when it is missing. */
   DATABASE_URL: z.url().default('postgresql://root@127.0.0.1:5432/audit_export'),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
-  /** Namespaces every BullMQ key, so several deployments (or test runs) can share one Redis. */
+  /**
+   * Redis Cluster (issue #11, docs/scale-out.md): its startup nodes as `host:port,host:port,...`.
+   * When set, every Redis connection is a cluster client (credentials and TLS still from
+   * REDIS_URL, whose host is then unused), and BULLMQ_PREFIX must hold a hash tag.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return undefined;
+      const nodes = parseClusterNodes(text);
+      if (typeof nodes === 'string') {
+        context.addIssue({ code: 'custom', message: nodes });
+        return z.NEVER;
+      }
+      return nodes;
+    }),
+  /**
+   * Namespaces every BullMQ key, so several deployments (or test runs) can share one Redis. On a
+   * Redis Cluster it must contain a hash tag, e.g. `{audit-export}`: BullMQ's scripts touch several
+   * keys of a queue at once, which a cluster allows only when they hash to one slot.
+   */
   BULLMQ_PREFIX: z.string().min(1).default('audit-export'),
 
   /**
@@ -110,6 +133,12 @@ export const envSchema = z.object({
   RUN_WORKER_IN_PROCESS: booleanString.default(true),
   /** Largest number of events in one ExportJobTask, i.e. in one S3 object. */
   EXPORT_TASK_MAX_EVENTS: z.coerce.number().int().min(1).max(5_000_000).default(100_000),
+  /**
+   * Tasks (objects) one worker process uploads at the same time, of one job or of several (issue #11):
+   * each holds two PostgreSQL connections and at most `queueSize + 1` part buffers while it runs,
+   * so a worker's upload memory is bounded by this × (queueSize + 1) × part size. Default: the cores.
+   */
+  EXPORT_TASK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
   /**
    * How often each worker rebuilds the job schedulers from PostgreSQL and queues the runs it owes
    * (due retries, interrupted jobs, lost run requests): the longest a Redis that was down, flushed
@@ -215,6 +244,11 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Readonly<Env>
   const result = envSchema.safeParse(cleaned);
   if (!result.success) {
     throw new EnvError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  if (result.data.REDIS_CLUSTER_NODES && !/\{[^{}]+\}/.test(result.data.BULLMQ_PREFIX)) {
+    throw new EnvError([
+      `BULLMQ_PREFIX: must contain a Redis Cluster hash tag such as {audit-export} when REDIS_CLUSTER_NODES is set (every key of a queue must hash to one slot)`,
+    ]);
   }
   return Object.freeze(result.data);
 }

@@ -10,6 +10,7 @@ import type { ExportInterval, ExportStatus, ExportTrigger } from '../generated/p
 import { recordDelivery, recordRunFailure } from '../export-config/export-config.repository';
 import { enqueueNotifications } from '../notification/notification-delivery.repository';
 import { AuditEventWatermarkRepository, DEFAULT_WATERMARK_WAIT_MS, FINAL_SEQUENCE_SQL } from '../audit-event/audit-event-watermark.repository';
+import { ExportTaskClaimRepository } from './export-task-claim.repository';
 
 /**
  * First key of the two-key advisory locks that keep export runs of one configuration apart
@@ -257,6 +258,11 @@ export class ExportJobRepository {
     };
   }
 
+  /** Claims of this job's tasks on the same pool (issue #11): the claims read and lock, this repository writes. */
+  taskClaims(): ExportTaskClaimRepository {
+    return new ExportTaskClaimRepository(this.pool, this.logger);
+  }
+
   findConfiguration(configurationId: string): Promise<RunConfiguration | null> {
     return this.prisma.exportConfiguration.findUnique({
       where: { id: configurationId },
@@ -283,6 +289,17 @@ export class ExportJobRepository {
    * a run always finishes or resumes it before planning a new one, and the cursor only moves when
    * a job succeeds.
    */
+  /** A job by id, for a worker that helps with its tasks (issue #11). */
+  async findJob(jobId: string): Promise<PlannedJob | null> {
+    const stored = await this.prisma.exportJob.findUnique({ where: { id: jobId }, select: JOB_SELECT });
+    return stored ? toPlannedJob(stored) : null;
+  }
+
+  /** Tasks of the job not delivered yet, wherever they run: the job's run waits for none to be left. */
+  unfinishedTaskCount(jobId: string): Promise<number> {
+    return this.prisma.exportJobTask.count({ where: { jobId, status: { notIn: ['SUCCEEDED', 'SUPERSEDED'] } } });
+  }
+
   async findUnfinishedJob(configurationId: string): Promise<PlannedJob | null> {
     const stored = await this.prisma.exportJob.findFirst({
       where: { configurationId, status: { in: UNFINISHED } },
@@ -451,8 +468,10 @@ export class ExportJobRepository {
    * overwrote every earlier one under the same key, so they describe what the bucket holds.
    */
   async completeTask(taskId: string, eventCount: number, object: DeliveredObject): Promise<void> {
-    await this.prisma.exportJobTask.update({
-      where: { id: taskId },
+    // A task of a job superseded meanwhile stays SUPERSEDED (issue #11: a helper in another
+    // process may finish an upload after the job's run closed the job).
+    await this.prisma.exportJobTask.updateMany({
+      where: { id: taskId, status: { not: 'SUPERSEDED' } },
       data: { status: 'SUCCEEDED', eventCount, sha256: object.sha256, byteSize: BigInt(object.bytes), failureReason: null, endTimestamp: new Date() },
     });
   }

@@ -6,11 +6,13 @@ import type { Logger } from '../common/logger';
 import { connectionFailureStatus } from '../connection-test/connection-test.service';
 import type { ExportTrigger } from '../generated/prisma/enums';
 import { RefreshingCredentials } from './export-credentials';
-import { classifyFailure, ExportTaskFailure, failureReason } from './export-failure';
+import { ExportTaskFailure, failureReason } from './export-failure';
 import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration, RunLock } from './export-job.repository';
 import { exportObjectKey } from './export-object-key';
 import { NO_EXPORT_RUN_METRICS, type ExportRunMetrics } from './export-run.metrics';
-import { countClientRetries, type ExportTaskUploader } from './export-task.uploader';
+import type { ExportTaskUploader } from './export-task.uploader';
+import { attemptStep } from './export-step.attempt';
+import { ExportTaskExecutor } from './export-task.executor';
 import type { ExportDigestWriter } from './export-digest.writer';
 import { INTERVAL_MS } from '../export-schedule/export-queue';
 
@@ -40,7 +42,14 @@ export interface ExportRunOptions {
   jobRetryBaseDelayMs: number;
   /** EXPORT_AUTO_DISABLE_AFTER_MS: persistent failure this long disables the configuration (unset: never). */
   autoDisableAfterMs?: number;
+  /** EXPORT_TASK_CONCURRENCY: tasks this process uploads at once, over all its runs and helpers (default 1: one after another). */
+  taskConcurrency?: number;
+  /** How often a run whose remaining tasks are held by other workers looks whether they are done (default 250 ms). */
+  taskPollMs?: number;
 }
+
+/** Most workers one job asks for help (one BullMQ job each); more would only wait in the queue and find nothing left. */
+const MAX_TASK_HELPERS = 8;
 
 export const DEFAULT_RUN_OPTIONS: Omit<ExportRunOptions, 'maxEventsPerTask'> = {
   maxTaskAttempts: 5,
@@ -58,6 +67,8 @@ export interface ExportRetryScheduler {
   scheduleRetry(retry: { configurationId: string; jobId: string; failureCount: number; runAt: Date }): Promise<void>;
   /** Removes the job scheduler of a configuration the run disabled (persistent failure). */
   remove?(configurationId: string): Promise<void>;
+  /** Asks other workers to take tasks of a job in progress (issue #11); without it a run does its tasks alone. */
+  requestTaskHelp?(request: { configurationId: string; exportJobId: string; helpers: number }): Promise<void>;
 }
 
 export type RunOutcome =
@@ -81,6 +92,8 @@ const MAX_ROUNDS_PER_RUN = 10;
  * (docs/integrity-digests.md).
  */
 export class ExportRunService {
+  private readonly tasks: ExportTaskExecutor;
+
   constructor(
     private readonly repository: ExportJobRepository,
     private readonly uploader: ExportTaskUploader,
@@ -91,7 +104,22 @@ export class ExportRunService {
     private readonly retries?: ExportRetryScheduler,
     private readonly now: () => Date = () => new Date(),
     private readonly metrics: ExportRunMetrics = NO_EXPORT_RUN_METRICS,
-  ) {}
+  ) {
+    this.tasks = new ExportTaskExecutor(repository, repository.taskClaims(), uploader, { aws, options, logger, metrics }, options.taskConcurrency ?? 1, logger, metrics);
+  }
+
+  /**
+   * Takes tasks of a job another run (in this or another worker) has in progress, as asked through
+   * the queue; returns how many this worker delivered. See docs/delivery-guarantees.md, "Parallel tasks".
+   */
+  helpWithTasks(exportJobId: string): Promise<number> {
+    return this.tasks.help(exportJobId);
+  }
+
+  /** On shutdown: helpers claim no more tasks; runs still finish their jobs. */
+  stopHelping(): void {
+    this.tasks.stopHelping();
+  }
 
   /**
    * Runs the configuration's export. A run that finds another one in progress returns at once:
@@ -205,29 +233,39 @@ export class ExportRunService {
   }
 
   private async executeJob(configuration: RunConfiguration, job: PlannedJob, credentials: RefreshingCredentials, lock: RunLock): Promise<JobOutcome> {
-    let eventCount = 0;
-    for (const task of job.tasks) {
-      if (task.status === 'SUCCEEDED') {
-        eventCount += task.limit;
-        continue;
-      }
-      // A run whose lock went with its session (a database restart) stops here and leaves the job
-      // IN_PROGRESS, writing nothing more: another run may own it now. The next run resumes it.
-      await lock.assertHeld();
-      try {
-        eventCount += await this.executeTask(configuration, job, task, credentials);
-      } catch (error) {
+    // Issue #11: the tasks run concurrently, here (up to taskConcurrency) and in any worker that
+    // answers the request for help; each task is claimed in PostgreSQL, so it runs in one place at a
+    // time. Only this run, which holds the configuration's lock, fails the job or completes it.
+    await this.askForHelp(job);
+    for (;;) {
+      // A run whose lock went with its session (a database restart) stops claiming and leaves the
+      // job IN_PROGRESS, writing nothing more: another run may own it now. The next run resumes it.
+      const { failure } = await this.tasks.drain({ configuration, job, credentials, role: 'lead', beforeClaim: () => lock.assertHeld() });
+      if (failure) {
         // Without the lock, marking the job FAILED could overwrite another run's SUCCEEDED.
         await lock.assertHeld();
-        return this.failJob(configuration, job, { task }, error);
+        return this.failJob(configuration, job, { task: failure.task }, failure.error);
       }
+      if ((await this.repository.unfinishedTaskCount(job.id)) === 0) break;
+      // The tasks left are held by other workers: wait until they are delivered, or until a dead
+      // worker's claim is freed with its session and the next drain takes the task over.
+      await lock.assertHeld();
+      await sleep(this.options.taskPollMs ?? 250);
     }
+    // Every task is delivered, and a task's count is checked against its planned size on delivery.
+    const eventCount = job.tasks.reduce((sum, task) => sum + task.limit, 0);
     if (job.digest) {
       // Before the completing transaction, which stays as it was: a crash or failure in between
       // leaves the job unfinished, and its retry writes the same digest again (docs/integrity-digests.md).
       await lock.assertHeld();
       try {
-        await this.attempt(configuration, credentials, { jobId: job.id, step: 'digest' }, (s3) => this.digests.write(s3, job, objectEncryption(configuration)));
+        await attemptStep(
+          { aws: this.aws, options: this.options, logger: this.logger, metrics: this.metrics },
+          configuration,
+          credentials,
+          { jobId: job.id, step: 'digest' },
+          (s3) => this.digests.write(s3, job, objectEncryption(configuration)),
+        );
       } catch (error) {
         await lock.assertHeld();
         return this.failJob(configuration, job, { step: 'The digest' }, error);
@@ -259,10 +297,7 @@ export class ExportRunService {
    */
   private async failJob(configuration: RunConfiguration, job: PlannedJob, failed: { task: PlannedTask } | { step: string }, error: unknown): Promise<JobOutcome> {
     const failure = error instanceof ExportTaskFailure ? error : new ExportTaskFailure(failureReason(error), 'transient', error);
-    if ('task' in failed) {
-      await this.repository.failTask(failed.task.id, failure.message);
-      this.metrics.taskEnded('failed');
-    }
+    // A failed task was recorded FAILED by the executor, while it still held the task's claim.
     // Only a permanent failure says something about the bucket or the credentials; the text has
     // the connection test's form, so connectionStatus reads the same whoever found the problem.
     const connectionStatus = failure.kind === 'permanent' ? connectionFailureStatus(configuration, failure.message) : undefined;
@@ -294,55 +329,15 @@ export class ExportRunService {
     return { status: 'failed', jobId: job.id, reason: failure.message, nextRetryAt };
   }
 
-  /** Tries a task until it succeeds, fails permanently, or runs out of tries; every try is counted. */
-  private async executeTask(configuration: RunConfiguration, job: PlannedJob, task: PlannedTask, credentials: RefreshingCredentials): Promise<number> {
-    return this.attempt(configuration, credentials, { taskId: task.id, step: 'task' }, async (s3) => {
-      await this.repository.startTaskAttempt(task.id);
-      const retries = countClientRetries(s3);
-      try {
-        const { eventCount, object } = await this.uploader.upload(s3, { bucket: configuration.bucket, encryption: objectEncryption(configuration) }, job.id, task);
-        this.metrics.objectUploaded(configuration.id, { eventCount, bytes: object.bytes });
-        await this.repository.addTaskRetries(task.id, retries());
-        await this.repository.completeTask(task.id, eventCount, object);
-        this.metrics.taskEnded('succeeded');
-        return eventCount;
-      } catch (error) {
-        await this.repository.addTaskRetries(task.id, retries());
-        throw error;
-      } finally {
-        this.metrics.retried('client', retries());
-      }
-    });
-  }
-
-  /**
-   * Runs one step of a job (a task's upload, the digest's write) with an S3 client of its own per
-   * try, until it succeeds, fails permanently, or runs out of tries, with backoff in between.
-   */
-  private async attempt<T>(
-    configuration: RunConfiguration,
-    credentials: RefreshingCredentials,
-    context: { step: 'task' | 'digest'; taskId?: string; jobId?: string },
-    work: (s3: S3Client) => Promise<T>,
-  ): Promise<T> {
-    for (let attempt = 1; ; attempt += 1) {
-      if (attempt > 1 && context.step === 'task') this.metrics.retried('task');
-      // A client per try: cheap, and it starts from the credentials as they are now.
-      const s3 = this.aws.createS3Client(configuration.region, credentials.provider, { maxAttempts: this.options.requestMaxAttempts });
-      try {
-        return await work(s3);
-      } catch (error) {
-        const kind = classifyFailure(error);
-        const reason = failureReason(error);
-        if (kind === 'permanent') throw new ExportTaskFailure(reason, kind, error);
-        if (kind === 'expired-credentials') credentials.invalidate();
-        if (attempt >= this.options.maxTaskAttempts) throw new ExportTaskFailure(reason, kind, error);
-        const delay = backoff(attempt, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs);
-        this.logger.info({ configurationId: configuration.id, ...context, attempt, delay, reason }, `export ${context.step} failed, retrying`);
-        await sleep(delay);
-      } finally {
-        s3.destroy();
-      }
+  /** Best effort: without helpers (Redis down, a single worker) the run does every task itself. */
+  private async askForHelp(job: PlannedJob): Promise<void> {
+    const left = job.tasks.filter((task) => task.status !== 'SUCCEEDED').length;
+    const helpers = Math.min(left - 1, MAX_TASK_HELPERS);
+    if (!this.retries?.requestTaskHelp || helpers <= 0) return;
+    try {
+      await this.retries.requestTaskHelp({ configurationId: job.configurationId, exportJobId: job.id, helpers });
+    } catch (error) {
+      this.logger.warn({ err: error, configurationId: job.configurationId, jobId: job.id }, 'could not ask other workers for help with export tasks; this run does them alone');
     }
   }
 }
@@ -373,10 +368,4 @@ function mergeOutcomes(before: RunOutcome, after: RunOutcome): RunOutcome {
   if (before.status !== 'succeeded') return after;
   if (after.status === 'succeeded') return { status: 'succeeded', jobIds: [...before.jobIds, ...after.jobIds], eventCount: before.eventCount + after.eventCount };
   return after.status === 'failed' ? after : before;
-}
-
-/** Exponential backoff with jitter (half fixed, half random), so workers retrying together spread out. */
-function backoff(attempt: number, baseMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** (attempt - 1));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }

@@ -12,6 +12,8 @@ export interface UploaderOptions {
   queueSize: number;
   /** zlib level; 6 is gzip's default. */
   gzipLevel: number;
+  /** EXPORT_TASK_CONCURRENCY: tasks uploading at once in this process, each with part buffers of its own. */
+  concurrentTasks?: number;
 }
 
 /** What one task put into S3. */
@@ -44,8 +46,9 @@ export class ExportTaskUploader {
     private readonly repository: ExportJobRepository,
     private readonly options: UploaderOptions = DEFAULT_UPLOADER_OPTIONS,
   ) {
-    // One task's worth kept: tasks of a run go one after another; overlapping runs allocate more and drop them after.
-    this.partBuffers = new PartBufferPool(options.partSizeBytes, options.queueSize + 1);
+    // Each concurrent task's worth kept (issue #11): concurrentTasks × (queueSize + 1) part buffers
+    // at most in use, since the executor runs no more tasks at once; anything beyond is dropped after use.
+    this.partBuffers = new PartBufferPool(options.partSizeBytes, (options.queueSize + 1) * (options.concurrentTasks ?? 1));
   }
 
   /**

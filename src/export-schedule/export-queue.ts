@@ -1,4 +1,6 @@
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type QueueOptions } from 'bullmq';
+import { Cluster } from 'ioredis';
+import { createRedisClient, type RedisTarget } from '../config/redis-target';
 import type { Logger } from '../common/logger';
 import type { ExportInterval } from '../generated/prisma/enums';
 
@@ -19,6 +21,11 @@ export interface ExportJobPayloads {
   'retry-export': { configurationId: string };
   /** Queued by a worker at start-up, and by the reconcile loop, for runs that were interrupted or asked for and not yet started. */
   'resume-export': { configurationId: string };
+  /**
+   * Asks any worker to take tasks of an export job in progress (issue #11, docs/delivery-guarantees.md
+   * "Parallel tasks"): queued by the run that planned or resumed the job, one per helper wanted.
+   */
+  'export-tasks': { configurationId: string; exportJobId: string };
 }
 
 export type ExportJobName = keyof ExportJobPayloads;
@@ -47,8 +54,7 @@ export function configurationIdOfScheduler(schedulerId: string): string | undefi
   return schedulerId.startsWith(SCHEDULER_ID_PREFIX) ? schedulerId.slice(SCHEDULER_ID_PREFIX.length) : undefined;
 }
 
-export interface ExportQueueOptions {
-  redisUrl: string;
+export interface ExportQueueOptions extends RedisTarget {
   /** BULLMQ_PREFIX: namespaces every key of the queue. */
   prefix: string;
   /** Tests use a unique name per test; the service uses {@link EXPORT_QUEUE_NAME}. */
@@ -66,8 +72,14 @@ export interface ExportQueueOptions {
  */
 export const QUEUE_COMMAND_TIMEOUT_MS = 3_000;
 
-/** BullMQ's connection options for a Worker: its blocking connection needs `maxRetriesPerRequest: null`. */
-export function redisConnection(redisUrl: string): ConnectionOptions {
+/**
+ * BullMQ's connection for a Worker: its blocking connection needs `maxRetriesPerRequest: null`.
+ * On a Redis Cluster, a cluster client the caller owns: BullMQ never closes a client it was
+ * given (it closes the blocking duplicate it makes), so close it after the worker (`closeOwnedConnection`).
+ */
+export function redisConnection(target: string | RedisTarget): ConnectionOptions {
+  const { redisUrl, redisClusterNodes } = typeof target === 'string' ? { redisUrl: target, redisClusterNodes: undefined } : target;
+  if (redisClusterNodes) return createRedisClient({ redisUrl, redisClusterNodes }, { maxRetriesPerRequest: null });
   return { url: redisUrl, maxRetriesPerRequest: null };
 }
 
@@ -76,21 +88,57 @@ export function redisConnection(redisUrl: string): ConnectionOptions {
  * down" pattern): no offline queue, and a bound on every command. ioredis still reconnects by
  * itself; callers treat a failure as "Redis will be repaired from PostgreSQL by the reconcile loop".
  */
-export function queueConnection(redisUrl: string): ConnectionOptions {
-  return { url: redisUrl, maxRetriesPerRequest: null, enableOfflineQueue: false, commandTimeout: QUEUE_COMMAND_TIMEOUT_MS };
+export function queueConnection(target: string | RedisTarget): ConnectionOptions {
+  const { redisUrl, redisClusterNodes } = typeof target === 'string' ? { redisUrl: target, redisClusterNodes: undefined } : target;
+  const options = { maxRetriesPerRequest: null, enableOfflineQueue: false, commandTimeout: QUEUE_COMMAND_TIMEOUT_MS };
+  if (redisClusterNodes) return createRedisClient({ redisUrl, redisClusterNodes }, options);
+  return { url: redisUrl, ...options };
+}
+
+/** Closes a connection made by {@link redisConnection} or {@link queueConnection} when it is a client of ours (a cluster's). */
+export async function closeOwnedConnection(connection: ConnectionOptions): Promise<void> {
+  if (!(connection instanceof Cluster)) return;
+  await connection.quit().catch(() => connection.disconnect());
+}
+
+/**
+ * The export queue; closing it also closes the cluster client it was given, if any, so callers
+ * close a queue the same way whatever Redis is behind it.
+ */
+class ExportQueue extends Queue<ExportJobPayload, void, ExportJobName> {
+  constructor(
+    name: string,
+    options: QueueOptions,
+    private readonly ownedConnection: ConnectionOptions,
+  ) {
+    super(name, options);
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await super.close();
+    } finally {
+      await closeOwnedConnection(this.ownedConnection);
+    }
+  }
 }
 
 export function createExportQueue(options: ExportQueueOptions): Queue<ExportJobPayload, void, ExportJobName> {
-  const queue = new Queue<ExportJobPayload, void, ExportJobName>(options.queueName ?? EXPORT_QUEUE_NAME, {
-    connection: queueConnection(options.redisUrl),
-    prefix: options.prefix,
-    defaultJobOptions: {
-      // Runs are idempotent and resumable; the export_jobs table is the history, so Redis keeps
-      // only a little of it. BullMQ's own retries are not used: the next run resumes instead.
-      removeOnComplete: 100,
-      removeOnFail: 500,
+  const connection = queueConnection(options);
+  const queue = new ExportQueue(
+    options.queueName ?? EXPORT_QUEUE_NAME,
+    {
+      connection,
+      prefix: options.prefix,
+      defaultJobOptions: {
+        // Runs are idempotent and resumable; the export_jobs table is the history, so Redis keeps
+        // only a little of it. BullMQ's own retries are not used: the next run resumes instead.
+        removeOnComplete: 100,
+        removeOnFail: 500,
+      },
     },
-  });
+    connection,
+  );
   const { logger } = options;
   // A Redis outage fails the calls that need Redis (a schedule change, a manual run), not the process.
   if (logger) queue.on('error', (error) => logger.warn({ err: error }, 'export queue: Redis error'));

@@ -58,6 +58,18 @@ export class BullmqExportSchedule implements ExportSchedulePort {
   }
 
   /**
+   * Asks up to `helpers` other workers to take tasks of an export job in progress. Each request is a
+   * BullMQ job with ids only; a worker that takes one claims tasks in PostgreSQL until none is left,
+   * so extra or late requests cost a query and nothing else. Removed when done: PostgreSQL is the history.
+   */
+  async requestTaskHelp(request: { configurationId: string; exportJobId: string; helpers: number }): Promise<void> {
+    if (request.helpers <= 0) return;
+    const payload = { configurationId: request.configurationId, exportJobId: request.exportJobId };
+    const jobs = Array.from({ length: request.helpers }, () => ({ name: 'export-tasks' as const, data: payload, opts: { removeOnComplete: true, removeOnFail: 100 } }));
+    await bounded(this.queue.addBulk(jobs), 'ask for help with export tasks');
+  }
+
+  /**
    * Queues a failed job's next try at `runAt`. The BullMQ job id is derived from the job and its
    * failure count, so the reconcile loop re-queueing an overdue retry never makes a second one.
    */

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { createRedisClient, type RedisTarget } from '../config/redis-target';
 import type { Logger } from '../common/logger';
 import type { PrismaClient } from '../database/prisma';
 import type { ReadinessCheck } from './readiness.service';
@@ -36,15 +37,16 @@ export function migrationsCheck(prisma: PrismaClient, expected: readonly string[
  * Redis is told at once, with the last connection error as the reason.
  */
 export class RedisReadinessProbe {
-  private readonly client: Redis;
+  private readonly client: Redis | Cluster;
   private lastError: Error | undefined;
 
   constructor(
-    redisUrl: string,
+    /** A URL (one server) or a target that may be a Redis Cluster, whose PING goes to one of its nodes. */
+    redis: string | RedisTarget,
     private readonly timeoutMs: number,
     logger: Pick<Logger, 'debug'>,
   ) {
-    this.client = new Redis(redisUrl, {
+    this.client = createRedisClient(typeof redis === 'string' ? { redisUrl: redis } : redis, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: timeoutMs,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvError, isLocalDevelopment, parseEnv, SECRET_ENV_VARS } from '../../src/config/env';
 import { createLogger } from '../../src/common/logger';
@@ -40,6 +40,24 @@ describe('env schema', () => {
     expect(message).toMatch(/DATABASE_URL/);
     expect(message).toMatch(/AWS_S3_FORCE_PATH_STYLE/);
     expect(message).not.toContain('s3cr3t');
+  });
+
+  it('reads EXPORT_TASK_CONCURRENCY (default: the cores) and refuses zero', () => {
+    expect(parseEnv({}).EXPORT_TASK_CONCURRENCY).toBe(availableParallelism());
+    expect(parseEnv({ EXPORT_TASK_CONCURRENCY: '4' }).EXPORT_TASK_CONCURRENCY).toBe(4);
+    expect(envError({ EXPORT_TASK_CONCURRENCY: '0' }).message).toMatch(/EXPORT_TASK_CONCURRENCY/);
+  });
+
+  it('reads REDIS_CLUSTER_NODES as host:port pairs and then wants a hash tag in BULLMQ_PREFIX', () => {
+    expect(parseEnv({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    const env = parseEnv({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,[::1]:7002', BULLMQ_PREFIX: '{audit-export}' });
+    expect(env.REDIS_CLUSTER_NODES).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(envError({ REDIS_CLUSTER_NODES: '10.0.0.1', BULLMQ_PREFIX: '{audit-export}' }).message).toMatch(/REDIS_CLUSTER_NODES: "10.0.0.1" is not host:port/);
+    expect(envError({ REDIS_CLUSTER_NODES: '10.0.0.1:7000' }).message).toMatch(/BULLMQ_PREFIX: must contain a Redis Cluster hash tag/);
   });
 
   it('treats empty strings as unset', () => {

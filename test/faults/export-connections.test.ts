@@ -127,11 +127,11 @@ describe('export run connections whose PostgreSQL session ends', () => {
     );
     const deadline = Date.now() + 30_000;
     while ((await succeeded()) < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    // Only the session holding the run's advisory lock.
+    // Only the session holding the run's advisory lock (first key 'expo'; a task's claim, 'expt', is another session).
     const [terminated] = await db.query<{ n: number }>(
       `SELECT count(pg_terminate_backend(a.pid))::int AS n FROM pg_stat_activity a
         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
-          AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`,
+          AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted AND l.classid::bigint = x'6578706f'::bigint)`,
     );
     expect(terminated.n).toBe(1);
 

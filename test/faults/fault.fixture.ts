@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { redisTargetFromEnv } from '../../src/config/redis-target';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { startExportWorker, type ExportWorker, type ExportWorkerDependencies } from '../../workers/export-worker.factory';
 import { startExportHarness, type ExportHarness } from '../export-job/export-fixtures';
@@ -27,12 +28,20 @@ export interface FaultService {
 }
 
 export async function startFaultService(
-  options: { redisUrl?: string; env?: Record<string, string>; runOptions?: ExportWorkerDependencies['runOptions'] } = {},
+  options: {
+    redisUrl?: string;
+    /** A Redis Cluster's startup nodes (REDIS_CLUSTER_NODES); the prefix then carries a hash tag. */
+    redisClusterNodes?: string;
+    env?: Record<string, string>;
+    runOptions?: ExportWorkerDependencies['runOptions'];
+  } = {},
 ): Promise<FaultService> {
   const harness = await startExportHarness();
-  const prefix = `${process.env.BULLMQ_PREFIX}-faults-${randomBytes(3).toString('hex')}`;
+  const unique = `${process.env.BULLMQ_PREFIX}-faults-${randomBytes(3).toString('hex')}`;
+  const prefix = options.redisClusterNodes ? `{${unique}}` : unique;
   const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const t = await startTestApp({ sandbox: harness.sandbox, env: { REDIS_URL: redisUrl, BULLMQ_PREFIX: prefix, LOG_LEVEL: 'warn', ...options.env } });
+  const clusterEnv: Record<string, string> = options.redisClusterNodes ? { REDIS_CLUSTER_NODES: options.redisClusterNodes } : {};
+  const t = await startTestApp({ sandbox: harness.sandbox, env: { REDIS_URL: redisUrl, ...clusterEnv, BULLMQ_PREFIX: prefix, LOG_LEVEL: 'warn', ...options.env } });
   const worker = await startExportWorker({
     env: t.app.env,
     logger: t.app.logger,
@@ -64,7 +73,7 @@ export async function startFaultService(
     },
     async close() {
       await t.close();
-      const queue = createExportQueue({ redisUrl, prefix });
+      const queue = createExportQueue({ ...redisTargetFromEnv(t.app.env), prefix });
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
       await harness.stop();
