@@ -42,7 +42,7 @@ describe('two worker processes sharing one job', () => {
         DATABASE_URL: `${db.url}?application_name=${name}`,
         REDIS_URL,
         BULLMQ_PREFIX: prefix,
-        EXPORT_TASK_MAX_EVENTS: '500',
+        EXPORT_TASK_MAX_EVENTS: '200',
         EXPORT_TASK_CONCURRENCY: '2',
         // Only the start-up pass of the reconcile loop: the test decides when runs are queued.
         SCHEDULE_RECONCILE_PERIOD_MS: '3600000',
@@ -116,7 +116,7 @@ describe('two worker processes sharing one job', () => {
 
   it('both processes deliver tasks of the one job, each task once, and every event is in the bucket exactly once', async () => {
     const configurationId = await createAccessKeyConfiguration(db.prisma, harness, { enabled: false });
-    const ids = await ingestEvents(db.prisma, 20_000, 0, 500);
+    const ids = await ingestEvents(db.prisma, 8_000, 0, 500);
     const queue = createExportQueue({ redisUrl: REDIS_URL, prefix });
     try {
       await withOutput(async () => {
@@ -129,7 +129,7 @@ describe('two worker processes sharing one job', () => {
         // Both did part of the job's 40 tasks, and no task was delivered by both.
         expect(fromA.length).toBeGreaterThan(0);
         expect(fromB.length).toBeGreaterThan(0);
-        expect([...fromA, ...fromB].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, index) => index * 500));
+        expect([...fromA, ...fromB].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, index) => index * 200));
       });
     } finally {
       await queue.close();
@@ -145,7 +145,7 @@ describe('two worker processes sharing one job', () => {
 
   it('a worker killed (SIGKILL) while it holds a task: the other takes the task over and finishes the job, every event exactly once', async () => {
     const configurationId = await createAccessKeyConfiguration(db.prisma, harness, { enabled: false });
-    const ids = await ingestEvents(db.prisma, 20_000, 0, 500);
+    const ids = await ingestEvents(db.prisma, 8_000, 0, 500);
     const queue = createExportQueue({ redisUrl: REDIS_URL, prefix });
     try {
       await withOutput(async () => {
@@ -195,7 +195,7 @@ describe('two worker processes sharing one job', () => {
     const objects = await readExports(harness.sandbox, `exports/${configurationId.slice(0, 8)}/`);
     expect(objects).toHaveLength(40);
     const lines = objects.flatMap((object) => object.events.map((event) => event.id as string));
-    expect(new Set(lines).size).toBe(20_000);
+    expect(new Set(lines).size).toBe(8_000);
     expect(await exportedIdsInJobOrder(db.prisma, harness.sandbox, `exports/${configurationId.slice(0, 8)}/`)).toEqual(ids);
   });
 });
