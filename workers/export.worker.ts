@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { applyWorkerRuntimeFlags } from './worker-runtime';
 import { AwsClientFactory, awsSettingsFromEnv } from '../src/aws/aws-client.factory';
 import { createLogger } from '../src/common/logger';
 import { nodeVersionNote } from '../src/common/node-version';
@@ -18,6 +19,7 @@ import { startExportWorker } from './export-worker.factory';
  * PostgreSQL, so two workers never export the same configuration at once.
  */
 async function main(): Promise<void> {
+  applyWorkerRuntimeFlags();
   const env = loadEnv();
   const logger = createLogger(env.LOG_LEVEL, 'audit-export-worker');
   // Before the AWS clients: the SDK reads its warning switch when the first one is made.
