@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * The row protocol between `npm run bench` (bench.ts) and its sections. A section is a script run
  * as a child process; every figure it measures is one line on its stdout:
@@ -75,4 +76,20 @@ export const round = (value: number, digits = 1): number => Number(value.toFixed
 export function quantile(samples: readonly number[], q: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/**
+ * CPU time (user + system) a process has used so far, in milliseconds, from /proc (Linux); undefined
+ * elsewhere. Less sensitive than wall time to other processes sharing the cores.
+ */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    // Fields after the command name (which may contain spaces, hence the last ')').
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticksPerSecond = 100; // USER_HZ, 100 on every Linux Node supports
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { compiledPath } from './bench-build';
+
+/** The API in a process of its own (bench-app.server.ts), compiled, on a database of the bench's. */
+export interface BenchApp {
+  url: string;
+  /** `Bearer`-less API key with AUDIT and INGEST. */
+  key: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startBenchApp(databaseUrl: string, env: Record<string, string> = {}): Promise<BenchApp> {
+  const child = spawn(process.execPath, [await compiledPath('test/bench/bench-app.server.js')], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      // A key of this run only: the bench's configurations are thrown away with its database.
+      SECRET_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      DATABASE_URL: databaseUrl,
+      BULLMQ_PREFIX: `audit-export-bench-${process.pid}`,
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = once(child, 'exit');
+  const { url, key } = await new Promise<{ url: string; key: string }>((resolve, reject) => {
+    child.once('message', (message) => resolve(message as { url: string; key: string }));
+    child.once('exit', (code) => reject(new Error(`bench app server exited (code ${code}) before listening`)));
+  });
+  return {
+    url,
+    key,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
