@@ -16,3 +16,9 @@ import { setFlagsFromString } from 'node:v8';
 export function applyWorkerRuntimeFlags(): void {
   setFlagsFromString('--liftoff-only');
 }
+
+/**
+ * Node flags a worker process is started with (`npm run start:worker`; the bench's exporter gets
+ * the same): those V8 reads only when the process starts, so they cannot be set from inside.
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = [];

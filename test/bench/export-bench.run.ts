@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { migrate } from '../../src/database/migrate';
 import { compiledPath } from './bench-build';
+import { WORKER_NODE_FLAGS } from '../../workers/worker-runtime';
 import { startSandboxProcess } from './export-bench.sandbox';
 import type { ExporterRequest, ExporterResult } from './export-bench.exporter';
 
@@ -85,9 +86,16 @@ export function tsChild(file: string, args: string[], extraExecArgv: string[] = 
  * under tsx the same process carries tsx's loader, esbuild's transforms and the source maps of
  * every module, about 60 MB of RSS the service never has.
  */
+/** BENCH_EXPORTER_NODE_FLAGS: more Node flags for the exporter, to try a setting before it goes into WORKER_NODE_FLAGS. */
+function extraNodeFlags(): string[] {
+  return (process.env.BENCH_EXPORTER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+}
+
 async function runExporter(request: ExporterRequest): Promise<ExporterResult> {
   // --expose-gc: the exporter takes its baseline after a full collection.
-  const child = spawn(process.execPath, ['--expose-gc', await compiledPath('test/bench/export-bench.exporter.js')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, ['--expose-gc', ...WORKER_NODE_FLAGS, ...extraNodeFlags(), await compiledPath('test/bench/export-bench.exporter.js')], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const exited = once(child, 'exit');
   const reply = new Promise<{ result?: ExporterResult; error?: string }>((resolve, reject) => {
     child.once('message', (message) => resolve(message as { result?: ExporterResult; error?: string }));

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { emitRow, mb, parseBenchFlags, round } from './bench-row';
 import { measureExport, peakRss, referenceCommands } from './export-bench.run';
+import { measureIdleWorker } from './worker-idle';
 
 /**
  * Section `export` of `npm run bench`: one export run per size (100k and 1M events, or --sizes)
@@ -22,6 +23,14 @@ async function main(): Promise<void> {
   const sizes = flags.sizes ?? [100_000, 1_000_000];
   const taskMax = Number(process.env.EXPORT_TASK_MAX_EVENTS ?? 100_000);
   const [gzip, pigz] = referenceCommands(GZIP_LEVEL);
+  const idle = await measureIdleWorker();
+  emitRow({
+    section: SECTION,
+    metric: 'worker process RSS, started and idle',
+    value: round(mb(idle.rss)),
+    unit: 'MB',
+    note: 'node dist/workers/export.worker.js (the bench build) connected to PostgreSQL and Redis, before any job: the fixed cost under every export peak',
+  });
   const peaks: number[] = [];
   for (const events of sizes) {
     const result = await measureExport({ events, taskMax, gzipLevel: GZIP_LEVEL, references: true });
