@@ -1,4 +1,4 @@
-import { DateTimeResolver } from 'graphql-scalars';
+import { DateTimeScalar } from '../graphql/date-time.scalar';
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { ApiKeyPermission } from '../generated/prisma/enums';
 
@@ -33,13 +33,13 @@ export class ApiKeyType {
   @Field(() => String, { description: 'Name of the user who owns the key (shown as createdBy/updatedBy of their changes).' })
   userName!: string;
 
-  @Field(() => DateTimeResolver, { description: 'When the key was created.' })
+  @Field(() => DateTimeScalar, { description: 'When the key was created.' })
   createdAt!: Date;
 
-  @Field(() => DateTimeResolver, { nullable: true, description: 'When the key was last used (to the minute); null if never.' })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When the key was last used (to the minute); null if never.' })
   lastUsedAt!: Date | null;
 
-  @Field(() => DateTimeResolver, { nullable: true, description: 'When the key was revoked; null while it is valid.' })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When the key was revoked; null while it is valid.' })
   revokedAt!: Date | null;
 }
 

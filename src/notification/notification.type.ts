@@ -1,4 +1,4 @@
-import { DateTimeResolver } from 'graphql-scalars';
+import { DateTimeScalar } from '../graphql/date-time.scalar';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { NotificationDeliveryStatus, NotificationTargetType } from '../generated/prisma/enums';
 
@@ -76,15 +76,15 @@ export class NotificationDeliveryType {
   @Field(() => Int, { nullable: true, description: 'HTTP status of the last answer; null when none came.' })
   responseStatus!: number | null;
 
-  @Field(() => DateTimeResolver, { description: 'When the event happened and the delivery was queued.' })
+  @Field(() => DateTimeScalar, { description: 'When the event happened and the delivery was queued.' })
   createdAt!: Date;
 
-  @Field(() => DateTimeResolver, { nullable: true, description: 'When it was last tried.' })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When it was last tried.' })
   lastAttemptAt!: Date | null;
 
-  @Field(() => DateTimeResolver, { nullable: true, description: 'When it is tried again; null unless PENDING.' })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When it is tried again; null unless PENDING.' })
   nextAttemptAt!: Date | null;
 
-  @Field(() => DateTimeResolver, { nullable: true, description: 'When the target accepted it.' })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When the target accepted it.' })
   deliveredAt!: Date | null;
 }
