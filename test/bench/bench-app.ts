@@ -13,7 +13,9 @@ export interface BenchApp {
 }
 
 export async function startBenchApp(databaseUrl: string, env: Record<string, string> = {}): Promise<BenchApp> {
-  const child = spawn(process.execPath, [await compiledPath('test/bench/bench-app.server.js')], {
+  // BENCH_APP_NODE_FLAGS: Node flags for the API process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where a request's time goes.
+  const nodeFlags = (process.env.BENCH_APP_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+  const child = spawn(process.execPath, [...nodeFlags, await compiledPath('test/bench/bench-app.server.js')], {
     env: {
       ...process.env,
       NODE_ENV: 'production',
