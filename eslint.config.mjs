@@ -26,18 +26,6 @@ export default defineConfig(
     },
   },
   {
-    // One DateTime scalar in the schema: src/graphql/date-time.scalar.ts (why it is not
-    // graphql-scalars' own is written there). A second one fails buildSchema at start-up.
-    files: ['src/**/*.ts'],
-    ignores: ['src/graphql/date-time.scalar.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { paths: [{ name: 'graphql-scalars', importNames: ['DateTimeResolver'], message: 'Use DateTimeScalar from src/graphql/date-time.scalar.ts (one DateTime per schema).' }] },
-      ],
-    },
-  },
-  {
     // type-graphql types resolver classes and scalar/enum registrations as `Function`
     // (`NonEmptyArray<Function>` in buildSchema): our lists of them must use its type.
     files: ['src/graphql/**/*.ts'],

@@ -1,4 +1,4 @@
-import { DateTimeScalar } from '../graphql/date-time.scalar';
+import { DateTimeResolver } from 'graphql-scalars';
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { ApiKeyPermission } from '../generated/prisma/enums';
 
@@ -33,13 +33,13 @@ export class ApiKeyType {
   @Field(() => String, { description: 'Name of the user who owns the key (shown as createdBy/updatedBy of their changes).' })
   userName!: string;
 
-  @Field(() => DateTimeScalar, { description: 'When the key was created.' })
+  @Field(() => DateTimeResolver, { description: 'When the key was created.' })
   createdAt!: Date;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When the key was last used (to the minute); null if never.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the key was last used (to the minute); null if never.' })
   lastUsedAt!: Date | null;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When the key was revoked; null while it is valid.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the key was revoked; null while it is valid.' })
   revokedAt!: Date | null;
 }
 

@@ -1,4 +1,4 @@
-import { DateTimeScalar } from '../graphql/date-time.scalar';
+import { DateTimeResolver } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
 
 /**
@@ -19,9 +19,9 @@ export class DigestPublicKey {
   @Field(() => String, { description: 'The public key, PEM-encoded SPKI ("-----BEGIN PUBLIC KEY-----").' })
   publicKeyPem!: string;
 
-  @Field(() => DateTimeScalar, { description: 'When the key was created (on the first digest, or by a rotation).' })
+  @Field(() => DateTimeResolver, { description: 'When the key was created (on the first digest, or by a rotation).' })
   createdAt!: Date;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When a rotation replaced it; null for the key that signs new digests.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When a rotation replaced it; null for the key that signs new digests.' })
   retiredAt!: Date | null;
 }

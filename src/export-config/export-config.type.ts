@@ -1,4 +1,4 @@
-import { DateTimeScalar } from '../graphql/date-time.scalar';
+import { DateTimeResolver } from 'graphql-scalars';
 import { createUnionType, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
 
@@ -127,16 +127,16 @@ export class ExportConfiguration {
   @Field(() => UserType, { nullable: true, description: 'Who created the configuration.' })
   createdBy!: UserType | null;
 
-  @Field(() => DateTimeScalar, { description: 'When the configuration was created.' })
+  @Field(() => DateTimeResolver, { description: 'When the configuration was created.' })
   createdAt!: Date;
 
   @Field(() => UserType, { nullable: true, description: 'Who last changed the configuration.' })
   updatedBy!: UserType | null;
 
-  @Field(() => DateTimeScalar, { description: 'When a person last changed the configuration (export runs and connection tests do not change it).' })
+  @Field(() => DateTimeResolver, { description: 'When a person last changed the configuration (export runs and connection tests do not change it).' })
   updatedAt!: Date;
 
-  @Field(() => DateTimeScalar, {
+  @Field(() => DateTimeResolver, {
     nullable: true,
     description:
       'When a run was asked for (runExportConfiguration) that has not started yet; null when none is pending. A run asked for while another one is in progress starts right after it.',

@@ -1,4 +1,4 @@
-import { DateTimeScalar } from '../graphql/date-time.scalar';
+import { DateTimeResolver } from 'graphql-scalars';
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 
 /**
@@ -60,10 +60,10 @@ export class ExportJob {
   @Field(() => Int, { description: 'Number of events the job delivers.' })
   eventCount!: number;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When the job started.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the job started.' })
   startTimestamp!: Date | null;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When the job succeeded or failed; null while it runs.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the job succeeded or failed; null while it runs.' })
   endTimestamp!: Date | null;
 
   @Field(() => String, { nullable: true, description: 'Why the job failed or was superseded; null unless FAILED or SUPERSEDED.' })
@@ -78,19 +78,19 @@ export class ExportJob {
   @Field(() => String, { nullable: true, description: 'Why the job failed last; kept once it succeeds. Null for a job that never failed.' })
   lastFailureReason!: string | null;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When the job failed last; kept once it succeeds.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the job failed last; kept once it succeeds.' })
   lastFailedAt!: Date | null;
 
-  @Field(() => DateTimeScalar, {
+  @Field(() => DateTimeResolver, {
     nullable: true,
     description: "When a FAILED job is tried again (backoff from one minute, doubling, capped at the configuration's interval); also sooner once a connection re-test succeeds.",
   })
   nextRetryAt!: Date | null;
 
-  @Field(() => DateTimeScalar, { description: 'When the job was planned.' })
+  @Field(() => DateTimeResolver, { description: 'When the job was planned.' })
   createdAt!: Date;
 
-  @Field(() => DateTimeScalar, {
+  @Field(() => DateTimeResolver, {
     nullable: true,
     description: "When the service received the job's first event (its oldest): endTimestamp minus this is the job's delivery lag. Null for a job without events.",
   })
@@ -102,10 +102,10 @@ export class ExportJobTask {
   @Field(() => ID, { description: 'Unique identifier of the task.' })
   id!: string;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When the task was first tried.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the task was first tried.' })
   startTimestamp!: Date | null;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When the task last succeeded or failed.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the task last succeeded or failed.' })
   endTimestamp!: Date | null;
 
   @Field(() => Int, {

@@ -1,5 +1,5 @@
 import { Ctx, FieldResolver, Float, Int, Query, Resolver, Root } from 'type-graphql';
-import { DateTimeScalar } from '../graphql/date-time.scalar';
+import { DateTimeResolver } from 'graphql-scalars';
 import { ExportConfiguration } from '../export-config/export-config.type';
 import type { GraphQLContext } from '../graphql/graphql.context';
 import { oncePerRequest } from '../graphql/per-request';
@@ -22,7 +22,7 @@ export class ExportStatusResolver {
     return this.statuses.list();
   }
 
-  @FieldResolver(() => DateTimeScalar, { nullable: true, description: D.lastDeliveredAt })
+  @FieldResolver(() => DateTimeResolver, { nullable: true, description: D.lastDeliveredAt })
   async lastDeliveredAt(@Root() configuration: ExportConfiguration, @Ctx() context: GraphQLContext): Promise<Date | null> {
     return (await this.statusOf(configuration, context))?.lastDeliveredAt ?? null;
   }
@@ -47,7 +47,7 @@ export class ExportStatusResolver {
     return (await this.statusOf(configuration, context))?.consecutiveFailures ?? 0;
   }
 
-  @FieldResolver(() => DateTimeScalar, { nullable: true, description: D.nextRunAt })
+  @FieldResolver(() => DateTimeResolver, { nullable: true, description: D.nextRunAt })
   async nextRunAt(@Root() configuration: ExportConfiguration, @Ctx() context: GraphQLContext): Promise<Date | null> {
     return (await this.statusOf(configuration, context))?.nextRunAt ?? null;
   }

@@ -1,4 +1,4 @@
-import { DateTimeScalar } from '../graphql/date-time.scalar';
+import { DateTimeResolver } from 'graphql-scalars';
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { ExportInterval } from '../generated/prisma/enums';
 
@@ -48,7 +48,7 @@ export class ExportConfigurationStatus {
   @Field(() => String, { nullable: true, description: 'Folder inside the bucket; null for the bucket root.' })
   path!: string | null;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: STATUS_FIELD_DESCRIPTIONS.lastDeliveredAt })
+  @Field(() => DateTimeResolver, { nullable: true, description: STATUS_FIELD_DESCRIPTIONS.lastDeliveredAt })
   lastDeliveredAt!: Date | null;
 
   @Field(() => String, { nullable: true, description: STATUS_FIELD_DESCRIPTIONS.lastDeliveredSequence })
@@ -63,7 +63,7 @@ export class ExportConfigurationStatus {
   @Field(() => Int, { description: STATUS_FIELD_DESCRIPTIONS.consecutiveFailures })
   consecutiveFailures!: number;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: STATUS_FIELD_DESCRIPTIONS.nextRunAt })
+  @Field(() => DateTimeResolver, { nullable: true, description: STATUS_FIELD_DESCRIPTIONS.nextRunAt })
   nextRunAt!: Date | null;
 
   @Field(() => String, { nullable: true, description: STATUS_FIELD_DESCRIPTIONS.disabledReason })

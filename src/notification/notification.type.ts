@@ -1,4 +1,4 @@
-import { DateTimeScalar } from '../graphql/date-time.scalar';
+import { DateTimeResolver } from 'graphql-scalars';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { NotificationDeliveryStatus, NotificationTargetType } from '../generated/prisma/enums';
 
@@ -76,15 +76,15 @@ export class NotificationDeliveryType {
   @Field(() => Int, { nullable: true, description: 'HTTP status of the last answer; null when none came.' })
   responseStatus!: number | null;
 
-  @Field(() => DateTimeScalar, { description: 'When the event happened and the delivery was queued.' })
+  @Field(() => DateTimeResolver, { description: 'When the event happened and the delivery was queued.' })
   createdAt!: Date;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When it was last tried.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When it was last tried.' })
   lastAttemptAt!: Date | null;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When it is tried again; null unless PENDING.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When it is tried again; null unless PENDING.' })
   nextAttemptAt!: Date | null;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When the target accepted it.' })
+  @Field(() => DateTimeResolver, { nullable: true, description: 'When the target accepted it.' })
   deliveredAt!: Date | null;
 }
