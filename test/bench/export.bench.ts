@@ -30,6 +30,10 @@ import { measureExport, mib as mb, peakRss, type ExportMeasurement } from './exp
  * because the export writes exactly the bodies, one per line; `row_to_json` of the whole row
  * would make PostgreSQL do more work than the export asks of it and flatter the ratio.
  *
+ * The history below was measured with the exporter under tsx, which added about 60 MB to every
+ * figure; it now runs from the tsc build with the worker's V8 settings (docs/benchmarks.md has the
+ * figures since: baseline ~110 MB, peak ~140-157 MB).
+ *
  * The exporter's memory (measured in the exporter process alone, 2 cores, gzip -6, 100k events
  * per task, 5 MB parts, queueSize 2). After the run and a full GC, heapUsed is back where it
  * started: no per-task JS state is kept. Two kinds of short-lived buffer made the peak rise with N,
