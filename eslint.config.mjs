@@ -7,8 +7,8 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    // Generated (Prisma client), compiled, or not ours.
-    ignores: ['src/generated/**', 'dist/**', 'node_modules/**', '.data/**'],
+    // Generated (Prisma client), compiled (dist/, npm run bench's bench-results/), or not ours.
+    ignores: ['src/generated/**', 'dist/**', 'node_modules/**', '.data/**', 'bench-results/**'],
   },
   eslint.configs.recommended,
   tseslint.configs.recommended,

@@ -1,3 +1,5 @@
+// First: libraries read NODE_ENV when they load (see the module).
+import './config/node-env';
 import 'reflect-metadata';
 import { createApp } from './app/app';
 import { nodeVersionNote } from './common/node-version';

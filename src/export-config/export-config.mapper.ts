@@ -1,4 +1,4 @@
-import type { ExportConfigurationRow } from './export-config.repository';
+import type { ExportConfigurationListing } from './export-config.repository';
 import { ExportConfiguration, S3AccessKeyEndpointConfiguration, S3AssumedRoleEndpointConfiguration, UserType } from './export-config.type';
 
 /**
@@ -6,7 +6,7 @@ import { ExportConfiguration, S3AccessKeyEndpointConfiguration, S3AssumedRoleEnd
  * spread), so a column added later, like `secret_ciphertext` today, stays out of responses unless
  * someone writes it here on purpose.
  */
-export function toExportConfiguration(row: ExportConfigurationRow): ExportConfiguration {
+export function toExportConfiguration(row: ExportConfigurationListing): ExportConfiguration {
   return Object.assign(new ExportConfiguration(), {
     id: row.id,
     interval: row.interval,
@@ -23,7 +23,7 @@ export function toExportConfiguration(row: ExportConfigurationRow): ExportConfig
   });
 }
 
-function toEndpointConfiguration(row: ExportConfigurationRow): S3AccessKeyEndpointConfiguration | S3AssumedRoleEndpointConfiguration {
+function toEndpointConfiguration(row: ExportConfigurationListing): S3AccessKeyEndpointConfiguration | S3AssumedRoleEndpointConfiguration {
   switch (row.endpointType) {
     case 'S3_ACCESS_KEY':
       return Object.assign(new S3AccessKeyEndpointConfiguration(), {
@@ -57,7 +57,7 @@ function toUser(user: { id: string; name: string } | null): UserType | null {
  */
 export function describeForAudit(
   row: Pick<
-    ExportConfigurationRow,
+    ExportConfigurationListing,
     | 'interval'
     | 'enabled'
     | 'endpointType'

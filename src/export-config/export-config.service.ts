@@ -99,7 +99,7 @@ export class ExportConfigurationService {
   }
 
   async list(): Promise<ExportConfiguration[]> {
-    return (await this.deps.repository.findAll()).map(toExportConfiguration);
+    return (await this.deps.repository.listAll()).map(toExportConfiguration);
   }
 
   /** The configuration, or null when there is none with this id. */

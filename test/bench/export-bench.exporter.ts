@@ -12,11 +12,12 @@ import { DigestSigningKeyRepository } from '../../src/digest-signing-key/digest-
 import { DigestSigningKeyService } from '../../src/digest-signing-key/digest-signing-key.service';
 import { ExportDigestChainRepository } from '../../src/export-job/export-digest-chain.repository';
 import { ExportDigestWriter } from '../../src/export-job/export-digest.writer';
+import { applyWorkerRuntimeFlags } from '../../workers/worker-runtime';
 
 /**
  * The measured process of `bench:export`: one export run, alone in a fresh Node process (the
- * sandbox, the seeding and the bench's own bookkeeping run elsewhere). Started by export.bench.ts
- * with an IPC channel; receives an ExporterRequest, answers with an ExporterResult, exits.
+ * sandbox, the seeding and the bench's own bookkeeping run elsewhere). Started by export-bench.run.ts
+ * from the tsc build (bench-build.ts) with an IPC channel; receives an ExporterRequest, answers with an ExporterResult, exits.
  */
 
 export interface ExporterRequest {
@@ -76,6 +77,8 @@ function kernelPeak(): number | undefined {
 }
 
 async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
+  // The worker process's own V8 settings, so that this process measures what a worker is.
+  applyWorkerRuntimeFlags();
   const prisma = createPrismaClient(request.databaseUrl);
   const pool = new Pool({ connectionString: request.databaseUrl, max: 4 });
   const secretBox = new SecretBox(Buffer.from(request.secretKeyHex, 'hex'));

@@ -8,19 +8,20 @@ import { once } from 'node:events';
  * memory of the process that measures, nor of the exporter.
  */
 
-/** One realistic event as a COPY text row (tab-separated; backslashes doubled as COPY text wants). */
-function copyRow(index: number, received: string): string {
-  const id = randomUUID();
-  const eventTimestamp = new Date(Date.UTC(2026, 0, 1) + index * 37).toISOString();
+/**
+ * One realistic UAM event as a producer sends it (about 650 bytes of JSON), `receivedTimestamp`
+ * left to the service. Shared by the seeder (below), the ingest section (its HTTP batches) and the
+ * store-size section (its old events are the same shape, built in SQL).
+ */
+export function benchEvent(index: number): Record<string, unknown> {
   const user = index % 997;
-  const body = JSON.stringify({
-    id,
+  return {
+    id: randomUUID(),
     action: index % 5 === 0 ? 'UPDATE' : 'QUERY',
     actionStatus: index % 50 === 0 ? 'FAILURE' : 'SUCCESS',
     actor: { type: 'USER', id: `user${user}@example.com`, name: `User ${user}`, identityProvider: 'bim' },
     actorIp: `10.${index % 250}.${(index >> 8) % 250}.${(index * 7) % 250}`,
-    eventTimestamp,
-    receivedTimestamp: received,
+    eventTimestamp: new Date(Date.UTC(2026, 0, 1) + index * 37).toISOString(),
     tenantId: 'tenant-4a2b9c',
     targetType: 'DATASOURCE',
     targets: [{ type: 'DATASOURCE', id: String(index % 5000), name: `analytics.sales_${index % 5000}`, technology: 'Snowflake' }],
@@ -33,8 +34,18 @@ function copyRow(index: number, received: string): string {
     },
     requestId: randomUUID(),
     userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/128.0',
-  });
-  return `${id}\t${index % 5 === 0 ? 'UPDATE' : 'QUERY'}\t${eventTimestamp}\t${received}\t${body.replace(/\\/g, '\\\\')}\n`;
+  };
+}
+
+/**
+ * A stored event as a COPY text row (tab-separated; backslashes doubled as COPY text wants): the
+ * body is the event with its receivedTimestamp, as the service stores it.
+ */
+export function copyRow(index: number, received: string): string {
+  const event = benchEvent(index);
+  const { id, action, eventTimestamp } = event as { id: string; action: string; eventTimestamp: string };
+  const body = JSON.stringify({ ...event, receivedTimestamp: received });
+  return `${id}\t${action}\t${eventTimestamp}\t${received}\t${body.replace(/\\/g, '\\\\')}\n`;
 }
 
 /**
