@@ -65,7 +65,12 @@ async function seedOldEvents(url: string, admin: Client, count: number): Promise
   await Promise.all(Array.from({ length: Math.min(os.availableParallelism(), chunks.length) }, insertChunks));
   say('store-size: VACUUM (ANALYZE) audit_events');
   await admin.query('VACUUM (ANALYZE) audit_events');
-  const [{ size }] = (await admin.query<{ size: string }>(`SELECT pg_size_pretty(pg_total_relation_size('audit_events')) AS size`)).rows;
+  const [{ size }] = (
+    await admin.query<{ size: string }>(
+      `SELECT pg_size_pretty(coalesce(sum(pg_total_relation_size(inhrelid)), 0) + pg_total_relation_size('audit_events')) AS size FROM pg_inherits WHERE inhparent = 'audit_events'::regclass`,
+    )
+  ).rows;
+  // audit_events is partitioned: its own size is 0, its partitions hold the rows.
   say(`store-size: ${count.toLocaleString('en-US')} old events stored (${size} with indexes) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
