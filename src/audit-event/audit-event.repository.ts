@@ -40,10 +40,10 @@ export class AuditEventRepository {
     // the sequence. ON CONFLICT (id) DO NOTHING also skips an id repeated within the batch.
     const rows = await tx.$queryRawUnsafe<Array<{ inserted: bigint }>>(
       `WITH stored AS (
-         INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body)
-         SELECT e.id::uuid, e.action, e.event_timestamp::timestamptz, e.received_timestamp::timestamptz, e.body::json
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                WITH ORDINALITY AS e(id, action, event_timestamp, received_timestamp, body, ord)
+         INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body, action_status, target_type, payload_type)
+         SELECT e.id::uuid, e.action, e.event_timestamp::timestamptz, e.received_timestamp::timestamptz, e.body::json, e.action_status, e.target_type, e.payload_type
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                WITH ORDINALITY AS e(id, action, event_timestamp, received_timestamp, body, action_status, target_type, payload_type, ord)
           ORDER BY e.ord
          ON CONFLICT (id) DO NOTHING
          RETURNING 1
@@ -55,6 +55,8 @@ export class AuditEventRepository {
       events.map((event) => event.receivedTimestamp.toISOString()),
       // The canonical text: serialised here, once; stored and delivered verbatim (the column is json, not jsonb).
       events.map((event) => canonicalEventText(event.body)),
+      // The event filter's fields (docs/delivery-formats.md), so exports filter on columns, never on bodies.
+      ...filterColumns(events),
     );
     const inserted = Number(rows[0]?.inserted ?? 0);
     return { inserted, duplicates: events.length - inserted };
@@ -69,4 +71,14 @@ export class AuditEventRepository {
  */
 export function canonicalEventText(body: Record<string, unknown>): string {
   return JSON.stringify(body);
+}
+
+/** The event filter's columns of each event: actionStatus, targetType, auditPayload.type (null when absent or not a string). */
+function filterColumns(events: readonly AuditEventRecord[]): [Array<string | null>, Array<string | null>, Array<string | null>] {
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  return [
+    events.map((event) => text(event.body.actionStatus)),
+    events.map((event) => text(event.body.targetType)),
+    events.map((event) => text((event.body.auditPayload as { type?: unknown } | undefined)?.type)),
+  ];
 }

@@ -1,5 +1,8 @@
-import type { EndpointType, ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import type { DeliveryFormat, EndpointType, ExportInterval, ExportPartitioning, ObjectNaming, ServerSideEncryption } from '../generated/prisma/enums';
+import type { EventFilter } from '../delivery-format/event-filter';
+import type { StartFrom } from './export-config.validation';
 import type { PrismaClient, PrismaTransaction } from '../database/prisma';
+import { Prisma } from '../generated/prisma/client';
 
 const include = {
   createdBy: { select: { id: true, name: true } },
@@ -8,10 +11,11 @@ const include = {
   _count: { select: { jobs: { where: { status: 'IN_PROGRESS' as const } } } },
 } as const;
 
-type StoredRow = Omit<ExportConfigurationRow, 'runInProgress'> & { _count: { jobs: number } };
+type StoredRow = Omit<ExportConfigurationRow, 'runInProgress' | 'eventFilter'> & { eventFilter: unknown; _count: { jobs: number } };
 
-function toRow({ _count, ...row }: StoredRow): ExportConfigurationRow {
-  return { ...row, runInProgress: _count.jobs > 0 };
+function toRow({ _count, eventFilter, ...row }: StoredRow): ExportConfigurationRow {
+  // Stored only by this repository, from a validated and normalised filter.
+  return { ...row, eventFilter: (eventFilter ?? null) as EventFilter | null, runInProgress: _count.jobs > 0 };
 }
 
 /** A stored configuration with the users who created and last changed it. */
@@ -31,6 +35,12 @@ export interface ExportConfigurationRow {
   kmsKeyArn: string | null;
   /** Each job writes a signed digest (docs/integrity-digests.md). */
   integrityValidation: boolean;
+  /** Delivery settings (docs/delivery-formats.md). */
+  format: DeliveryFormat;
+  partitioning: ExportPartitioning;
+  objectNaming: ObjectNaming;
+  eventFilter: EventFilter | null;
+  securityLakeAccountId: string | null;
   lastTestedAt: Date | null;
   nextHealthCheckAt: Date | null;
   healthCheckFailures: number;
@@ -60,6 +70,11 @@ export interface NewExportConfiguration {
   serverSideEncryption: ServerSideEncryption | null;
   kmsKeyArn: string | null;
   integrityValidation: boolean;
+  format: DeliveryFormat;
+  partitioning: ExportPartitioning;
+  objectNaming: ObjectNaming;
+  eventFilter: EventFilter | null;
+  securityLakeAccountId: string | null;
   connectionStatus: string;
   lastTestedAt: Date;
   nextHealthCheckAt: Date | null;
@@ -76,8 +91,26 @@ export interface StoredSecret {
 export class ExportConfigurationRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async insert(tx: PrismaTransaction, data: NewExportConfiguration): Promise<ExportConfigurationRow> {
-    return toRow(await tx.exportConfiguration.create({ data: { ...data, updatedById: data.createdById }, include }));
+  /**
+   * Stores a new configuration, its cursor placed by `startFrom` (docs/delivery-formats.md):
+   * BEGINNING is 0; NOW is the newest stored event; a timestamp is the last event received before
+   * it. Events inserted meanwhile are not a worry: inserts keep the committed events a prefix of the
+   * sequence (AuditEventRepository), so an event is either at or below the cursor read here (before
+   * the start) or above it (delivered).
+   */
+  async insert(tx: PrismaTransaction, data: NewExportConfiguration, startFrom: StartFrom = { kind: 'BEGINNING' }): Promise<ExportConfigurationRow> {
+    const { eventFilter, ...columns } = data;
+    const created = await tx.exportConfiguration.create({
+      data: { ...columns, eventFilter: eventFilter ? (eventFilter as Prisma.InputJsonObject) : Prisma.DbNull, updatedById: data.createdById },
+      include,
+    });
+    if (startFrom.kind === 'BEGINNING') return toRow(created);
+    const before = startFrom.kind === 'TIMESTAMP' ? startFrom.timestamp : null;
+    await tx.$executeRaw`
+      UPDATE export_configurations
+         SET cursor = coalesce((SELECT max(sequence) FROM audit_events WHERE ${before}::timestamptz IS NULL OR received_timestamp < ${before}::timestamptz), 0)
+       WHERE id = ${data.id}::uuid`;
+    return (await this.findById(data.id, tx))!;
   }
 
   async findById(id: string, tx: PrismaTransaction | PrismaClient = this.prisma): Promise<ExportConfigurationRow | null> {
