@@ -143,11 +143,14 @@ export function assertEncryptionRules(settings: EncryptionSettings & { region: s
  * service fills in the defaults); absent on update: unchanged. Null is refused for the enums (there
  * is always a format) and means "none" for the filter and the account id.
  */
-const format = z.enum(DeliveryFormat, { error: `must be one of ${Object.values(DeliveryFormat).join(', ')}` }).superRefine((value, ctx) => {
-  if (!isFormatAvailable(value)) ctx.addIssue({ code: 'custom', message: `${value} is not available in this build (available: ${availableFormats().join(', ')})` });
-});
-const partitioning = z.enum(ExportPartitioning, { error: `must be one of ${Object.values(ExportPartitioning).join(', ')}` });
-const objectNaming = z.enum(ObjectNaming, { error: `must be one of ${Object.values(ObjectNaming).join(', ')}` });
+const format = z
+  .enum(DeliveryFormat, { error: `must be one of ${Object.values(DeliveryFormat).join(', ')}` })
+  .superRefine((value, ctx) => {
+    if (!isFormatAvailable(value)) ctx.addIssue({ code: 'custom', message: `${value} is not available in this build (available: ${availableFormats().join(', ')})` });
+  })
+  .optional();
+const partitioning = z.enum(ExportPartitioning, { error: `must be one of ${Object.values(ExportPartitioning).join(', ')}` }).optional();
+const objectNaming = z.enum(ObjectNaming, { error: `must be one of ${Object.values(ObjectNaming).join(', ')}` }).optional();
 
 const MAX_FILTER_VALUES = 100;
 const filterValues = z

@@ -104,7 +104,13 @@ describe('delivery formats and partitionings', () => {
 
   async function getObject(key: string): Promise<StoredObject> {
     const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-    return { key, bytes: Buffer.from(await object.Body!.transformToByteArray()), contentType: object.ContentType, contentEncoding: object.ContentEncoding, metadata: object.Metadata ?? {} };
+    return {
+      key,
+      bytes: Buffer.from(await object.Body!.transformToByteArray()),
+      contentType: object.ContentType,
+      contentEncoding: object.ContentEncoding,
+      metadata: object.Metadata ?? {},
+    };
   }
 
   /** The events of an object, decoded per its format with node's zlib and JSON.parse; the raw text too. */
@@ -236,10 +242,14 @@ describe('delivery formats and partitionings', () => {
       const text = execFileSync('gzip', ['-dc'], { input: object.bytes, maxBuffer: 64 * 1024 * 1024 }).toString('utf8');
       expect(text).toBe(decode(format, object).text);
       if (format === 'NDJSON_GZIP') {
-        expect(execFileSync('jq', ['-c', '.id'], { input: text }).toString('utf8').trim().split('\n')).toEqual(decode(format, object).events.map((event) => JSON.stringify(event.id)));
+        expect(execFileSync('jq', ['-c', '.id'], { input: text }).toString('utf8').trim().split('\n')).toEqual(
+          decode(format, object).events.map((event) => JSON.stringify(event.id)),
+        );
       } else {
         const selector = format === 'JSON_ARRAY_GZIP' ? '.[].id' : '.Records[].id';
-        expect(execFileSync('jq', ['-c', selector], { input: text }).toString('utf8').trim().split('\n')).toEqual(decode(format, object).events.map((event) => JSON.stringify(event.id)));
+        expect(execFileSync('jq', ['-c', selector], { input: text }).toString('utf8').trim().split('\n')).toEqual(
+          decode(format, object).events.map((event) => JSON.stringify(event.id)),
+        );
       }
     }
   });
