@@ -679,7 +679,8 @@ export class ExportJobRepository {
     const client: PoolClient = await this.pool.connect();
     const rows = client.query(
       new DisconnectSafeQueryStream(
-        `SELECT e.body::text FROM audit_events e WHERE e.sequence > $1 AND e.sequence <= $2` +
+        // Starts "SELECT body::text" as before (operators find a task's stream in pg_stat_activity by it).
+        `SELECT body::text FROM audit_events e WHERE e.sequence > $1 AND e.sequence <= $2` +
           (partitioned ? ' AND e.event_timestamp >= $3::timestamptz AND e.event_timestamp < $4::timestamptz' : '') +
           `${filter.sql} ORDER BY e.sequence`,
         parameters,
