@@ -29,17 +29,17 @@ export class AuditEventRepository {
     // WITH ORDINALITY + ORDER BY keep the request's order in the sequence.
     const rows = await tx.$queryRawUnsafe<Array<{ inserted: bigint }>>(
       `WITH input AS (
-         SELECT DISTINCT ON (e.id::uuid) e.id::uuid AS id, e.action, e.event_timestamp, e.received_timestamp, e.body, e.ord
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                WITH ORDINALITY AS e(id, action, event_timestamp, received_timestamp, body, ord)
+         SELECT DISTINCT ON (e.id::uuid) e.id::uuid AS id, e.action, e.event_timestamp, e.received_timestamp, e.body, e.action_status, e.target_type, e.payload_type, e.ord
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                WITH ORDINALITY AS e(id, action, event_timestamp, received_timestamp, body, action_status, target_type, payload_type, ord)
           ORDER BY e.id::uuid, e.ord
        ),
        claimed AS (
          INSERT INTO audit_event_ids (id) SELECT id FROM input ORDER BY ord ON CONFLICT (id) DO NOTHING RETURNING id
        ),
        stored AS (
-         INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body)
-         SELECT i.id, i.action, i.event_timestamp::timestamptz, i.received_timestamp::timestamptz, i.body::json
+         INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body, action_status, target_type, payload_type)
+         SELECT i.id, i.action, i.event_timestamp::timestamptz, i.received_timestamp::timestamptz, i.body::json, i.action_status, i.target_type, i.payload_type
            FROM input i JOIN claimed c ON c.id = i.id
           ORDER BY i.ord
          RETURNING 1
@@ -51,6 +51,8 @@ export class AuditEventRepository {
       events.map((event) => event.receivedTimestamp.toISOString()),
       // The canonical text: serialised here, once; stored and delivered verbatim (the column is json, not jsonb).
       events.map((event) => canonicalEventText(event.body)),
+      // The event filter's fields (docs/delivery-formats.md), so exports filter on columns, never on bodies.
+      ...filterColumns(events),
     );
     const inserted = Number(rows[0]?.inserted ?? 0);
     return { inserted, duplicates: events.length - inserted };
@@ -65,4 +67,14 @@ export class AuditEventRepository {
  */
 export function canonicalEventText(body: Record<string, unknown>): string {
   return JSON.stringify(body);
+}
+
+/** The event filter's columns of each event: actionStatus, targetType, auditPayload.type (null when absent or not a string). */
+function filterColumns(events: readonly AuditEventRecord[]): [Array<string | null>, Array<string | null>, Array<string | null>] {
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  return [
+    events.map((event) => text(event.body.actionStatus)),
+    events.map((event) => text(event.body.targetType)),
+    events.map((event) => text((event.body.auditPayload as { type?: unknown } | undefined)?.type)),
+  ];
 }

@@ -31,6 +31,24 @@ const CONFIGURATION_FIELDS = /* GraphQL */ `
       }
     }
     integrityValidation
+    format
+    partitioning
+    objectNaming
+    eventFilter {
+      include {
+        actions
+        actionStatuses
+        targetTypes
+        auditPayloadTypes
+      }
+      exclude {
+        actions
+        actionStatuses
+        targetTypes
+        auditPayloadTypes
+      }
+    }
+    securityLakeAccountId
     createdAt
     updatedAt
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import { DeliveryFormat, ExportInterval, ExportPartitioning, ObjectNaming, ServerSideEncryption } from '../generated/prisma/enums';
 import { CliError } from './cli.errors';
 
 /**
@@ -21,11 +21,30 @@ const common = {
   kmsKeyArn: z.string().nullish(),
   /** Optional (ours, issue #10): signed digests; absent on create means true. */
   integrityValidation: z.boolean().optional(),
+  /** Optional (ours, issue #9; docs/delivery-formats.md): absent keeps today's NDJSON, dated folders, job-offset names, every event. */
+  format: z.enum(DeliveryFormat).optional(),
+  partitioning: z.enum(ExportPartitioning).optional(),
+  objectNaming: z.enum(ObjectNaming).optional(),
+  eventFilter: z
+    .strictObject({
+      include: z.strictObject(filterCriteria()).nullish(),
+      exclude: z.strictObject(filterCriteria()).nullish(),
+    })
+    .nullish(),
+  securityLakeAccountId: z.string().nullish(),
 };
 
+/** Create only: BEGINNING, NOW or an ISO 8601 timestamp (the service judges the value). */
+const startFrom = { startFrom: z.string().optional() };
+
+function filterCriteria() {
+  const values = z.array(z.string()).nullish();
+  return { actions: values, actionStatuses: values, targetTypes: values, auditPayloadTypes: values };
+}
+
 export const inputFileSchemas = {
-  'create:s3:accessKey': z.strictObject({ ...common, accessKeyId: z.string(), secretAccessKey: z.string() }),
-  'create:s3:assumedRole': z.strictObject({ ...common, roleArn: z.string() }),
+  'create:s3:accessKey': z.strictObject({ ...common, ...startFrom, accessKeyId: z.string(), secretAccessKey: z.string() }),
+  'create:s3:assumedRole': z.strictObject({ ...common, ...startFrom, roleArn: z.string() }),
   // Updates name the configuration and change only the fields present.
   'update:s3:accessKey': z.strictObject({
     id: z.string(),

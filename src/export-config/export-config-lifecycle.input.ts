@@ -1,6 +1,14 @@
 import { Field, InputType } from 'type-graphql';
 import { NotificationTargetInput } from '../notification/notification.type';
-import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import { DeliveryFormat, ExportInterval, ExportPartitioning, ObjectNaming, ServerSideEncryption } from '../generated/prisma/enums';
+import {
+  EVENT_FILTER_DESCRIPTION,
+  EventFilterInput,
+  FORMAT_DESCRIPTION,
+  OBJECT_NAMING_DESCRIPTION,
+  PARTITIONING_DESCRIPTION,
+  SECURITY_LAKE_ACCOUNT_ID_DESCRIPTION,
+} from './delivery-settings.type';
 import { INTEGRITY_VALIDATION_DESCRIPTION, KMS_KEY_ARN_DESCRIPTION, SERVER_SIDE_ENCRYPTION_DESCRIPTION } from './export-config.input';
 
 /**
@@ -44,6 +52,22 @@ function updateS3ExportConfigurationInput(idDescription: string) {
 
     @Field(() => Boolean, { nullable: true, description: `${INTEGRITY_VALIDATION_DESCRIPTION} Absent keeps it.` })
     integrityValidation?: boolean;
+
+    // Delivery settings (issue #9): absent keeps them; startFrom is create-only (the cursor belongs to the export).
+    @Field(() => DeliveryFormat, { nullable: true, description: `${FORMAT_DESCRIPTION} Absent keeps it.` })
+    format?: DeliveryFormat;
+
+    @Field(() => ExportPartitioning, { nullable: true, description: `${PARTITIONING_DESCRIPTION} Absent keeps it.` })
+    partitioning?: ExportPartitioning;
+
+    @Field(() => ObjectNaming, { nullable: true, description: `${OBJECT_NAMING_DESCRIPTION} Absent keeps it.` })
+    objectNaming?: ObjectNaming;
+
+    @Field(() => EventFilterInput, { nullable: true, description: `${EVENT_FILTER_DESCRIPTION} Absent keeps it; null removes it.` })
+    eventFilter?: EventFilterInput | null;
+
+    @Field(() => String, { nullable: true, description: `${SECURITY_LAKE_ACCOUNT_ID_DESCRIPTION} Absent keeps it; null removes it.` })
+    securityLakeAccountId?: string | null;
   }
   return UpdateS3ExportConfigurationInput;
 }

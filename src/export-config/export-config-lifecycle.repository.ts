@@ -1,5 +1,7 @@
 import type { PrismaTransaction } from '../database/prisma';
-import type { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import type { DeliveryFormat, ExportInterval, ExportPartitioning, ObjectNaming, ServerSideEncryption } from '../generated/prisma/enums';
+import { Prisma } from '../generated/prisma/client';
+import type { EventFilter } from '../delivery-format/event-filter';
 
 /** Columns a lifecycle change may write. */
 export interface ExportConfigurationChanges {
@@ -14,6 +16,12 @@ export interface ExportConfigurationChanges {
   serverSideEncryption?: ServerSideEncryption | null;
   kmsKeyArn?: string | null;
   integrityValidation?: boolean;
+  format?: DeliveryFormat;
+  partitioning?: ExportPartitioning;
+  objectNaming?: ObjectNaming;
+  /** null removes the filter. */
+  eventFilter?: EventFilter | null;
+  securityLakeAccountId?: string | null;
   connectionStatus?: string;
   lastTestedAt?: Date;
   nextHealthCheckAt?: Date | null;
@@ -31,11 +39,14 @@ export interface ExportConfigurationChanges {
 export class ExportConfigurationLifecycleRepository {
   /** Applies `changes` if the row is still at `expectedVersion`; false when it changed or is gone. */
   async updateIfUnchanged(tx: PrismaTransaction, id: string, expectedVersion: number, changes: ExportConfigurationChanges): Promise<boolean> {
+    const { eventFilter, ...columns } = changes;
     const { count } = await tx.exportConfiguration.updateMany({
       where: { id, version: expectedVersion },
       // Enabling again clears the automatic disable's reason and restarts its failure clock.
       data: {
-        ...changes,
+        ...columns,
+        // A JSON column is nulled with DbNull (plain null is refused by Prisma's types).
+        ...(eventFilter !== undefined ? { eventFilter: eventFilter ? (eventFilter as Prisma.InputJsonObject) : Prisma.DbNull } : {}),
         ...(changes.enabled === true ? { disabledReason: null, failingSince: null, disableWarnedAt: null } : {}),
         version: { increment: 1 },
         updatedAt: new Date(),

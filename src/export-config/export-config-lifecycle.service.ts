@@ -10,7 +10,8 @@ import type { ExportConfigurationRepository, ExportConfigurationRow } from './ex
 import type { ExportConfigurationChanges, ExportConfigurationLifecycleRepository } from './export-config-lifecycle.repository';
 import type { ExportConfiguration } from './export-config.type';
 import { connectionTestColumns, loadConfigurationRow, recordConfigurationEvent, syncSchedule } from './export-config.steps';
-import { assertEncryptionRules, configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
+import { normaliseEventFilter, type EventFilterInputShape } from '../delivery-format/event-filter';
+import { assertDeliveryRules, assertEncryptionRules, configurationIdSchema, parseInput, s3AccessKeyInputSchema, s3AssumedRoleInputSchema } from './export-config.validation';
 
 export interface ExportConfigurationLifecycleDependencies {
   /** Reads (and the transaction helper) are shared with the create use cases. */
@@ -27,8 +28,9 @@ export interface ExportConfigurationLifecycleDependencies {
 
 // Update inputs reuse the create rules field by field (one set of rules for create and update);
 // every field but `id` may be absent.
-const accessKeyUpdateSchema = s3AccessKeyInputSchema.partial().extend({ id: configurationIdSchema });
-const assumedRoleUpdateSchema = s3AssumedRoleInputSchema.partial().extend({ id: configurationIdSchema });
+// startFrom is create-only: an existing configuration's cursor belongs to its exports.
+const accessKeyUpdateSchema = s3AccessKeyInputSchema.omit({ startFrom: true }).partial().extend({ id: configurationIdSchema });
+const assumedRoleUpdateSchema = s3AssumedRoleInputSchema.omit({ startFrom: true }).partial().extend({ id: configurationIdSchema });
 
 const MUTATION_FOR: Record<EndpointType, string> = {
   S3_ACCESS_KEY: 'updateS3AccessKeyExportConfiguration',
@@ -195,6 +197,11 @@ export class ExportConfigurationLifecycleService {
       serverSideEncryption?: ExportConfigurationRow['serverSideEncryption'];
       kmsKeyArn?: string | null;
       integrityValidation?: boolean;
+      format?: ExportConfigurationRow['format'];
+      partitioning?: ExportConfigurationRow['partitioning'];
+      objectNaming?: ExportConfigurationRow['objectNaming'];
+      eventFilter?: EventFilterInputShape | null;
+      securityLakeAccountId?: string | null;
     },
   ): Partial<ExportConfigurationChanges> {
     const changes: Partial<ExportConfigurationChanges> = {};
@@ -208,6 +215,23 @@ export class ExportConfigurationLifecycleService {
     if (data.kmsKeyArn !== undefined && data.kmsKeyArn !== row.kmsKeyArn) changes.kmsKeyArn = data.kmsKeyArn;
     // Applies from the next job planned: a job fixes at planning whether it writes a digest.
     if (data.integrityValidation !== undefined && data.integrityValidation !== row.integrityValidation) changes.integrityValidation = data.integrityValidation;
+    // Delivery settings apply from the next job planned: a job fixes its format, filter and keys at planning.
+    if (data.format !== undefined && data.format !== row.format) changes.format = data.format;
+    if (data.partitioning !== undefined && data.partitioning !== row.partitioning) changes.partitioning = data.partitioning;
+    if (data.objectNaming !== undefined && data.objectNaming !== row.objectNaming) changes.objectNaming = data.objectNaming;
+    if (data.eventFilter !== undefined) {
+      const filter = normaliseEventFilter(data.eventFilter);
+      if (JSON.stringify(filter) !== JSON.stringify(row.eventFilter)) changes.eventFilter = filter;
+    }
+    if (data.securityLakeAccountId !== undefined && data.securityLakeAccountId !== row.securityLakeAccountId) changes.securityLakeAccountId = data.securityLakeAccountId;
+    assertDeliveryRules(
+      {
+        partitioning: changes.partitioning ?? row.partitioning,
+        securityLakeAccountId: changes.securityLakeAccountId !== undefined ? changes.securityLakeAccountId : row.securityLakeAccountId,
+        endpointType: row.endpointType,
+      },
+      'data',
+    );
     assertEncryptionRules(
       {
         serverSideEncryption: changes.serverSideEncryption !== undefined ? changes.serverSideEncryption : row.serverSideEncryption,

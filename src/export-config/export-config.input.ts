@@ -1,6 +1,15 @@
 import { Field, InputType } from 'type-graphql';
 import { NotificationTargetInput } from '../notification/notification.type';
-import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import { DeliveryFormat, ExportInterval, ExportPartitioning, ObjectNaming, ServerSideEncryption } from '../generated/prisma/enums';
+import {
+  EVENT_FILTER_DESCRIPTION,
+  EventFilterInput,
+  FORMAT_DESCRIPTION,
+  OBJECT_NAMING_DESCRIPTION,
+  PARTITIONING_DESCRIPTION,
+  SECURITY_LAKE_ACCOUNT_ID_DESCRIPTION,
+  START_FROM_DESCRIPTION,
+} from './delivery-settings.type';
 
 /** Shared with the update inputs, so create and update describe the encryption fields alike. */
 export const SERVER_SIDE_ENCRYPTION_DESCRIPTION =
@@ -44,6 +53,25 @@ export abstract class S3ExportConfigurationInput {
 
   @Field(() => Boolean, { nullable: true, description: `${INTEGRITY_VALIDATION_DESCRIPTION} Default true.` })
   integrityValidation?: boolean;
+
+  // Delivery settings (issue #9); absent: today's behaviour.
+  @Field(() => DeliveryFormat, { nullable: true, description: FORMAT_DESCRIPTION })
+  format?: DeliveryFormat;
+
+  @Field(() => ExportPartitioning, { nullable: true, description: PARTITIONING_DESCRIPTION })
+  partitioning?: ExportPartitioning;
+
+  @Field(() => ObjectNaming, { nullable: true, description: OBJECT_NAMING_DESCRIPTION })
+  objectNaming?: ObjectNaming;
+
+  @Field(() => EventFilterInput, { nullable: true, description: EVENT_FILTER_DESCRIPTION })
+  eventFilter?: EventFilterInput | null;
+
+  @Field(() => String, { nullable: true, description: SECURITY_LAKE_ACCOUNT_ID_DESCRIPTION })
+  securityLakeAccountId?: string | null;
+
+  @Field(() => String, { nullable: true, description: START_FROM_DESCRIPTION })
+  startFrom?: string;
 }
 
 @InputType('S3AccessKeyExportConfigurationInput', { description: 'An S3 destination written to with an IAM user access key.' })

@@ -1,4 +1,6 @@
 import type { ExportConfigurationListing } from './export-config.repository';
+import type { EventFilter, EventFilterCriteria } from '../delivery-format/event-filter';
+import { EventFilterCriteriaType, EventFilterType } from './delivery-settings.type';
 import { ExportConfiguration, S3AccessKeyEndpointConfiguration, S3AssumedRoleEndpointConfiguration, UserType } from './export-config.type';
 
 /**
@@ -14,6 +16,11 @@ export function toExportConfiguration(row: ExportConfigurationListing): ExportCo
     connectionStatus: row.connectionStatus,
     endpointConfiguration: toEndpointConfiguration(row),
     integrityValidation: row.integrityValidation,
+    format: row.format,
+    partitioning: row.partitioning,
+    objectNaming: row.objectNaming,
+    eventFilter: toEventFilter(row.eventFilter),
+    securityLakeAccountId: row.securityLakeAccountId,
     createdBy: toUser(row.createdBy),
     createdAt: row.createdAt,
     updatedBy: toUser(row.updatedBy),
@@ -47,6 +54,21 @@ function toEndpointConfiguration(row: ExportConfigurationListing): S3AccessKeyEn
   }
 }
 
+function toEventFilter(filter: EventFilter | null): EventFilterType | null {
+  if (!filter) return null;
+  return Object.assign(new EventFilterType(), { include: toCriteria(filter.include), exclude: toCriteria(filter.exclude) });
+}
+
+function toCriteria(criteria: EventFilterCriteria | undefined): EventFilterCriteriaType | null {
+  if (!criteria) return null;
+  return Object.assign(new EventFilterCriteriaType(), {
+    actions: criteria.actions ?? null,
+    actionStatuses: criteria.actionStatuses ?? null,
+    targetTypes: criteria.targetTypes ?? null,
+    auditPayloadTypes: criteria.auditPayloadTypes ?? null,
+  });
+}
+
 function toUser(user: { id: string; name: string } | null): UserType | null {
   return user ? Object.assign(new UserType(), { id: user.id, name: user.name }) : null;
 }
@@ -67,6 +89,11 @@ export function describeForAudit(
     | 'serverSideEncryption'
     | 'kmsKeyArn'
     | 'integrityValidation'
+    | 'format'
+    | 'partitioning'
+    | 'objectNaming'
+    | 'eventFilter'
+    | 'securityLakeAccountId'
     | 'accessKeyId'
     | 'roleArn'
     | 'connectionStatus'
@@ -82,6 +109,11 @@ export function describeForAudit(
     serverSideEncryption: row.serverSideEncryption,
     kmsKeyArn: row.kmsKeyArn,
     integrityValidation: row.integrityValidation,
+    format: row.format,
+    partitioning: row.partitioning,
+    objectNaming: row.objectNaming,
+    eventFilter: row.eventFilter,
+    securityLakeAccountId: row.securityLakeAccountId,
     accessKeyId: row.accessKeyId,
     roleArn: row.roleArn,
     connectionStatus: row.connectionStatus,

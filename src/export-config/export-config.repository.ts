@@ -1,5 +1,8 @@
-import type { EndpointType, ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import type { DeliveryFormat, EndpointType, ExportInterval, ExportPartitioning, ObjectNaming, ServerSideEncryption } from '../generated/prisma/enums';
+import type { EventFilter } from '../delivery-format/event-filter';
+import type { StartFrom } from './export-config.validation';
 import type { PrismaClient, PrismaTransaction } from '../database/prisma';
+import { Prisma } from '../generated/prisma/client';
 
 const include = {
   createdBy: { select: { id: true, name: true } },
@@ -8,10 +11,11 @@ const include = {
   _count: { select: { jobs: { where: { status: 'IN_PROGRESS' as const } } } },
 } as const;
 
-type StoredRow = Omit<ExportConfigurationRow, 'runInProgress'> & { _count: { jobs: number } };
+type StoredRow = Omit<ExportConfigurationRow, 'runInProgress' | 'eventFilter'> & { eventFilter: unknown; _count: { jobs: number } };
 
-function toRow({ _count, ...row }: StoredRow): ExportConfigurationRow {
-  return { ...row, runInProgress: _count.jobs > 0 };
+function toRow({ _count, eventFilter, ...row }: StoredRow): ExportConfigurationRow {
+  // Stored only by this repository, from a validated and normalised filter.
+  return { ...row, eventFilter: (eventFilter ?? null) as EventFilter | null, runInProgress: _count.jobs > 0 };
 }
 
 /** What getAllExportConfigurations shows of a configuration (see ExportConfigurationRepository.listAll). */
@@ -30,6 +34,11 @@ export type ExportConfigurationListing = Pick<
   | 'serverSideEncryption'
   | 'kmsKeyArn'
   | 'integrityValidation'
+  | 'format'
+  | 'partitioning'
+  | 'objectNaming'
+  | 'eventFilter'
+  | 'securityLakeAccountId'
   | 'createdAt'
   | 'updatedAt'
   | 'runRequestedAt'
@@ -54,6 +63,11 @@ interface ListingRow {
   server_side_encryption: string | null;
   kms_key_arn: string | null;
   integrity_validation: boolean;
+  format: DeliveryFormat;
+  partitioning: ExportPartitioning;
+  object_naming: ObjectNaming;
+  event_filter: EventFilter | null;
+  security_lake_account_id: string | null;
   created_at: string;
   updated_at: string;
   run_requested_at: string | null;
@@ -87,6 +101,12 @@ function toListing(row: ListingRow): ExportConfigurationListing {
     serverSideEncryption,
     kmsKeyArn: row.kms_key_arn,
     integrityValidation: row.integrity_validation,
+    format: row.format,
+    partitioning: row.partitioning,
+    objectNaming: row.object_naming,
+    // Stored only by this repository, from a validated and normalised filter (as toRow reads it).
+    eventFilter: row.event_filter ?? null,
+    securityLakeAccountId: row.security_lake_account_id,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     runRequestedAt: row.run_requested_at === null ? null : new Date(row.run_requested_at),
@@ -113,6 +133,12 @@ export interface ExportConfigurationRow {
   kmsKeyArn: string | null;
   /** Each job writes a signed digest (docs/integrity-digests.md). */
   integrityValidation: boolean;
+  /** Delivery settings (docs/delivery-formats.md). */
+  format: DeliveryFormat;
+  partitioning: ExportPartitioning;
+  objectNaming: ObjectNaming;
+  eventFilter: EventFilter | null;
+  securityLakeAccountId: string | null;
   lastTestedAt: Date | null;
   nextHealthCheckAt: Date | null;
   healthCheckFailures: number;
@@ -142,6 +168,11 @@ export interface NewExportConfiguration {
   serverSideEncryption: ServerSideEncryption | null;
   kmsKeyArn: string | null;
   integrityValidation: boolean;
+  format: DeliveryFormat;
+  partitioning: ExportPartitioning;
+  objectNaming: ObjectNaming;
+  eventFilter: EventFilter | null;
+  securityLakeAccountId: string | null;
   connectionStatus: string;
   lastTestedAt: Date;
   nextHealthCheckAt: Date | null;
@@ -158,8 +189,26 @@ export interface StoredSecret {
 export class ExportConfigurationRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async insert(tx: PrismaTransaction, data: NewExportConfiguration): Promise<ExportConfigurationRow> {
-    return toRow(await tx.exportConfiguration.create({ data: { ...data, updatedById: data.createdById }, include }));
+  /**
+   * Stores a new configuration, its cursor placed by `startFrom` (docs/delivery-formats.md):
+   * BEGINNING is 0; NOW is the newest stored event; a timestamp is the last event received before
+   * it. Events inserted meanwhile are not a worry: inserts keep the committed events a prefix of the
+   * sequence (AuditEventRepository), so an event is either at or below the cursor read here (before
+   * the start) or above it (delivered).
+   */
+  async insert(tx: PrismaTransaction, data: NewExportConfiguration, startFrom: StartFrom = { kind: 'BEGINNING' }): Promise<ExportConfigurationRow> {
+    const { eventFilter, ...columns } = data;
+    const created = await tx.exportConfiguration.create({
+      data: { ...columns, eventFilter: eventFilter ? (eventFilter as Prisma.InputJsonObject) : Prisma.DbNull, updatedById: data.createdById },
+      include,
+    });
+    if (startFrom.kind === 'BEGINNING') return toRow(created);
+    const before = startFrom.kind === 'TIMESTAMP' ? startFrom.timestamp : null;
+    await tx.$executeRaw`
+      UPDATE export_configurations
+         SET cursor = coalesce((SELECT max(sequence) FROM audit_events WHERE ${before}::timestamptz IS NULL OR received_timestamp < ${before}::timestamptz), 0)
+       WHERE id = ${data.id}::uuid`;
+    return (await this.findById(data.id, tx))!;
   }
 
   async findById(id: string, tx: PrismaTransaction | PrismaClient = this.prisma): Promise<ExportConfigurationRow | null> {
@@ -181,7 +230,8 @@ export class ExportConfigurationRepository {
     const [{ rows }] = await this.prisma.$queryRaw<Array<{ rows: string }>>`
       SELECT coalesce(json_agg(l ORDER BY l.created_at, l.id), '[]')::text AS rows
         FROM (SELECT c.id, c.interval, c.enabled, c.connection_status, c.endpoint_type, c.bucket, c.path, c.region, c.access_key_id, c.role_arn,
-                     c.server_side_encryption, c.kms_key_arn, c.integrity_validation, c.created_at, c.updated_at, c.run_requested_at,
+                     c.server_side_encryption, c.kms_key_arn, c.integrity_validation,
+                     c.format, c.partitioning, c.object_naming, c.event_filter, c.security_lake_account_id, c.created_at, c.updated_at, c.run_requested_at,
                      EXISTS (SELECT 1 FROM export_jobs j WHERE j.configuration_id = c.id AND j.status = 'IN_PROGRESS') AS run_in_progress,
                      cu.id AS created_by_id, cu.name AS created_by_name, uu.id AS updated_by_id, uu.name AS updated_by_name
                 FROM export_configurations c

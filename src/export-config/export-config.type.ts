@@ -1,6 +1,7 @@
 import { DateTimeResolver } from 'graphql-scalars';
 import { createUnionType, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import { DeliveryFormat, ExportInterval, ExportPartitioning, ObjectNaming, ServerSideEncryption } from '../generated/prisma/enums';
+import { EventFilterType } from './delivery-settings.type';
 
 /**
  * The API's view of an export configuration. These classes are built only by
@@ -123,6 +124,24 @@ export class ExportConfiguration {
       'Whether each export job writes a signed digest of its objects under <path>/_digest/ (check them with `audit-export validate`; keys from getDigestPublicKeys). True for configurations created since digests exist, false for older ones.',
   })
   integrityValidation!: boolean;
+
+  @Field(() => DeliveryFormat, { description: 'How each delivered object is encoded (docs/delivery-formats.md).' })
+  format!: DeliveryFormat;
+
+  @Field(() => ExportPartitioning, { description: 'Which folder under the path each object goes to.' })
+  partitioning!: ExportPartitioning;
+
+  @Field(() => ObjectNaming, { description: 'How each delivered object is named.' })
+  objectNaming!: ObjectNaming;
+
+  @Field(() => EventFilterType, { nullable: true, description: 'Which events go to this destination; null when every event does.' })
+  eventFilter!: EventFilterType | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "The account id of SECURITY_LAKE partitions as given; null when none was (assumed-role configurations then use the role ARN's account).",
+  })
+  securityLakeAccountId!: string | null;
 
   @Field(() => UserType, { nullable: true, description: 'Who created the configuration.' })
   createdBy!: UserType | null;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { EncryptionSettings } from '../aws/server-side-encryption';
 import { BadUserInputError, DomainError } from '../common/errors';
-import { ExportInterval, ServerSideEncryption } from '../generated/prisma/enums';
+import { DeliveryFormat, ExportInterval, ExportPartitioning, ObjectNaming, ServerSideEncryption } from '../generated/prisma/enums';
+import { isFormatAvailable } from '../delivery-format/delivery-format.registry';
 
 /**
  * The one place where export-configuration input is checked and normalised. GraphQL, the CLI and
@@ -137,10 +138,101 @@ export function assertEncryptionRules(settings: EncryptionSettings & { region: s
   }
 }
 
+/*
+ * Delivery settings (issue #9, docs/delivery-formats.md). Absent on create: today's behaviour (the
+ * service fills in the defaults); absent on update: unchanged. Null is refused for the enums (there
+ * is always a format) and means "none" for the filter and the account id.
+ */
+const format = z
+  .enum(DeliveryFormat, { error: `must be one of ${Object.values(DeliveryFormat).join(', ')}` })
+  .superRefine((value, ctx) => {
+    if (!isFormatAvailable(value)) ctx.addIssue({ code: 'custom', message: `${value} is not available in this build (available: ${availableFormats().join(', ')})` });
+  })
+  .optional();
+const partitioning = z.enum(ExportPartitioning, { error: `must be one of ${Object.values(ExportPartitioning).join(', ')}` }).optional();
+const objectNaming = z.enum(ObjectNaming, { error: `must be one of ${Object.values(ObjectNaming).join(', ')}` }).optional();
+
+const MAX_FILTER_VALUES = 100;
+const filterValues = z
+  .array(z.string().min(1, 'must not contain empty values').max(256, 'must not contain values longer than 256 characters'), { error: 'must be a list of strings' })
+  .max(MAX_FILTER_VALUES, `must have at most ${MAX_FILTER_VALUES} values`)
+  .nullish();
+const filterCriteria = z.strictObject({ actions: filterValues, actionStatuses: filterValues, targetTypes: filterValues, auditPayloadTypes: filterValues }).nullish();
+/** null (or absent on create): every event is delivered; absent on update: unchanged. */
+const eventFilter = z.strictObject({ include: filterCriteria, exclude: filterCriteria }).nullish();
+
+/** The accountId of SECURITY_LAKE partitions: a 12-digit AWS account id. */
+const securityLakeAccountId = z
+  .string()
+  .regex(/^\d{12}$/, 'must be a 12-digit AWS account id')
+  .nullish();
+
+/**
+ * Where a new configuration's export starts, in ingestion order: BEGINNING (every event stored),
+ * NOW (only events received from now on), or an ISO 8601 timestamp with offset (the events
+ * received at or after it: the cursor starts at the last event received before it). A timestamp in
+ * the future is refused: it would mean "from now", said in a misleading way.
+ */
+export type StartFrom = { kind: 'BEGINNING' } | { kind: 'NOW' } | { kind: 'TIMESTAMP'; timestamp: Date };
+const startFrom = z
+  .string({ error: 'must be BEGINNING, NOW or an ISO 8601 timestamp such as 2026-11-20T00:00:00Z' })
+  .transform((value, ctx): StartFrom => {
+    if (value === 'BEGINNING' || value === 'NOW') return { kind: value };
+    if (!z.iso.datetime({ offset: true }).safeParse(value).success) {
+      ctx.addIssue({ code: 'custom', message: 'must be BEGINNING, NOW or an ISO 8601 timestamp such as 2026-11-20T00:00:00Z' });
+      return z.NEVER;
+    }
+    const timestamp = new Date(value);
+    if (timestamp.getTime() > Date.now()) {
+      ctx.addIssue({ code: 'custom', message: 'must not be in the future (use NOW to deliver only the events received from now on)' });
+      return z.NEVER;
+    }
+    return { kind: 'TIMESTAMP', timestamp };
+  })
+  .optional();
+
+function availableFormats(): DeliveryFormat[] {
+  return Object.values(DeliveryFormat).filter(isFormatAvailable);
+}
+
+/** The fields of the delivery settings shared by create and update (startFrom is create-only). */
+const delivery = { format, partitioning, objectNaming, eventFilter, securityLakeAccountId };
+
+/**
+ * The rule that ties the delivery settings to the endpoint, checked on the configuration as it
+ * will be stored (create input, or stored row with the update applied): SECURITY_LAKE partitions
+ * name an AWS account. An assumed-role configuration defaults to its role ARN's account; an
+ * access-key one must say it (docs/delivery-formats.md explains why no STS call guesses it).
+ * Throws BAD_USER_INPUT naming `<fieldPrefix>.securityLakeAccountId`.
+ */
+export function assertDeliveryRules(
+  settings: { partitioning: ExportPartitioning; securityLakeAccountId: string | null; endpointType: 'S3_ACCESS_KEY' | 'S3_ASSUMED_ROLE' },
+  fieldPrefix: string,
+): void {
+  if (settings.partitioning === 'SECURITY_LAKE' && settings.endpointType === 'S3_ACCESS_KEY' && settings.securityLakeAccountId === null) {
+    throw new BadUserInputError(
+      `${fieldPrefix}.securityLakeAccountId`,
+      "is required with partitioning SECURITY_LAKE for an access-key configuration: it is the accountId=<account> folder (assumed-role configurations default to the role ARN's account)",
+    );
+  }
+}
+
 // strictObject: unknown fields are refused, not silently dropped. GraphQL already refuses them for
 // input objects; this also covers callers that bypass GraphQL.
-export const s3AccessKeyInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, integrityValidation, accessKeyId, secretAccessKey });
-export const s3AssumedRoleInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, integrityValidation, roleArn });
+export const s3AccessKeyInputSchema = z.strictObject({
+  interval,
+  bucket,
+  path,
+  region,
+  serverSideEncryption,
+  kmsKeyArn,
+  integrityValidation,
+  ...delivery,
+  startFrom,
+  accessKeyId,
+  secretAccessKey,
+});
+export const s3AssumedRoleInputSchema = z.strictObject({ interval, bucket, path, region, serverSideEncryption, kmsKeyArn, integrityValidation, ...delivery, startFrom, roleArn });
 export const configurationIdSchema = z.uuid({ error: 'must be an export configuration id (UUID)' });
 
 /**

@@ -6,7 +6,11 @@ import type { ConnectionTarget } from '../connection-test/connection-test.servic
 import { connectionErrorFields } from '../database/connection-error';
 import { DisconnectSafeQueryStream } from '../database/disconnect-safe-query-stream';
 import type { PrismaClient, PrismaTransaction } from '../database/prisma';
-import type { ExportInterval, ExportStatus, ExportTrigger } from '../generated/prisma/enums';
+import type { DeliveryFormat, ExportInterval, ExportPartitioning, ExportStatus, ExportTrigger, ObjectNaming } from '../generated/prisma/enums';
+import { Prisma } from '../generated/prisma/client';
+import type { EventFilter } from '../delivery-format/event-filter';
+import { eventFilterCondition, partitionStartExpression } from './export-event-selection';
+import { PARTITION_UNIT } from './export-object-key';
 import { recordDelivery, recordRunFailure } from '../export-config/export-config.repository';
 import { enqueueNotifications } from '../notification/notification-delivery.repository';
 import { AuditEventWatermarkRepository, DEFAULT_WATERMARK_WAIT_MS, FINAL_SEQUENCE_SQL } from '../audit-event/audit-event-watermark.repository';
@@ -54,6 +58,12 @@ export interface RunConfiguration extends ConnectionTarget {
   interval: ExportInterval;
   /** Sequence of the last event delivered. */
   cursor: bigint;
+  /** Delivery settings (docs/delivery-formats.md), fixed into each job at planning. */
+  format: DeliveryFormat;
+  partitioning: ExportPartitioning;
+  objectNaming: ObjectNaming;
+  eventFilter: EventFilter | null;
+  securityLakeAccountId: string | null;
 }
 
 export interface PlannedTask {
@@ -65,6 +75,13 @@ export interface PlannedTask {
   objectKey: string;
   status: ExportStatus;
   attempts: number;
+  /**
+   * The event-time range [start, end) of the task's partition; null for DELIVERY_DATE. The task's
+   * events are those of its job's filter in (fromSequence, toSequence] whose eventTimestamp is in
+   * it: exactly `limit` of them, fixed at planning.
+   */
+  partitionStart: Date | null;
+  partitionEnd: Date | null;
 }
 
 export interface PlannedJob {
@@ -82,6 +99,9 @@ export interface PlannedJob {
   tasks: PlannedTask[];
   /** What the job's digest is made of, fixed at planning (docs/integrity-digests.md). */
   digest: PlannedDigest | null;
+  /** The encoding of its objects and the filter that chose its events, fixed at planning. */
+  format: DeliveryFormat;
+  eventFilter: EventFilter | null;
 }
 
 /** A job's digest as planned: whether and after which digest it is written, and its time range. */
@@ -90,6 +110,13 @@ export interface PlannedDigest {
   previous: { bucket: string; key: string; sha256: string } | null;
   firstEventReceivedAt: Date;
   lastEventReceivedAt: Date;
+}
+
+/** Which events of a sequence range a task holds, besides the range: its partition and its job's filter. */
+export interface EventSelection {
+  partitionStart: Date | null;
+  partitionEnd: Date | null;
+  eventFilter: EventFilter | null;
 }
 
 /** A delivered object's facts, recorded when its task succeeds. */
@@ -117,11 +144,27 @@ export interface PlanRequest {
   path: string | null;
   maxEventsPerTask: number;
   startedAt: Date;
-  /** The object key of a task, fixed now so that every retry writes the same object. */
-  objectKey: (job: { id: string; startedAt: Date }, offset: number) => string;
+  /**
+   * The object key of a task, fixed now so that every retry writes the same object.
+   * `partitionStart`: the start of the task's event-time partition (null for DELIVERY_DATE).
+   */
+  objectKey: (job: { id: string; startedAt: Date }, offset: number, partitionStart: Date | null) => string;
+  /** Which events, grouped how, encoded how (docs/delivery-formats.md); absent: every event, one partition, NDJSON. */
+  delivery?: { format: DeliveryFormat; partitioning: ExportPartitioning; eventFilter: EventFilter | null };
 }
 
-const TASK_SELECT = { id: true, offset: true, limit: true, fromSequence: true, toSequence: true, objectKey: true, status: true, attempts: true } as const;
+const TASK_SELECT = {
+  id: true,
+  offset: true,
+  limit: true,
+  fromSequence: true,
+  toSequence: true,
+  objectKey: true,
+  status: true,
+  attempts: true,
+  partitionStart: true,
+  partitionEnd: true,
+} as const;
 
 const JOB_SELECT = {
   id: true,
@@ -139,12 +182,15 @@ const JOB_SELECT = {
   previousDigestSha256: true,
   firstEventReceivedAt: true,
   lastEventReceivedAt: true,
+  format: true,
+  eventFilter: true,
   tasks: { select: TASK_SELECT, orderBy: { offset: 'asc' as const } },
 } as const;
 
 type StoredJob = {
-  [K in keyof Omit<PlannedJob, 'digest'>]: PlannedJob[K];
+  [K in keyof Omit<PlannedJob, 'digest' | 'eventFilter'>]: PlannedJob[K];
 } & {
+  eventFilter: unknown;
   integrityValidation: boolean;
   previousDigestBucket: string | null;
   previousDigestKey: string | null;
@@ -154,11 +200,12 @@ type StoredJob = {
 };
 
 function toPlannedJob(stored: StoredJob): PlannedJob {
-  const { integrityValidation, previousDigestBucket, previousDigestKey, previousDigestSha256, firstEventReceivedAt, lastEventReceivedAt, ...job } = stored;
+  const { integrityValidation, previousDigestBucket, previousDigestKey, previousDigestSha256, firstEventReceivedAt, lastEventReceivedAt, eventFilter, ...job } = stored;
   const previous =
     previousDigestBucket && previousDigestKey && previousDigestSha256 ? { bucket: previousDigestBucket, key: previousDigestKey, sha256: previousDigestSha256 } : null;
   const digest = integrityValidation && firstEventReceivedAt && lastEventReceivedAt ? { previous, firstEventReceivedAt, lastEventReceivedAt } : null;
-  return { ...job, digest };
+  // Written only by planJob, from the configuration's validated filter.
+  return { ...job, digest, eventFilter: (eventFilter ?? null) as EventFilter | null };
 }
 
 /** The statuses of a job that is not finished; the database allows one such job per configuration. */
@@ -263,8 +310,8 @@ export class ExportJobRepository {
     return new ExportTaskClaimRepository(this.pool, this.logger);
   }
 
-  findConfiguration(configurationId: string): Promise<RunConfiguration | null> {
-    return this.prisma.exportConfiguration.findUnique({
+  async findConfiguration(configurationId: string): Promise<RunConfiguration | null> {
+    const row = await this.prisma.exportConfiguration.findUnique({
       where: { id: configurationId },
       select: {
         id: true,
@@ -280,15 +327,17 @@ export class ExportJobRepository {
         accessKeyId: true,
         secretCiphertext: true,
         roleArn: true,
+        format: true,
+        partitioning: true,
+        objectNaming: true,
+        eventFilter: true,
+        securityLakeAccountId: true,
       },
     });
+    // The filter is written only by the configuration's repository, validated and normalised.
+    return row && { ...row, eventFilter: (row.eventFilter ?? null) as EventFilter | null };
   }
 
-  /**
-   * The job a previous run left unfinished (a crash, or a failure), if any. There is at most one:
-   * a run always finishes or resumes it before planning a new one, and the cursor only moves when
-   * a job succeeds.
-   */
   /** A job by id, for a worker that helps with its tasks (issue #11). */
   async findJob(jobId: string): Promise<PlannedJob | null> {
     const stored = await this.prisma.exportJob.findUnique({ where: { id: jobId }, select: JOB_SELECT });
@@ -300,6 +349,11 @@ export class ExportJobRepository {
     return this.prisma.exportJobTask.count({ where: { jobId, status: { notIn: ['SUCCEEDED', 'SUPERSEDED'] } } });
   }
 
+  /**
+   * The job a previous run left unfinished (a crash, or a failure), if any. There is at most one:
+   * a run always finishes or resumes it before planning a new one, and the cursor only moves when
+   * a job succeeds.
+   */
   async findUnfinishedJob(configurationId: string): Promise<PlannedJob | null> {
     const stored = await this.prisma.exportJob.findFirst({
       where: { configurationId, status: { in: UNFINISHED } },
@@ -348,38 +402,16 @@ export class ExportJobRepository {
         if (!configuration) throw new Error(`Export configuration ${request.configurationId} was not found`);
         if ((await tx.exportJob.count({ where: { configurationId: request.configurationId, status: { in: UNFINISHED } } })) > 0) return null;
         const from = configuration.cursor;
-        // Every task boundary: the sequence of each maxEventsPerTask-th event, and of the last one
-        // up to the watermark (the final sequence, read in this statement's snapshot).
-        const boundaries = await tx.$queryRawUnsafe<Array<{ sequence: bigint; position: bigint }>>(
-          `SELECT numbered.sequence, numbered.position
-             FROM (SELECT e.sequence, row_number() OVER (ORDER BY e.sequence) AS position, count(*) OVER () AS total
-                     FROM audit_events e
-                    WHERE e.sequence > $1 AND e.sequence <= ${FINAL_SEQUENCE_SQL}) numbered
-            WHERE numbered.position % $2 = 0 OR numbered.position = numbered.total
-            ORDER BY numbered.sequence`,
-          from,
-          request.maxEventsPerTask,
-        );
-        if (boundaries.length === 0) return null;
-
+        const delivery = request.delivery ?? { format: 'NDJSON_GZIP', partitioning: 'DELIVERY_DATE', eventFilter: null };
+        // The plan's upper bound, read once: the watermark (the final sequence in this statement's
+        // snapshot). Every transaction that drew a sequence up to it had finished by then, so the
+        // later statements that plan the tasks see exactly the events of (from, newest], for good.
+        const [{ newest }] = await tx.$queryRawUnsafe<Array<{ newest: bigint | null }>>(`SELECT ${FINAL_SEQUENCE_SQL} AS newest`);
+        if (newest === null || newest <= from) return null;
         const id = randomUUID();
-        const tasks: PlannedTask[] = [];
-        let previous = { sequence: from, position: 0 };
-        for (const boundary of boundaries) {
-          const position = Number(boundary.position);
-          tasks.push({
-            id: randomUUID(),
-            offset: previous.position,
-            limit: position - previous.position,
-            fromSequence: previous.sequence,
-            toSequence: boundary.sequence,
-            objectKey: request.objectKey({ id, startedAt: request.startedAt }, previous.position),
-            status: 'PENDING',
-            attempts: 0,
-          });
-          previous = { sequence: boundary.sequence, position };
-        }
-        const toSequence = previous.sequence;
+        const tasks = await this.planTasks(tx, request, delivery, { id, from, to: newest });
+        const toSequence = newest;
+        const eventCount = tasks.reduce((sum, task) => sum + task.limit, 0);
         const digest = configuration.integrity_validation ? await this.planDigest(tx, request.configurationId, from, toSequence) : null;
         await tx.exportJob.create({
           data: {
@@ -389,7 +421,9 @@ export class ExportJobRepository {
             status: 'IN_PROGRESS',
             fromSequence: from,
             toSequence,
-            eventCount: previous.position,
+            eventCount,
+            format: delivery.format,
+            eventFilter: delivery.eventFilter ? (delivery.eventFilter as Prisma.InputJsonObject) : Prisma.DbNull,
             bucket: request.bucket,
             path: request.path,
             startTimestamp: request.startedAt,
@@ -414,10 +448,75 @@ export class ExportJobRepository {
           failureCount: 0,
           tasks,
           digest,
+          format: delivery.format,
+          eventFilter: delivery.eventFilter,
         };
       },
       { timeout: 120_000, maxWait: 30_000 },
     );
+  }
+
+  /**
+   * The tasks of a job over (from, to] (docs/delivery-formats.md, "Planning"), inside planJob's
+   * transaction. The events the filter keeps are grouped by partition (one group for
+   * DELIVERY_DATE) and each group is cut, in sequence order, into chunks of at most
+   * maxEventsPerTask: a chunk is a task, so an object never mixes partitions and holds exactly its
+   * chunk's events. A task's range starts after the previous chunk of its partition (or at the
+   * cursor), so streaming (sequence range + partition + filter) finds exactly its events again.
+   *
+   * Tasks are ordered by their first event, and their offsets count the job's delivered events
+   * in that order. With no filter and DELIVERY_DATE this is the single-partition plan of before:
+   * the same ranges, offsets and keys. Events the filter drops belong to no task; the job still
+   * covers them, so completing it moves the cursor past them. A job whose every event is filtered
+   * out has no task at all (and completes at once).
+   */
+  private async planTasks(
+    tx: PrismaTransaction,
+    request: PlanRequest,
+    delivery: NonNullable<PlanRequest['delivery']>,
+    job: { id: string; from: bigint; to: bigint },
+  ): Promise<PlannedTask[]> {
+    const filter = eventFilterCondition(delivery.eventFilter, 4);
+    const partitionStart = partitionStartExpression(delivery.partitioning);
+    const chunks = await tx.$queryRawUnsafe<Array<{ partition_start: Date | null; from_sequence: bigint; to_sequence: bigint; event_count: bigint }>>(
+      `WITH selected AS (
+         SELECT e.sequence, ${partitionStart} AS partition_start,
+                row_number() OVER (PARTITION BY ${partitionStart} ORDER BY e.sequence) AS position
+           FROM audit_events e
+          WHERE e.sequence > $1 AND e.sequence <= $2${filter.sql}
+       ), chunks AS (
+         SELECT partition_start, (position - 1) / $3 AS chunk, min(sequence) AS first_sequence, max(sequence) AS last_sequence, count(*) AS event_count
+           FROM selected
+          GROUP BY partition_start, (position - 1) / $3
+       )
+       SELECT partition_start, event_count, last_sequence AS to_sequence,
+              coalesce(lag(last_sequence) OVER (PARTITION BY partition_start ORDER BY chunk), $1) AS from_sequence
+         FROM chunks
+        ORDER BY first_sequence`,
+      job.from,
+      job.to,
+      request.maxEventsPerTask,
+      ...filter.parameters,
+    );
+    const spanMs = PARTITION_UNIT[delivery.partitioning]?.spanMs;
+    let offset = 0;
+    return chunks.map((chunk) => {
+      const limit = Number(chunk.event_count);
+      const task: PlannedTask = {
+        id: randomUUID(),
+        offset,
+        limit,
+        fromSequence: chunk.from_sequence,
+        toSequence: chunk.to_sequence,
+        objectKey: request.objectKey({ id: job.id, startedAt: request.startedAt }, offset, chunk.partition_start),
+        status: 'PENDING',
+        attempts: 0,
+        partitionStart: chunk.partition_start,
+        partitionEnd: chunk.partition_start && spanMs ? new Date(chunk.partition_start.getTime() + spanMs) : null,
+      };
+      offset += limit;
+      return task;
+    });
   }
 
   /** Inside planJob's transaction, with the configuration row locked. */
@@ -589,16 +688,33 @@ export class ExportJobRepository {
   }
 
   /**
-   * The bodies of the events in (fromSequence, toSequence], in sequence order, as JSON text, one
-   * array row at a time, fetched through a server-side cursor in batches so memory stays bounded
-   * whatever the task size. Call `release()` once the stream has ended or failed.
+   * The bodies of a task's events, in sequence order, as JSON text (verbatim: body is json, kept as
+   * ingested), one array row at a time, fetched through a server-side cursor in batches so memory
+   * stays bounded whatever the task size. The task's events: those in (fromSequence, toSequence]
+   * that the job's filter keeps and, for event-time partitions, whose eventTimestamp is in the
+   * task's partition; the same conditions as planning, so exactly the planned events. Call
+   * `release()` once the stream has ended or failed.
    */
-  async streamEventBodies(fromSequence: bigint, toSequence: bigint, batchSize = 2000): Promise<{ rows: Readable; release: (error?: Error) => void }> {
+  async streamEventBodies(
+    fromSequence: bigint,
+    toSequence: bigint,
+    batchSize = 2000,
+    selection: EventSelection = { partitionStart: null, partitionEnd: null, eventFilter: null },
+  ): Promise<{ rows: Readable; release: (error?: Error) => void }> {
+    const { partitionStart, partitionEnd, eventFilter } = selection;
+    const partitioned = partitionStart !== null && partitionEnd !== null;
+    const filter = eventFilterCondition(eventFilter, partitioned ? 5 : 3);
+    const parameters: unknown[] = [fromSequence.toString(), toSequence.toString()];
+    if (partitioned) parameters.push(partitionStart.toISOString(), partitionEnd.toISOString());
+    parameters.push(...filter.parameters);
     const client: PoolClient = await this.pool.connect();
     const rows = client.query(
       new DisconnectSafeQueryStream(
-        'SELECT body::text FROM audit_events WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence',
-        [fromSequence.toString(), toSequence.toString()],
+        // Starts "SELECT body::text" as before (operators find a task's stream in pg_stat_activity by it).
+        `SELECT body::text FROM audit_events e WHERE e.sequence > $1 AND e.sequence <= $2` +
+          (partitioned ? ' AND e.event_timestamp >= $3::timestamptz AND e.event_timestamp < $4::timestamptz' : '') +
+          `${filter.sql} ORDER BY e.sequence`,
+        parameters,
         {
           batchSize,
           rowMode: 'array',

@@ -8,7 +8,8 @@ import type { ExportTrigger } from '../generated/prisma/enums';
 import { RefreshingCredentials } from './export-credentials';
 import { ExportTaskFailure, failureReason } from './export-failure';
 import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration, RunLock } from './export-job.repository';
-import { exportObjectKey } from './export-object-key';
+import { exportObjectKey, roleArnAccount, type ObjectKeyLayout } from './export-object-key';
+import { formatExtension } from '../delivery-format/delivery-format.registry';
 import { NO_EXPORT_RUN_METRICS, type ExportRunMetrics } from './export-run.metrics';
 import type { ExportTaskUploader } from './export-task.uploader';
 import { attemptStep } from './export-step.attempt';
@@ -218,7 +219,9 @@ export class ExportRunService {
       path: configuration.path,
       maxEventsPerTask: this.options.maxEventsPerTask,
       startedAt: this.now(),
-      objectKey: (planned, offset) => exportObjectKey(configuration.path, planned.startedAt, planned.id, offset),
+      // The delivery settings as they are now are fixed into the job (docs/delivery-formats.md).
+      delivery: { format: configuration.format, partitioning: configuration.partitioning, eventFilter: configuration.eventFilter },
+      objectKey: (planned, offset, partitionStart) => exportObjectKey(objectKeyLayout(configuration), planned, { offset, partitionStart }),
     });
     if (job) {
       this.logger.info({ configurationId, jobId: job.id, tasks: job.tasks.length, from: job.fromSequence.toString(), to: job.toSequence.toString() }, 'export job planned');
@@ -349,6 +352,22 @@ export class ExportRunService {
 export function jobRetryDelayMs(failures: number, baseMs: number, intervalMs: number): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 30);
   return Math.min(baseMs * 2 ** exponent, intervalMs);
+}
+
+/**
+ * How the configuration's keys are laid out. SECURITY_LAKE's account: the one the admin gave, else
+ * the role ARN's (validation requires one for access-key configurations).
+ */
+function objectKeyLayout(configuration: RunConfiguration): ObjectKeyLayout {
+  return {
+    configurationId: configuration.id,
+    path: configuration.path,
+    partitioning: configuration.partitioning,
+    objectNaming: configuration.objectNaming,
+    extension: formatExtension(configuration.format),
+    region: configuration.region,
+    accountId: configuration.securityLakeAccountId ?? roleArnAccount(configuration.roleArn ?? null),
+  };
 }
 
 function sameDestination(job: Pick<PlannedJob, 'bucket' | 'path'>, configuration: Pick<RunConfiguration, 'bucket' | 'path'>): boolean {

@@ -143,7 +143,7 @@ export class ExportTaskExecutor {
         await this.repository.startTaskAttempt(task.id);
         const retries = countClientRetries(s3);
         try {
-          const { eventCount, object } = await this.uploader.upload(s3, { bucket: job.bucket, encryption: objectEncryption(configuration) }, job.id, task);
+          const { eventCount, object } = await this.uploader.upload(s3, { bucket: job.bucket, encryption: objectEncryption(configuration) }, job, task);
           this.metrics.objectUploaded(configuration.id, { eventCount, bytes: object.bytes });
           await this.repository.addTaskRetries(task.id, retries());
           // A claim lost during the upload: another worker may be sending the same object now, and

@@ -81,7 +81,7 @@ export class PartBufferPool {
 export async function writeObjectInParts(
   s3: S3Client,
   target: ObjectTarget,
-  source: AsyncIterable<Buffer>,
+  source: AsyncIterable<Uint8Array>,
   options: { pool: PartBufferPool; concurrency: number },
 ): Promise<ObjectWriteResult> {
   const { pool, concurrency } = options;
@@ -134,8 +134,10 @@ export async function writeObjectInParts(
   let buffer = takeBuffer();
   let used = 0;
   try {
-    for await (const chunk of source) {
+    for await (const bytesOrBuffer of source) {
       throwIfStopped();
+      // Encoders may yield plain Uint8Arrays (docs of DeliveryFormatEncoder); a view, not a copy.
+      const chunk = Buffer.isBuffer(bytesOrBuffer) ? bytesOrBuffer : Buffer.from(bytesOrBuffer.buffer, bytesOrBuffer.byteOffset, bytesOrBuffer.byteLength);
       hash.update(chunk);
       let offset = 0;
       while (offset < chunk.length) {

@@ -41,6 +41,12 @@ describe('schema.graphql', () => {
       endpointConfiguration: 'EndpointConfiguration!',
       // Ours (issue #10): signed digests of every job.
       integrityValidation: 'Boolean!',
+      // Ours (issue #9): delivery settings.
+      format: 'DeliveryFormat!',
+      partitioning: 'ExportPartitioning!',
+      objectNaming: 'ObjectNaming!',
+      eventFilter: 'EventFilter',
+      securityLakeAccountId: 'String',
       createdBy: 'User',
       createdAt: 'DateTime!',
       updatedBy: 'User',
@@ -83,6 +89,23 @@ describe('schema.graphql', () => {
     expect(fields('ExportJob').oldestEventReceivedAt).toBe('DateTime');
     // Ours (issue #10): the server-side encryption every object is written with.
     const encryption = { serverSideEncryption: 'ServerSideEncryption', kmsKeyArn: 'String' };
+    // Ours (issue #9): optional delivery settings on create and update (startFrom on create only).
+    const delivery = {
+      format: 'DeliveryFormat',
+      partitioning: 'ExportPartitioning',
+      objectNaming: 'ObjectNaming',
+      eventFilter: 'EventFilterInput',
+      securityLakeAccountId: 'String',
+    };
+    expect(fields('EventFilterInput')).toEqual({ include: 'EventFilterCriteriaInput', exclude: 'EventFilterCriteriaInput' });
+    expect(fields('EventFilterCriteriaInput')).toEqual({ actions: '[String!]', actionStatuses: '[String!]', targetTypes: '[String!]', auditPayloadTypes: '[String!]' });
+    expect((sdl.getType('DeliveryFormat') as unknown as { getValues(): Array<{ name: string }> }).getValues().map((value) => value.name)).toEqual([
+      // The emitted schema lists enum values sorted.
+      'CLOUDTRAIL_JSON_GZIP',
+      'JSON_ARRAY_GZIP',
+      'NDJSON_GZIP',
+      'OCSF_PARQUET',
+    ]);
     expect(fields('S3AccessKeyEndpointConfiguration')).toEqual({ bucket: 'String!', path: 'String', region: 'String!', ...encryption, accessKeyId: 'String!' });
     expect(fields('S3AssumedRoleEndpointConfiguration')).toEqual({
       bucket: 'String!',
@@ -99,6 +122,8 @@ describe('schema.graphql', () => {
       region: 'String!',
       ...encryption,
       integrityValidation: 'Boolean',
+      ...delivery,
+      startFrom: 'String',
       notificationTargets: '[NotificationTargetInput!]',
       accessKeyId: 'String!',
       secretAccessKey: 'String!',
@@ -111,6 +136,7 @@ describe('schema.graphql', () => {
       region: 'String',
       ...encryption,
       integrityValidation: 'Boolean',
+      ...delivery,
       notificationTargets: '[NotificationTargetInput!]',
       roleArn: 'String',
     });

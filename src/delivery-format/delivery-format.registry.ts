@@ -1,0 +1,39 @@
+import type { DeliveryFormat } from '../generated/prisma/enums';
+import type { DeliveryFormatEncoder, EncoderOptions } from './delivery-format.encoder';
+import { gzipTextEncoder } from './gzip-text.encoder';
+
+/**
+ * The formats this build can encode, by name. A format of the API's enum with no entry here is
+ * refused when a configuration asks for it (export-config.validation.ts), so a configuration can
+ * never be stored with a format its exports could not write.
+ *
+ * OCSF_PARQUET has no entry yet: its encoder (`encodeOcsfParquet(eventTexts, options)` in
+ * src/delivery-format/ocsf/) is built separately. Wiring it is one entry here, e.g.
+ *   OCSF_PARQUET: () => ({ format: 'OCSF_PARQUET', extension: 'parquet', contentType: 'application/vnd.apache.parquet',
+ *                          encode: (eventTexts) => encodeOcsfParquet(eventTexts) }),
+ * (no contentEncoding: Parquet compresses its pages itself).
+ */
+const ENCODERS: Partial<Record<DeliveryFormat, (options: EncoderOptions) => DeliveryFormatEncoder>> = {
+  NDJSON_GZIP: (options) => gzipTextEncoder('NDJSON_GZIP', options),
+  JSON_ARRAY_GZIP: (options) => gzipTextEncoder('JSON_ARRAY_GZIP', options),
+  CLOUDTRAIL_JSON_GZIP: (options) => gzipTextEncoder('CLOUDTRAIL_JSON_GZIP', options),
+};
+
+export const DEFAULT_ENCODER_OPTIONS: EncoderOptions = { gzipLevel: 6 };
+
+/** Whether this build can write objects in `format`. */
+export function isFormatAvailable(format: DeliveryFormat): boolean {
+  return ENCODERS[format] !== undefined;
+}
+
+/** The encoder of `format`; throws for a format this build cannot write (validation keeps such configurations out). */
+export function encoderFor(format: DeliveryFormat, options: EncoderOptions = DEFAULT_ENCODER_OPTIONS): DeliveryFormatEncoder {
+  const create = ENCODERS[format];
+  if (!create) throw new Error(`The delivery format ${format} is not available in this build`);
+  return create(options);
+}
+
+/** The object name extension of `format` (fixed at planning, with the key). */
+export function formatExtension(format: DeliveryFormat): string {
+  return encoderFor(format).extension;
+}
