@@ -1,22 +1,25 @@
 import type { DeliveryFormat } from '../generated/prisma/enums';
 import type { DeliveryFormatEncoder, EncoderOptions } from './delivery-format.encoder';
 import { gzipTextEncoder } from './gzip-text.encoder';
+import { encodeOcsfParquet } from './ocsf/ocsf-parquet.encoder';
 
 /**
  * The formats this build can encode, by name. A format of the API's enum with no entry here is
  * refused when a configuration asks for it (export-config.validation.ts), so a configuration can
  * never be stored with a format its exports could not write.
- *
- * OCSF_PARQUET has no entry yet: its encoder (`encodeOcsfParquet(eventTexts, options)` in
- * src/delivery-format/ocsf/) is built separately. Wiring it is one entry here, e.g.
- *   OCSF_PARQUET: () => ({ format: 'OCSF_PARQUET', extension: 'parquet', contentType: 'application/vnd.apache.parquet',
- *                          encode: (eventTexts) => encodeOcsfParquet(eventTexts) }),
- * (no contentEncoding: Parquet compresses its pages itself).
  */
 const ENCODERS: Partial<Record<DeliveryFormat, (options: EncoderOptions) => DeliveryFormatEncoder>> = {
   NDJSON_GZIP: (options) => gzipTextEncoder('NDJSON_GZIP', options),
   JSON_ARRAY_GZIP: (options) => gzipTextEncoder('JSON_ARRAY_GZIP', options),
   CLOUDTRAIL_JSON_GZIP: (options) => gzipTextEncoder('CLOUDTRAIL_JSON_GZIP', options),
+  // OCSF 1.7.0 records (docs/ocsf-mapping.md), one Snappy Parquet file written a row group at a
+  // time. No Content-Encoding: Parquet compresses its own pages.
+  OCSF_PARQUET: () => ({
+    format: 'OCSF_PARQUET',
+    extension: 'parquet',
+    contentType: 'application/vnd.apache.parquet',
+    encode: (eventTexts) => encodeOcsfParquet(eventTexts),
+  }),
 };
 
 export const DEFAULT_ENCODER_OPTIONS: EncoderOptions = { gzipLevel: 6 };

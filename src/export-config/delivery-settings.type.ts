@@ -13,7 +13,7 @@ registerEnumType(DeliveryFormat, {
     NDJSON_GZIP: { description: 'Gzip-compressed NDJSON: one event per line (the default; <name>.ndjson.gz).' },
     JSON_ARRAY_GZIP: { description: 'Gzip-compressed JSON array of the events (<name>.json.gz), as Wiv delivers.' },
     CLOUDTRAIL_JSON_GZIP: { description: 'Gzip-compressed {"Records":[...]} (<name>.json.gz), as CloudTrail delivers.' },
-    OCSF_PARQUET: { description: 'OCSF 1.7.0 records in Parquet with Snappy (<name>.parquet); refused by builds that lack the encoder.' },
+    OCSF_PARQUET: { description: 'OCSF 1.7.0 records in Parquet with Snappy (<name>.parquet); docs/ocsf-mapping.md.' },
   },
 });
 

@@ -1,5 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Pool } from 'pg';
 import { AuditEventRepository } from '../../src/audit-event/audit-event.repository';
@@ -7,6 +11,7 @@ import { AuditEventService } from '../../src/audit-event/audit-event.service';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
 import { objectUuid } from '../../src/export-job/export-object-key';
 import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
+import { mapUamEventToOcsf } from '../../src/delivery-format/ocsf/ocsf-mapping';
 import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
 import type { DeliveryFormat, ExportPartitioning, ObjectNaming } from '../../src/generated/prisma/enums';
 import { createTestDatabase, type TestDatabase } from '../support/database';
@@ -28,14 +33,20 @@ const FIRST_DAY = Date.UTC(2026, 10, 20);
 const THREE_DAYS_S = 3 * 86_400;
 const ACCOUNT_ID = '444455556666';
 
-const FORMATS: DeliveryFormat[] = ['NDJSON_GZIP', 'JSON_ARRAY_GZIP', 'CLOUDTRAIL_JSON_GZIP'];
+const TEXT_FORMATS: DeliveryFormat[] = ['NDJSON_GZIP', 'JSON_ARRAY_GZIP', 'CLOUDTRAIL_JSON_GZIP'];
+const FORMATS: DeliveryFormat[] = [...TEXT_FORMATS, 'OCSF_PARQUET'];
 const PARTITIONINGS: ExportPartitioning[] = ['DELIVERY_DATE', 'EVENT_HOUR_HIVE', 'SECURITY_LAKE'];
 const CASES: Array<[DeliveryFormat, ExportPartitioning, ObjectNaming]> = FORMATS.flatMap((format, f) =>
   PARTITIONINGS.map((partitioning, p): [DeliveryFormat, ExportPartitioning, ObjectNaming] => [format, partitioning, (f + p) % 2 === 0 ? 'JOB_OFFSET' : 'TIMESTAMP_UUID']),
 );
 
-const EXTENSION: Record<string, string> = { NDJSON_GZIP: 'ndjson.gz', JSON_ARRAY_GZIP: 'json.gz', CLOUDTRAIL_JSON_GZIP: 'json.gz' };
-const CONTENT_TYPE: Record<string, string> = { NDJSON_GZIP: 'application/x-ndjson', JSON_ARRAY_GZIP: 'application/json', CLOUDTRAIL_JSON_GZIP: 'application/json' };
+const EXTENSION: Record<string, string> = { NDJSON_GZIP: 'ndjson.gz', JSON_ARRAY_GZIP: 'json.gz', CLOUDTRAIL_JSON_GZIP: 'json.gz', OCSF_PARQUET: 'parquet' };
+const CONTENT_TYPE: Record<string, string> = {
+  NDJSON_GZIP: 'application/x-ndjson',
+  JSON_ARRAY_GZIP: 'application/json',
+  CLOUDTRAIL_JSON_GZIP: 'application/json',
+  OCSF_PARQUET: 'application/vnd.apache.parquet',
+};
 
 /** An event of `index`: times jump around the three days (a stride prime to their length), so partitions interleave in ingestion order. */
 function spreadEvent(index: number): Record<string, unknown> {
@@ -63,8 +74,15 @@ describe('delivery formats and partitionings', () => {
   const storedText = new Map<string, string>();
   const eventTime = new Map<string, Date>();
   const keysByConfiguration = new Map<string, string[]>();
+  /** An independent Parquet reader for the OCSF objects, and a folder for the files it reads. */
+  let duckdb: DuckDBInstance;
+  let duckdbConnection: DuckDBConnection;
+  let parquetFolder: string;
 
   beforeAll(async () => {
+    duckdb = await DuckDBInstance.create(':memory:');
+    duckdbConnection = await duckdb.connect();
+    parquetFolder = mkdtempSync(join(tmpdir(), 'delivery-formats-'));
     db = await createTestDatabase();
     harness = await startExportHarness();
     pool = new Pool({ connectionString: db.url, max: 4 });
@@ -96,6 +114,9 @@ describe('delivery formats and partitionings', () => {
     expect(new Set(rows.map((row) => row.event_timestamp.toISOString().slice(0, 10)))).toEqual(new Set(['2026-11-20', '2026-11-21', '2026-11-22']));
   });
   afterAll(async () => {
+    duckdbConnection?.closeSync();
+    duckdb?.closeSync();
+    if (parquetFolder) rmSync(parquetFolder, { recursive: true, force: true });
     s3?.destroy();
     await pool?.end();
     await harness?.stop();
@@ -128,6 +149,23 @@ describe('delivery formats and partitionings', () => {
     }
     expect(Object.keys(parsed as object)).toEqual(['Records']);
     return { text, events: (parsed as { Records: Array<Record<string, unknown>> }).Records };
+  }
+
+  /**
+   * The rows of an OCSF Parquet object as DuckDB reads them (read_parquet, in file order): the
+   * event id (metadata.uid), class_uid and time in epoch milliseconds.
+   */
+  async function readOcsf(object: StoredObject): Promise<Array<{ id: string; classUid: number; time: number }>> {
+    const file = join(parquetFolder, `${object.key.replaceAll('/', '_')}`);
+    writeFileSync(file, object.bytes);
+    const reader = await duckdbConnection.runAndReadAll(
+      `SELECT metadata.uid AS id, class_uid, epoch_ms(time) AS time FROM read_parquet('${file}', file_row_number = true) ORDER BY file_row_number`,
+    );
+    return (reader.getRowObjectsJson() as Array<{ id: string; class_uid: number; time: string | number }>).map((row) => ({
+      id: row.id,
+      classUid: Number(row.class_uid),
+      time: Number(row.time),
+    }));
   }
 
   /** The exact text an object of `format` must hold for these events (each the stored canonical text). */
@@ -166,16 +204,28 @@ describe('delivery formats and partitionings', () => {
       const object = await getObject(task.objectKey);
       keys.push(task.objectKey);
       expect(object.contentType).toBe(CONTENT_TYPE[format]);
-      expect(object.contentEncoding).toBe('gzip');
+      expect(object.contentEncoding).toBe(format === 'OCSF_PARQUET' ? undefined : 'gzip');
       // The object says which configuration wrote it, whatever the naming.
       expect(object.metadata['export-configuration-id']).toBe(configurationId);
-      const { text, events } = decode(format, object);
-      const ids = events.map((event) => event.id as string);
+      let ids: string[];
+      if (format === 'OCSF_PARQUET') {
+        // Read back with DuckDB: one row per event, each the OCSF record of its stored canonical text.
+        const rows = await readOcsf(object);
+        ids = rows.map((row) => row.id);
+        for (const row of rows) {
+          const record = mapUamEventToOcsf(JSON.parse(storedText.get(row.id)!) as Record<string, unknown>);
+          expect({ id: row.id, classUid: row.classUid, time: row.time }).toEqual({ id: row.id, classUid: record.class_uid, time: eventTime.get(row.id)!.getTime() });
+        }
+      } else {
+        const { text, events } = decode(format, object);
+        ids = events.map((event) => event.id as string);
+        // Exactly the canonical texts: the format only frames them.
+        expect(text).toBe(expectedText(format, ids));
+      }
       expect(ids.length).toBe(task.limit);
       expect(ids.length).toBeLessThanOrEqual(MAX_EVENTS_PER_TASK);
-      // Exactly the canonical texts, in ingestion order: the format only frames them.
+      // In ingestion order.
       expect(ids.map((id) => position.get(id)!)).toEqual(ids.map((id) => position.get(id)!).sort((a, b) => a - b));
-      expect(text).toBe(expectedText(format, ids));
       for (const id of ids) delivered.set(id, (delivered.get(id) ?? 0) + 1);
 
       // The key: <path>/<partition of every event in it>/<name>.<ext>
@@ -236,7 +286,7 @@ describe('delivery formats and partitionings', () => {
   });
 
   it('objects read back with the standard gzip tool (and jq for the JSON formats) give the same events', async () => {
-    for (const format of FORMATS) {
+    for (const format of TEXT_FORMATS) {
       const [task] = await db.prisma.exportJobTask.findMany({ where: { job: { format } }, orderBy: { offset: 'asc' }, take: 1 });
       const object = await getObject(task.objectKey);
       const text = execFileSync('gzip', ['-dc'], { input: object.bytes, maxBuffer: 64 * 1024 * 1024 }).toString('utf8');
