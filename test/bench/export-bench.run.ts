@@ -157,6 +157,8 @@ export interface ExportBenchOptions {
   gzipLevel: number;
   /** Run the shell references over the exported rows (the store-size section does without). */
   references: boolean;
+  /** The configuration's delivery format (default NDJSON_GZIP, the column's default). */
+  format?: 'NDJSON_GZIP' | 'JSON_ARRAY_GZIP' | 'CLOUDTRAIL_JSON_GZIP' | 'OCSF_PARQUET';
   /** Called on the migrated, empty database before the configuration and the events (the store-size section's old events). */
   prepare?: (database: BenchDatabase) => Promise<void>;
 }
@@ -213,9 +215,16 @@ export async function measureExport(options: ExportBenchOptions): Promise<Export
     const configurationId = randomUUID();
     const exporterUser = user('exporter');
     await admin.query(
-      `INSERT INTO export_configurations (id, interval, connection_status, endpoint_type, bucket, path, region, access_key_id, secret_ciphertext, cursor, updated_at)
-       VALUES ($1, 'EVERY_24_HOURS', 'SUCCESS', 'S3_ACCESS_KEY', 'your-s3-bucket', 'bench', $2, $3, $4, $5::bigint, now())`,
-      [configurationId, iam.region, exporterUser.accessKeyId, new SecretBox(secretKey).encrypt(exporterUser.secretAccessKey, configurationId), oldMax],
+      `INSERT INTO export_configurations (id, interval, connection_status, endpoint_type, bucket, path, region, access_key_id, secret_ciphertext, cursor, updated_at, format)
+       VALUES ($1, 'EVERY_24_HOURS', 'SUCCESS', 'S3_ACCESS_KEY', 'your-s3-bucket', 'bench', $2, $3, $4, $5::bigint, now(), $6::delivery_format)`,
+      [
+        configurationId,
+        iam.region,
+        exporterUser.accessKeyId,
+        new SecretBox(secretKey).encrypt(exporterUser.secretAccessKey, configurationId),
+        oldMax,
+        options.format ?? 'NDJSON_GZIP',
+      ],
     );
     const service = user('audit-export-service');
     const exporter = await runExporter({

@@ -66,6 +66,19 @@ async function main(): Promise<void> {
       pass: peak <= PEAK_RSS_TARGET_MB,
     });
   }
+  // OCSF_PARQUET (issue #9): figures only, no target of its own; the NDJSON rows above carry the
+  // export targets. The same rows and sizes' smallest, mapped to OCSF and written as Snappy Parquet.
+  const ocsfEvents = Math.min(...sizes);
+  const ocsf = await measureExport({ events: ocsfEvents, taskMax, gzipLevel: GZIP_LEVEL, references: false, format: 'OCSF_PARQUET' });
+  const ocsfLabel = ocsfEvents.toLocaleString('en-US');
+  emitRow({
+    section: SECTION,
+    metric: `OCSF_PARQUET events/s at ${ocsfLabel}`,
+    value: round(ocsfEvents / ocsf.exporter.seconds, 0),
+    unit: 'events/s',
+    note: 'figure only (issue #9)',
+  });
+  emitRow({ section: SECTION, metric: `OCSF_PARQUET exporter peak RSS at ${ocsfLabel}`, value: round(mb(peakRss(ocsf.exporter))), unit: 'MB', note: 'figure only (issue #9)' });
   if (peaks.length > 1) {
     const spread = Math.max(...peaks) - Math.min(...peaks);
     emitRow({
