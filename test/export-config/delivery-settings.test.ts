@@ -10,6 +10,7 @@ import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
 import { trustAnyConfigurationId } from '../sandbox/sandbox.fixture';
 import { silentLogger, uamEvent } from '../export-job/export-fixtures';
 import { startTestApp, type TestApp } from '../http/app.fixture';
+import { SEED_ACCESS_KEY_MUTATION } from '../support/seed-documents';
 
 jest.setTimeout(180_000);
 
@@ -18,32 +19,6 @@ jest.setTimeout(180_000);
  * each setting is validated (BAD_USER_INPUT naming the field, nothing stored), eventFilter and
  * startFrom choose exactly the events they say.
  */
-
-const SEED_ACCESS_KEY_MUTATION = `mutation {
-  createS3AccessKeyExportConfiguration(
-    data: {
-      interval: EVERY_12_HOURS
-      bucket: "your-s3-bucket"
-      path: "your-optional-s3-bucket-path"
-      region: "your-aws-region"
-      accessKeyId: "YOURACCESSKEYID"
-      secretAccessKey: "YOUR/SECRET/ACCESSKEY"
-    }
-  )
-    {
-        id
-        interval
-        enabled
-        connectionStatus
-        endpointConfiguration {
-            ... on S3AccessKeyEndpointConfiguration {
-                bucket
-                path
-                region
-            }
-        }
-    }
-}`;
 
 const SETTINGS = `format partitioning objectNaming securityLakeAccountId
   eventFilter { include { actions actionStatuses targetTypes auditPayloadTypes } exclude { actions actionStatuses targetTypes auditPayloadTypes } }`;

@@ -1,69 +1,12 @@
 import { openSandbox, trustAnyConfigurationId, trustPolicyFor } from '../sandbox/sandbox.fixture';
 import type { Sandbox } from '../../sandbox/sandbox.server';
 import { readObject, startTestApp, type TestApp } from './app.fixture';
+import { SEED_ACCESS_KEY_MUTATION, SEED_ASSUMED_ROLE_MUTATION, SEED_LIST_QUERY } from '../support/seed-documents';
 
 /**
  * The seed guide's GraphQL documents, pasted verbatim; only the placeholders an admin must replace
  * are replaced (bucket, keys, role; "your-aws-region" is not a region).
  */
-const SEED_ACCESS_KEY_MUTATION = `mutation {
-  createS3AccessKeyExportConfiguration(
-    data: {
-      interval: EVERY_12_HOURS
-      bucket: "your-s3-bucket"
-      path: "your-optional-s3-bucket-path"
-      region: "your-aws-region"
-      accessKeyId: "YOURACCESSKEYID"
-      secretAccessKey: "YOUR/SECRET/ACCESSKEY"
-    }
-  )
-    {
-        id
-        interval
-        enabled
-        connectionStatus
-        endpointConfiguration {
-            ... on S3AccessKeyEndpointConfiguration {
-                bucket
-                path
-                region
-            }
-        }
-    }
-}`;
-
-const SEED_ASSUMED_ROLE_MUTATION = `mutation {
-  createS3AssumedRoleExportConfiguration(
-    data: {
-      interval: EVERY_12_HOURS
-      bucket: "your-s3-bucket"
-      path: "your-optional-s3-bucket-path"
-      region: "your-region"
-      roleArn: "arn:aws:iam::<Your AWS Account ID>:role/<the prepared role>"
-    }
-  )
-    {
-        id
-        interval
-        enabled
-        connectionStatus
-        endpointConfiguration {
-            ... on S3AssumedRoleEndpointConfiguration {
-                bucket
-                path
-                region
-            }
-        }
-    }
-}`;
-
-const SEED_LIST_QUERY = `query {
-    getAllExportConfigurations{
-        id
-        connectionStatus
-    }
-}`;
-
 const REGION = 'eu-west-1';
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
