@@ -7,8 +7,15 @@ import type { PrismaClient } from '../database/prisma';
  */
 export const FINAL_SEQUENCE_SQL = `(SELECT max(w.sequence) FROM audit_event_watermarks w WHERE w.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)`;
 
-/** How long {@link AuditEventWatermarkRepository.advance} waits at most for its tick, by default. */
-export const DEFAULT_WATERMARK_WAIT_MS = 5_000;
+/**
+ * How long {@link AuditEventWatermarkRepository.advance} waits at most for its tick, by default.
+ * Ingest transactions last milliseconds, but a large batch on a loaded server, or any other writing
+ * transaction of the cluster, can last seconds: 5 s proved too short (a requested run then missed
+ * events ingested just before the request and left them to the next scheduled run, hours later).
+ * Half a minute is nothing against an interval of hours, and a longer transaction still only
+ * delays its events to a later run.
+ */
+export const DEFAULT_WATERMARK_WAIT_MS = 30_000;
 
 const POLL_MS = 5;
 
