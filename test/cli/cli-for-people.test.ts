@@ -62,13 +62,21 @@ async function createAccessKeyConfiguration(path: string): Promise<string> {
   return json(await cli.run(['exportConfig', 'create:s3:accessKey', file])).data.createS3AccessKeyExportConfiguration.id;
 }
 
-/** Until the configuration has no job PENDING or IN_PROGRESS (its first export, started at create). */
+/**
+ * Until the configuration's first export (started at create; it has the create's own audit event
+ * to deliver, so it makes a job) is done: a job exists and none is PENDING or IN_PROGRESS. Waiting
+ * only for "no unfinished job" could return before that export had planned its job, which would
+ * then run beside the test's own run and deliver some of its events.
+ */
 async function idle(id: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const [row] = await service.db.query<{ n: string }>(`SELECT count(*) AS n FROM export_jobs WHERE configuration_id = $1 AND status IN ('PENDING', 'IN_PROGRESS')`, [id]);
+    const [row] = await service.db.query<{ n: string; unfinished: string }>(
+      `SELECT count(*) AS n, count(*) FILTER (WHERE status IN ('PENDING', 'IN_PROGRESS')) AS unfinished FROM export_jobs WHERE configuration_id = $1`,
+      [id],
+    );
     const [config] = await service.db.query<{ run_requested_at: Date | null }>('SELECT run_requested_at FROM export_configurations WHERE id = $1', [id]);
-    if (Number(row!.n) === 0 && config!.run_requested_at === null) return;
+    if (Number(row!.n) > 0 && Number(row!.unfinished) === 0 && config!.run_requested_at === null) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`configuration ${id} did not become idle`);
