@@ -10,12 +10,11 @@ import { AuditEventRepository } from '../../src/audit-event/audit-event.reposito
 import { AuditEventService } from '../../src/audit-event/audit-event.service';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
 import { objectUuid } from '../../src/export-job/export-object-key';
-import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
+import { ExportRunService } from '../../src/export-job/export-run.service';
 import { mapUamEventToOcsf } from '../../src/delivery-format/ocsf/ocsf-mapping';
-import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
 import type { DeliveryFormat, ExportPartitioning, ObjectNaming } from '../../src/generated/prisma/enums';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { BUCKET, createAccessKeyConfiguration, digestWriterFor, silentLogger, startExportHarness, uamEvent, type ExportHarness } from './export-fixtures';
+import { BUCKET, createAccessKeyConfiguration, startExportHarness, uamEvent, type ExportHarness, exportRunServiceFor } from './export-fixtures';
 
 jest.setTimeout(300_000);
 
@@ -87,14 +86,7 @@ describe('delivery formats and partitionings', () => {
     harness = await startExportHarness();
     pool = new Pool({ connectionString: db.url, max: 4 });
     repository = new ExportJobRepository(db.prisma, pool);
-    runs = new ExportRunService(
-      repository,
-      new ExportTaskUploader(repository),
-      digestWriterFor(db.prisma, repository, harness.secretBox),
-      harness.awsClients,
-      { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: MAX_EVENTS_PER_TASK },
-      silentLogger,
-    );
+    runs = exportRunServiceFor(db.prisma, repository, harness, { maxEventsPerTask: MAX_EVENTS_PER_TASK });
     const auditor = harness.sandbox.user('auditor');
     s3 = new S3Client({ region: harness.sandbox.region, endpoint: harness.sandbox.endpoint, forcePathStyle: true, credentials: auditor });
 

@@ -4,10 +4,8 @@ import { Pool } from 'pg';
 import { AuditEventRepository } from '../../src/audit-event/audit-event.repository';
 import { AuditEventService } from '../../src/audit-event/audit-event.service';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
-import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
-import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { BUCKET, createAccessKeyConfiguration, digestWriterFor, silentLogger, startExportHarness, type ExportHarness } from './export-fixtures';
+import { BUCKET, createAccessKeyConfiguration, startExportHarness, type ExportHarness, exportRunServiceFor } from './export-fixtures';
 
 jest.setTimeout(60_000);
 
@@ -65,14 +63,7 @@ describe('delivered events are the canonical text stored at ingestion, byte for 
     const [stored] = await db.query<{ text: string }>('SELECT body::text AS text FROM audit_events');
     expect(stored.text).toBe(expected);
 
-    const runs = new ExportRunService(
-      repository,
-      new ExportTaskUploader(repository),
-      digestWriterFor(db.prisma, repository, harness.secretBox),
-      harness.awsClients,
-      { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 100_000 },
-      silentLogger,
-    );
+    const runs = exportRunServiceFor(db.prisma, repository, harness, { maxEventsPerTask: 100_000 });
     await runs.run(configurationId, 'MANUAL');
     const [task] = await db.prisma.exportJobTask.findMany({ where: { job: { configurationId } } });
     const first = await readObject(task.objectKey);

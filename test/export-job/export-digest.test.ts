@@ -5,10 +5,9 @@ import { DigestSigningKeyRepository } from '../../src/digest-signing-key/digest-
 import { DigestSigningKeyService } from '../../src/digest-signing-key/digest-signing-key.service';
 import { parseDigest, publicKeyFingerprint, verifyDigestSignature, type SignedDigest } from '../../src/export-digest/export-digest.format';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
-import { DEFAULT_RUN_OPTIONS, ExportRunService, type ExportAwsClients, type ExportRunOptions } from '../../src/export-job/export-run.service';
-import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
+import { ExportRunService, type ExportAwsClients, type ExportRunOptions } from '../../src/export-job/export-run.service';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { BUCKET, createAccessKeyConfiguration, digestWriterFor, ingestEvents, silentLogger, startExportHarness, type ExportHarness } from './export-fixtures';
+import { BUCKET, createAccessKeyConfiguration, digestWriterFor, ingestEvents, startExportHarness, type ExportHarness, exportRunServiceFor } from './export-fixtures';
 
 jest.setTimeout(120_000);
 
@@ -27,14 +26,7 @@ describe('export digests', () => {
   let reader: S3Client;
 
   function runService(options: Partial<ExportRunOptions> = {}, aws: ExportAwsClients = harness.awsClients): ExportRunService {
-    return new ExportRunService(
-      repository,
-      new ExportTaskUploader(repository),
-      digestWriterFor(db.prisma, repository, harness.secretBox, signingKeys),
-      aws,
-      { ...DEFAULT_RUN_OPTIONS, retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask: 40, ...options },
-      silentLogger,
-    );
+    return exportRunServiceFor(db.prisma, repository, harness, { retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask: 40, ...options }, { aws, signingKeys });
   }
 
   const read = async (key: string) => Buffer.from(await (await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToByteArray());

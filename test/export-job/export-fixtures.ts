@@ -13,6 +13,8 @@ import { DigestSigningKeyService } from '../../src/digest-signing-key/digest-sig
 import { ExportDigestChainRepository } from '../../src/export-job/export-digest-chain.repository';
 import { ExportDigestWriter } from '../../src/export-job/export-digest.writer';
 import type { ExportJobRepository } from '../../src/export-job/export-job.repository';
+import { DEFAULT_RUN_OPTIONS, ExportRunService, type ExportAwsClients, type ExportRunOptions } from '../../src/export-job/export-run.service';
+import { ExportTaskUploader, type UploaderOptions } from '../../src/export-job/export-task.uploader';
 
 /** Test helpers shared by the export tests: a sandbox, configurations, events, and reading exports back. */
 
@@ -72,6 +74,28 @@ export function digestWriterFor(
   signingKeys = new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
 ): ExportDigestWriter {
   return new ExportDigestWriter(repository, new ExportDigestChainRepository(prisma), signingKeys, silentLogger);
+}
+
+/**
+ * A run service wired as workers/export-worker.factory.ts wires it (uploader, digest writer, AWS
+ * clients), on the harness's sandbox: `options` over DEFAULT_RUN_OPTIONS, and the uploader's
+ * options, other AWS clients or a signing-key service where a test needs them.
+ */
+export function exportRunServiceFor(
+  prisma: PrismaClient,
+  repository: ExportJobRepository,
+  harness: Pick<ExportHarness, 'secretBox' | 'awsClients'>,
+  options: Partial<ExportRunOptions> & Pick<ExportRunOptions, 'maxEventsPerTask'>,
+  wiring: { aws?: ExportAwsClients; uploader?: UploaderOptions; signingKeys?: DigestSigningKeyService } = {},
+): ExportRunService {
+  return new ExportRunService(
+    repository,
+    new ExportTaskUploader(repository, wiring.uploader),
+    digestWriterFor(prisma, repository, harness.secretBox, wiring.signingKeys),
+    wiring.aws ?? harness.awsClients,
+    { ...DEFAULT_RUN_OPTIONS, ...options },
+    silentLogger,
+  );
 }
 
 /** An access-key configuration signing as the sandbox's `exporter` (s3:PutObject on your-s3-bucket/*). */

@@ -1,19 +1,17 @@
 import { Pool } from 'pg';
 import type { AwsCredentials, CredentialSource } from '../../src/aws/aws-client.factory';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
-import { DEFAULT_RUN_OPTIONS, ExportRunService, type ExportAwsClients } from '../../src/export-job/export-run.service';
-import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
+import { ExportRunService, type ExportAwsClients } from '../../src/export-job/export-run.service';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import {
   createAccessKeyConfiguration,
   createAssumedRoleConfiguration,
-  digestWriterFor,
   exportedIdsInJobOrder,
   ingestEvents,
   readExports,
-  silentLogger,
   startExportHarness,
   type ExportHarness,
+  exportRunServiceFor,
 } from './export-fixtures';
 
 jest.setTimeout(120_000);
@@ -25,14 +23,7 @@ describe('export run (PostgreSQL → gzip NDJSON → sandbox S3)', () => {
   let repository: ExportJobRepository;
 
   function runService(options: { maxEventsPerTask: number; aws?: ExportAwsClients }): ExportRunService {
-    return new ExportRunService(
-      repository,
-      new ExportTaskUploader(repository),
-      digestWriterFor(db.prisma, repository, harness.secretBox),
-      options.aws ?? harness.awsClients,
-      { ...DEFAULT_RUN_OPTIONS, retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask: options.maxEventsPerTask },
-      silentLogger,
-    );
+    return exportRunServiceFor(db.prisma, repository, harness, { retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask: options.maxEventsPerTask }, { aws: options.aws });
   }
 
   const cursorOf = async (id: string) => (await db.prisma.exportConfiguration.findUniqueOrThrow({ where: { id } })).cursor;

@@ -1,18 +1,9 @@
 import { Pool } from 'pg';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
-import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
-import { DEFAULT_UPLOADER_OPTIONS, ExportTaskUploader } from '../../src/export-job/export-task.uploader';
+import { ExportRunService } from '../../src/export-job/export-run.service';
+import { DEFAULT_UPLOADER_OPTIONS } from '../../src/export-job/export-task.uploader';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import {
-  createAccessKeyConfiguration,
-  digestWriterFor,
-  exportedIdsInJobOrder,
-  ingestEvents,
-  readExports,
-  silentLogger,
-  startExportHarness,
-  type ExportHarness,
-} from './export-fixtures';
+import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, readExports, startExportHarness, type ExportHarness, exportRunServiceFor } from './export-fixtures';
 
 jest.setTimeout(180_000);
 
@@ -24,13 +15,12 @@ describe('parallel export within one worker', () => {
   let repository: ExportJobRepository;
 
   function runService(taskConcurrency: number, maxEventsPerTask: number): ExportRunService {
-    return new ExportRunService(
+    return exportRunServiceFor(
+      db.prisma,
       repository,
-      new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, concurrentTasks: taskConcurrency }),
-      digestWriterFor(db.prisma, repository, harness.secretBox),
-      harness.awsClients,
-      { ...DEFAULT_RUN_OPTIONS, retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask, taskConcurrency },
-      silentLogger,
+      harness,
+      { retryBaseDelayMs: 20, retryMaxDelayMs: 200, maxEventsPerTask, taskConcurrency },
+      { uploader: { ...DEFAULT_UPLOADER_OPTIONS, concurrentTasks: taskConcurrency } },
     );
   }
 

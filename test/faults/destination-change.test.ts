@@ -1,8 +1,6 @@
-import { DEFAULT_RUN_OPTIONS, ExportRunService } from '../../src/export-job/export-run.service';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
-import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
 import { Pool } from 'pg';
-import { createAccessKeyConfiguration, digestWriterFor, exportedIdsInJobOrder, ingestEvents, readExports, silentLogger } from '../export-job/export-fixtures';
+import { createAccessKeyConfiguration, exportedIdsInJobOrder, ingestEvents, readExports, exportRunServiceFor } from '../export-job/export-fixtures';
 import { eventually, startFaultService, storedEventIds, type FaultService } from './fault.fixture';
 
 jest.setTimeout(120_000);
@@ -121,14 +119,7 @@ describe('configuration changes and jobs that can never complete', () => {
     // than fail forever.
     const [{ moved }] = await db.query<{ moved: string }>('SELECT (cursor + 100)::text AS moved FROM export_configurations WHERE id = $1', [configurationId]);
     await db.query('UPDATE export_configurations SET cursor = $2 WHERE id = $1', [configurationId, moved]);
-    const runs = new ExportRunService(
-      repository,
-      new ExportTaskUploader(repository),
-      digestWriterFor(db.prisma, repository, service.harness.secretBox),
-      service.harness.awsClients,
-      { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: 100 },
-      silentLogger,
-    );
+    const runs = exportRunServiceFor(db.prisma, repository, service.harness, { maxEventsPerTask: 100 });
     const first = await runs.run(configurationId, 'MANUAL');
     expect(first).toMatchObject({ status: 'succeeded', eventCount: 200 });
     const jobs = await db.query<{ status: string; failure_reason: string | null }>(
