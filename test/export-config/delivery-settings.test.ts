@@ -10,7 +10,7 @@ import { ExportTaskUploader } from '../../src/export-job/export-task.uploader';
 import { trustAnyConfigurationId } from '../sandbox/sandbox.fixture';
 import { silentLogger, uamEvent } from '../export-job/export-fixtures';
 import { startTestApp, type TestApp } from '../http/app.fixture';
-import { SEED_ACCESS_KEY_MUTATION } from '../support/seed-documents';
+import { seedAccessKeyMutation } from '../support/seed-documents';
 
 jest.setTimeout(180_000);
 
@@ -108,9 +108,7 @@ describe('delivery settings over GraphQL', () => {
 
   it("the seed's create mutation, unchanged, answers as before and delivers NDJSON under today's keys", async () => {
     const exporter = sandbox.user('exporter');
-    const mutation = SEED_ACCESS_KEY_MUTATION.replace('your-aws-region', sandbox.region)
-      .replace('YOURACCESSKEYID', exporter.accessKeyId)
-      .replace('YOUR/SECRET/ACCESSKEY', exporter.secretAccessKey);
+    const mutation = seedAccessKeyMutation(sandbox.region, exporter);
     const { body } = await t.graphql({ query: mutation }, key);
     expect(body.errors).toBeUndefined();
     const created = body.data!.createS3AccessKeyExportConfiguration;

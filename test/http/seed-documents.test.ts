@@ -1,7 +1,7 @@
 import { openSandbox, trustAnyConfigurationId, trustPolicyFor } from '../sandbox/sandbox.fixture';
 import type { Sandbox } from '../../sandbox/sandbox.server';
 import { readObject, startTestApp, type TestApp } from './app.fixture';
-import { SEED_ACCESS_KEY_MUTATION, SEED_ASSUMED_ROLE_MUTATION, SEED_LIST_QUERY } from '../support/seed-documents';
+import { SEED_ASSUMED_ROLE_MUTATION, SEED_LIST_QUERY, seedAccessKeyMutation } from '../support/seed-documents';
 
 /**
  * The seed guide's GraphQL documents, pasted verbatim; only the placeholders an admin must replace
@@ -12,7 +12,7 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 
 function accessKeyMutation(sandbox: Sandbox): string {
   const exporter = sandbox.user('exporter');
-  return SEED_ACCESS_KEY_MUTATION.replace('your-aws-region', REGION).replace('YOURACCESSKEYID', exporter.accessKeyId).replace('YOUR/SECRET/ACCESSKEY', exporter.secretAccessKey);
+  return seedAccessKeyMutation(REGION, exporter);
 }
 
 function assumedRoleMutation(roleArn: string): string {

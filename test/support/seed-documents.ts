@@ -61,3 +61,8 @@ export const SEED_LIST_QUERY = `query {
         connectionStatus
     }
 }`;
+
+/** The seed's access-key mutation with the placeholders an admin replaces filled in: the region and the key pair. */
+export function seedAccessKeyMutation(region: string, keys: { accessKeyId: string; secretAccessKey: string }): string {
+  return SEED_ACCESS_KEY_MUTATION.replace('your-aws-region', region).replace('YOURACCESSKEYID', keys.accessKeyId).replace('YOUR/SECRET/ACCESSKEY', keys.secretAccessKey);
+}
