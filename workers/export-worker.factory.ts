@@ -30,7 +30,13 @@ export interface ExportWorkerDependencies {
     Partial<
       Pick<
         Readonly<Env>,
-        'EXPORT_AUTO_DISABLE_AFTER_MS' | 'EVENT_RETENTION_DAYS' | 'EVENT_PARTITION_SIZE' | 'EVENT_STORE_MAINTENANCE_PERIOD_MS' | 'EXPORT_TASK_CONCURRENCY' | 'REDIS_CLUSTER_NODES'
+        | 'EXPORT_AUTO_DISABLE_AFTER_MS'
+        | 'EVENT_RETENTION_DAYS'
+        | 'EVENT_PARTITION_SIZE'
+        | 'EVENT_STORE_MAINTENANCE_PERIOD_MS'
+        | 'EXPORT_TASK_CONCURRENCY'
+        | 'EXPORT_COMPRESSION_CONCURRENCY'
+        | 'REDIS_CLUSTER_NODES'
       >
     >;
   logger: Logger;
@@ -78,7 +84,12 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   // emits 'error': unheard, that would end the process. The next checkout connects afresh.
   pool.on('error', (error) => logger.warn({ err: connectionErrorFields(error) }, 'an idle export database connection failed; the pool dropped it'));
   const repository = new ExportJobRepository(deps.prisma, pool, logger.child({ component: 'export-worker' }));
-  const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, ...deps.uploaderOptions, concurrentTasks: taskConcurrency });
+  const uploader = new ExportTaskUploader(repository, {
+    ...DEFAULT_UPLOADER_OPTIONS,
+    ...deps.uploaderOptions,
+    concurrentTasks: taskConcurrency,
+    compressionConcurrency: env.EXPORT_COMPRESSION_CONCURRENCY,
+  });
   // The queue this worker adds to (retries, resumed runs) and reconciles; kept open while it runs.
   const queue = createExportQueue({ ...redisTargetFromEnv(env), prefix: env.BULLMQ_PREFIX, queueName, logger });
   const schedule = new BullmqExportSchedule(queue, new ExportScheduleRepository(deps.prisma), logger);

@@ -140,6 +140,16 @@ export const envSchema = z.object({
    */
   EXPORT_TASK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
   /**
+   * Chunks of one gzip object deflated at the same time, in libuv's thread pool (pigz's approach:
+   * src/delivery-format/parallel-gzip.ts). The bytes delivered do not depend on it. Default: twice the cores.
+   */
+  EXPORT_COMPRESSION_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(2 * availableParallelism()),
+  /**
    * How often each worker rebuilds the job schedulers from PostgreSQL and queues the runs it owes
    * (due retries, interrupted jobs, lost run requests): the longest a Redis that was down, flushed
    * or replaced stays without a configuration's schedule.

@@ -18,9 +18,14 @@ const ENCODERS: Partial<Record<DeliveryFormat, (options: EncoderOptions) => Deli
     format: 'OCSF_PARQUET',
     extension: 'parquet',
     contentType: 'application/vnd.apache.parquet',
-    encode: (eventTexts) => encodeOcsfParquet(eventTexts),
+    encode: (eventBatches) => encodeOcsfParquet(eventTexts(eventBatches)),
   }),
 };
+
+/** Each event's JSON text, for an encoder that parses it. */
+async function* eventTexts(eventBatches: AsyncIterable<readonly Buffer[]>): AsyncGenerator<string> {
+  for await (const batch of eventBatches) for (const event of batch) yield event.toString('utf8');
+}
 
 export const DEFAULT_ENCODER_OPTIONS: EncoderOptions = { gzipLevel: 6 };
 

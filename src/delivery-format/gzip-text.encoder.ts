@@ -1,6 +1,6 @@
-import { createGzip, type Gzip } from 'node:zlib';
 import type { DeliveryFormat } from '../generated/prisma/enums';
 import type { DeliveryFormatEncoder, EncoderOptions } from './delivery-format.encoder';
+import { DEFAULT_COMPRESSION_CONCURRENCY, gzipChunksInParallel, type TextChunk } from './parallel-gzip';
 
 /**
  * The gzip text formats: every event's canonical text copied as it is, between a fixed opening,
@@ -28,93 +28,88 @@ const FRAMING: Record<'NDJSON_GZIP' | 'JSON_ARRAY_GZIP' | 'CLOUDTRAIL_JSON_GZIP'
 };
 
 /**
- * Text is handed to gzip in chunks of about this size (one zlib call per event would dominate),
- * through two buffers allocated once per object and reused: fresh buffers per chunk add up to the
- * whole task's uncompressed size in short-lived memory, which the allocator keeps as RSS.
+ * Text is cut into chunks of about this size, each deflated on its own (src/delivery-format/
+ * parallel-gzip.ts): large enough that the 32 KiB dictionary and the per-chunk call cost little
+ * (pigz uses 128 KiB), small enough that a few in flight hold little memory.
  */
 const CHUNK_BYTES = 256 * 1024;
 
 /** The encoder of one gzip text format. */
 export function gzipTextEncoder(format: keyof typeof FRAMING, options: EncoderOptions): DeliveryFormatEncoder {
   const { extension, contentType, ...framing } = FRAMING[format];
+  const concurrency = options.compressionConcurrency ?? DEFAULT_COMPRESSION_CONCURRENCY;
   return {
     format: format satisfies DeliveryFormat,
     extension,
     contentType,
     contentEncoding: 'gzip',
-    encode: (eventTexts) => {
-      const gzip = createGzip({ level: options.gzipLevel });
-      // The consumer reads gzip; a failure here (the events' read, or gzip) fails its read too.
-      writeFramedText(eventTexts, framing, gzip).catch((error: unknown) => gzip.destroy(error instanceof Error ? error : new Error(String(error))));
-      return gzip;
+    // One buffer per chunk being deflated, plus the one filling.
+    encode: (eventTexts) => gzipChunksInParallel(framedTextChunks(eventTexts, framing, concurrency + 1), { level: options.gzipLevel, concurrency }),
+  };
+}
+
+/**
+ * The framed events' bytes as chunks of at most CHUNK_BYTES (an event larger than that gets a
+ * chunk of its own), copied into `bufferCount` buffers allocated once per object and reused:
+ * fresh buffers per chunk add up to the whole task's uncompressed size in short-lived memory,
+ * which the allocator keeps as RSS. A buffer is refilled only after the compressor released it;
+ * waiting for one is the backpressure from compression and the upload behind it. Within a batch,
+ * nothing is awaited but that: no promise per event.
+ */
+async function* framedTextChunks(eventBatches: AsyncIterable<readonly Buffer[]>, framing: TextFraming, bufferCount: number): AsyncGenerator<TextChunk> {
+  const free: Buffer[] = Array.from({ length: bufferCount }, () => Buffer.allocUnsafe(CHUNK_BYTES));
+  let bufferReleased: (() => void) | undefined;
+  const takeFreeBuffer = async (): Promise<Buffer> => {
+    while (free.length === 0) await new Promise<void>((resolve) => (bufferReleased = resolve));
+    return free.pop()!;
+  };
+  const chunkOf = (buffer: Buffer, used: number): TextChunk => ({
+    bytes: buffer.subarray(0, used),
+    release: () => {
+      free.push(buffer);
+      bufferReleased?.();
     },
-  };
-}
+  });
+  const open = Buffer.from(framing.open);
+  const separator = Buffer.from(framing.separator);
+  const terminator = Buffer.from(framing.terminator);
+  const close = Buffer.from(framing.close);
 
-/**
- * Writes the framed events into gzip and ends it. Double buffering: one buffer is being
- * compressed while the other fills. zlib reads a chunk in place until the write's callback, so a
- * buffer is reused only after its write has completed; waiting for that callback is also the
- * backpressure from gzip and the upload behind it.
- */
-async function writeFramedText(eventTexts: AsyncIterable<string>, framing: TextFraming, gzip: Gzip): Promise<void> {
-  const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
-  let current = 0;
+  let current: Buffer | undefined; // taken when the first bytes go in: a chunk just handed over may hold the last free buffer
   let used = 0;
-  let inFlight: Promise<void> = Promise.resolve();
-
-  const flush = async (): Promise<void> => {
-    if (used === 0) return;
-    await inFlight; // the other buffer's write is done: after this switch it may be refilled
-    inFlight = writeChunk(gzip, buffers[current].subarray(0, used));
-    current = 1 - current;
-    used = 0;
-  };
-  // `suffix` is written right after `text` without concatenating them (one copy per event).
-  const append = async (text: string, suffix = ''): Promise<void> => {
-    // UTF-8 needs at most 3 bytes per UTF-16 code unit: flush before a text that might not fit.
-    const worstCaseBytes = (text.length + suffix.length) * 3;
-    if (used + worstCaseBytes > CHUNK_BYTES) await flush();
-    if (worstCaseBytes > CHUNK_BYTES) {
-      // A single event larger than a chunk: it gets a buffer of its own.
-      await inFlight;
-      inFlight = writeChunk(gzip, Buffer.from(text + suffix, 'utf8'));
-    } else {
-      used += buffers[current].write(text, used, 'utf8');
-      if (suffix) used += buffers[current].write(suffix, used, 'utf8');
+  let events = 0;
+  // Each event goes in as one piece with what precedes it (the opening or a separator) and what
+  // follows it (NDJSON's newline), so a piece is never split across chunks.
+  for await (const batch of eventBatches) {
+    for (const event of batch) {
+      const before = events === 0 ? open : separator;
+      events += 1;
+      const bytes = before.length + event.length + terminator.length;
+      if (current && used + bytes > CHUNK_BYTES) {
+        yield chunkOf(current, used);
+        current = undefined;
+        used = 0;
+      }
+      if (bytes > CHUNK_BYTES) {
+        yield { bytes: Buffer.concat([before, event, terminator]), release: () => undefined };
+        continue;
+      }
+      current ??= await takeFreeBuffer();
+      used += before.copy(current, used);
+      used += event.copy(current, used);
+      used += terminator.copy(current, used);
     }
-  };
-
-  let first = true;
-  if (framing.open) await append(framing.open);
-  for await (const text of eventTexts) {
-    if (!first && framing.separator) await append(framing.separator);
-    first = false;
-    await append(text, framing.terminator);
   }
-  if (framing.close) await append(framing.close);
-  await flush();
-  await inFlight;
-  await new Promise<void>((resolve, reject) => {
-    gzip.once('error', reject);
-    // 'close' after 'finish' comes too late to matter; before it, gzip was destroyed.
-    gzip.once('close', () => reject(new Error('gzip closed before it finished')));
-    gzip.end(() => resolve());
-  });
-}
-
-/**
- * Resolves when gzip has taken the chunk. A destroyed gzip (the upload failed) never calls back
- * writes it was holding, so 'close' settles them too: otherwise the task would wait forever.
- */
-function writeChunk(gzip: Gzip, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const closedFirst = () => reject(new Error('gzip closed before it took the chunk'));
-    gzip.once('close', closedFirst);
-    gzip.write(chunk, (error) => {
-      gzip.off('close', closedFirst);
-      if (error) reject(error);
-      else resolve();
-    });
-  });
+  // The closing (with the opening, when there was no event: "[]", '{"Records":[]}').
+  const ending = events === 0 ? Buffer.concat([open, close]) : close;
+  if (current && used + ending.length > CHUNK_BYTES) {
+    yield chunkOf(current, used);
+    current = undefined;
+    used = 0;
+  }
+  if (ending.length > 0) {
+    current ??= await takeFreeBuffer();
+    used += ending.copy(current, used);
+  }
+  if (current && used > 0) yield chunkOf(current, used);
 }

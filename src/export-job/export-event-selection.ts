@@ -8,8 +8,8 @@ import { PARTITION_UNIT } from './export-object-key';
  * event filter, on the columns ingestion extracted from each body, and the event-time partition.
  * Nothing here parses a body: filtering costs a comparison of plain columns per event.
  *
- * Column names come from the fixed map below, never from input; values are always bind
- * parameters, numbered from `firstParameter`.
+ * Column names come from the fixed map below, never from input; values are bind parameters,
+ * numbered from `firstParameter`, or (for COPY, which has none) literals escaped by the driver.
  */
 const FILTER_COLUMN: Record<(typeof EVENT_FILTER_FIELDS)[number], string> = {
   actions: 'e.action',
@@ -29,19 +29,31 @@ export interface SqlFragment {
  * it, NULL, is not). Exclude: the field is not in the list (an event without it is kept).
  */
 export function eventFilterCondition(filter: EventFilter | null, firstParameter: number): SqlFragment {
-  const conditions: string[] = [];
   const parameters: unknown[] = [];
-  const next = (values: string[]) => {
+  const sql = filterConditionSql(filter, (values) => {
     parameters.push(values);
     return `$${firstParameter + parameters.length - 1}::text[]`;
-  };
+  });
+  return { sql, parameters };
+}
+
+/**
+ * The same condition with its values written into the SQL as literals, for a statement that takes
+ * no bind parameters (COPY). `quote` must be the driver's literal escaping (pg's escapeLiteral).
+ */
+export function inlineEventFilterCondition(filter: EventFilter | null, quote: (value: string) => string): string {
+  return filterConditionSql(filter, (values) => `ARRAY[${values.map(quote).join(', ')}]::text[]`);
+}
+
+function filterConditionSql(filter: EventFilter | null, list: (values: string[]) => string): string {
+  const conditions: string[] = [];
   for (const field of EVENT_FILTER_FIELDS) {
     const included = filter?.include?.[field];
-    if (included && included.length > 0) conditions.push(`${FILTER_COLUMN[field]} = ANY(${next(included)})`);
+    if (included && included.length > 0) conditions.push(`${FILTER_COLUMN[field]} = ANY(${list(included)})`);
     const excluded = filter?.exclude?.[field];
-    if (excluded && excluded.length > 0) conditions.push(`(${FILTER_COLUMN[field]} IS NULL OR ${FILTER_COLUMN[field]} <> ALL(${next(excluded)}))`);
+    if (excluded && excluded.length > 0) conditions.push(`(${FILTER_COLUMN[field]} IS NULL OR ${FILTER_COLUMN[field]} <> ALL(${list(excluded)}))`);
   }
-  return { sql: conditions.map((condition) => ` AND ${condition}`).join(''), parameters };
+  return conditions.map((condition) => ` AND ${condition}`).join('');
 }
 
 /** The start of an event's partition (timestamptz), or NULL for a partitioning not by event time. */

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { Pool, PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import type { Logger } from '../common/logger';
 import type { ConnectionTarget } from '../connection-test/connection-test.service';
 import { connectionErrorFields } from '../database/connection-error';
-import { DisconnectSafeQueryStream } from '../database/disconnect-safe-query-stream';
+import { binaryCopyColumnBatches } from '../database/copy-binary-column';
 import type { PrismaClient, PrismaTransaction } from '../database/prisma';
 import type { DeliveryFormat, ExportInterval, ExportPartitioning, ExportStatus, ExportTrigger, ObjectNaming } from '../generated/prisma/enums';
 import { Prisma } from '../generated/prisma/client';
 import type { EventFilter } from '../delivery-format/event-filter';
-import { eventFilterCondition, partitionStartExpression } from './export-event-selection';
+import { eventFilterCondition, inlineEventFilterCondition, partitionStartExpression } from './export-event-selection';
 import { PARTITION_UNIT } from './export-object-key';
 import { recordDelivery, recordRunFailure } from '../export-config/export-config.repository';
 import { enqueueNotifications } from '../notification/notification-delivery.repository';
@@ -688,56 +688,47 @@ export class ExportJobRepository {
   }
 
   /**
-   * The bodies of a task's events, in sequence order, as JSON text (verbatim: body is json, kept as
-   * ingested), one array row at a time, fetched through a server-side cursor in batches so memory
-   * stays bounded whatever the task size. The task's events: those in (fromSequence, toSequence]
-   * that the job's filter keeps and, for event-time partitions, whose eventTimestamp is in the
-   * task's partition; the same conditions as planning, so exactly the planned events. Call
-   * `release()` once the stream has ended or failed.
+   * The bodies of a task's events, in sequence order, as the UTF-8 bytes of their JSON text
+   * (verbatim: body is json, kept as ingested), in batches, through a binary COPY whose output is
+   * read no faster than it is consumed, so memory stays bounded whatever the task size
+   * (src/database/copy-binary-column.ts says why COPY). The task's events: those in
+   * (fromSequence, toSequence] that the job's filter keeps and, for event-time partitions, whose
+   * eventTimestamp is in the task's partition; the same conditions as planning, so exactly the
+   * planned events. Call `release()` once the stream has ended or failed.
    */
   async streamEventBodies(
     fromSequence: bigint,
     toSequence: bigint,
-    batchSize = 2000,
     selection: EventSelection = { partitionStart: null, partitionEnd: null, eventFilter: null },
-  ): Promise<{ rows: Readable; release: (error?: Error) => void }> {
+  ): Promise<{ batches: AsyncIterable<Buffer[]>; stop: (error: Error) => void; release: (error?: Error) => void }> {
     const { partitionStart, partitionEnd, eventFilter } = selection;
-    const partitioned = partitionStart !== null && partitionEnd !== null;
-    const filter = eventFilterCondition(eventFilter, partitioned ? 5 : 3);
-    const parameters: unknown[] = [fromSequence.toString(), toSequence.toString()];
-    if (partitioned) parameters.push(partitionStart.toISOString(), partitionEnd.toISOString());
-    parameters.push(...filter.parameters);
     const client: PoolClient = await this.pool.connect();
-    const rows = client.query(
-      new DisconnectSafeQueryStream(
-        // Starts "SELECT body::text" as before (operators find a task's stream in pg_stat_activity by it).
-        `SELECT body::text FROM audit_events e WHERE e.sequence > $1 AND e.sequence <= $2` +
-          (partitioned ? ' AND e.event_timestamp >= $3::timestamptz AND e.event_timestamp < $4::timestamptz' : '') +
-          `${filter.sql} ORDER BY e.sequence`,
-        parameters,
-        {
-          batchSize,
-          rowMode: 'array',
-        },
-      ),
-    );
+    // COPY takes no bind parameters: the bounds are a bigint's digits and Date.toISOString()'s
+    // output, and the filter's values go through the driver's literal escaping.
+    const sql =
+      `COPY (SELECT body FROM audit_events e WHERE e.sequence > ${BigInt(fromSequence)} AND e.sequence <= ${BigInt(toSequence)}` +
+      (partitionStart !== null && partitionEnd !== null
+        ? ` AND e.event_timestamp >= '${partitionStart.toISOString()}'::timestamptz AND e.event_timestamp < '${partitionEnd.toISOString()}'::timestamptz`
+        : '') +
+      `${inlineEventFilterCondition(eventFilter, (value) => client.escapeLiteral(value))} ORDER BY e.sequence) TO STDOUT (FORMAT binary)`;
+    const copyOutput = client.query(copyTo(sql));
     // The client stays checked out until the task's upload is done, after its last row too: its
     // session ending meanwhile (57P01 on a restart, failover or pg_terminate_backend) would be an
-    // unhandled 'error' event, which ends the process. And the stream alone would wait forever for
-    // the dead server (see DisconnectSafeQueryStream): this fails it, and so the task.
+    // unhandled 'error' event, which ends the process. The COPY stream fails with it, and so the task.
     let lost: Error | undefined;
     const onError = (error: Error) => {
       lost ??= error;
-      rows.connectionLost(error);
+      copyOutput.destroy(error);
     };
     client.on('error', onError);
     let released = false;
     return {
-      rows,
+      batches: binaryCopyColumnBatches(copyOutput),
+      stop: (error: Error) => copyOutput.destroy(error),
       release: (error?: Error) => {
         if (released) return;
         released = true;
-        // A dead connection is not handed back to the pool; from release() on the pool listens.
+        // A dead connection, or one left in the middle of a COPY, is not handed back to the pool.
         client.release(error ?? lost);
         client.off('error', onError);
       },

@@ -14,6 +14,8 @@ export interface UploaderOptions {
   gzipLevel: number;
   /** EXPORT_TASK_CONCURRENCY: tasks uploading at once in this process, each with part buffers of its own. */
   concurrentTasks?: number;
+  /** EXPORT_COMPRESSION_CONCURRENCY: chunks of one gzip object deflated at once (default: twice the cores). */
+  compressionConcurrency?: number;
 }
 
 /** What one task put into S3. */
@@ -29,10 +31,10 @@ export const DEFAULT_UPLOADER_OPTIONS: UploaderOptions = { partSizeBytes: MIN_PA
 export type UploadJob = Pick<PlannedJob, 'id' | 'configurationId' | 'format' | 'eventFilter'>;
 
 /**
- * Writes one task's events into its object: rows streamed from PostgreSQL in sequence order (the
- * canonical text of each event, verbatim), through the job's format encoder (src/delivery-format),
- * into writeObjectInParts (a single PutObject for small objects, a multipart upload for large
- * ones). Nothing holds more than a batch of rows, the encoder's buffers and `queueSize + 1` part
+ * Writes one task's events into its object: events streamed from PostgreSQL in sequence order (the
+ * canonical text of each event, its bytes verbatim), through the job's format encoder
+ * (src/delivery-format), into writeObjectInParts (a single PutObject for small objects, a multipart
+ * upload for large ones). Nothing holds more than a batch of events, the encoder's buffers and `queueSize + 1` part
  * buffers in memory, whatever the task size; the part buffers are kept for the next task.
  */
 export class ExportTaskUploader {
@@ -58,8 +60,8 @@ export class ExportTaskUploader {
     job: UploadJob,
     task: PlannedTask,
   ): Promise<{ eventCount: number; object: DeliveredObject }> {
-    const encoder = encoderFor(job.format, { gzipLevel: this.options.gzipLevel });
-    const { rows, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence, undefined, {
+    const encoder = encoderFor(job.format, { gzipLevel: this.options.gzipLevel, compressionConcurrency: this.options.compressionConcurrency });
+    const { batches, stop, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence, {
       partitionStart: task.partitionStart,
       partitionEnd: task.partitionEnd,
       eventFilter: job.eventFilter,
@@ -80,7 +82,7 @@ export class ExportTaskUploader {
     };
     const counter = { events: 0 };
     try {
-      const { bytes, sha256 } = await writeObjectInParts(s3, target, encoder.encode(eventTexts(rows, task.limit, counter)), {
+      const { bytes, sha256 } = await writeObjectInParts(s3, target, encoder.encode(countedBatches(batches, task.limit, counter)), {
         pool: this.partBuffers,
         concurrency: this.options.queueSize,
       });
@@ -88,7 +90,7 @@ export class ExportTaskUploader {
       return { eventCount: counter.events, object: { bytes, sha256 } };
     } catch (error) {
       // The connection may be mid-query: stop the stream and drop it rather than hand it back to the pool.
-      rows.destroy();
+      stop(asError(error));
       release(asError(error));
       throw error;
     }
@@ -96,13 +98,14 @@ export class ExportTaskUploader {
 }
 
 /**
- * The `[bodyText]` rows as texts, counted. Refuses to end with a count other than the planned
- * one, before the encoder can finish the object: the object must hold exactly the task's events.
+ * The batches of events, counted. Refuses to end with a count other than the planned one, before
+ * the encoder can finish the object: the object must hold exactly the task's events.
  */
-async function* eventTexts(rows: AsyncIterable<[string]>, expected: number, counter: { events: number }): AsyncGenerator<string> {
-  for await (const [body] of rows) {
-    counter.events += 1;
-    yield body;
+async function* countedBatches(batches: AsyncIterable<Buffer[]>, expected: number, counter: { events: number }): AsyncGenerator<Buffer[]> {
+  for await (const batch of batches) {
+    counter.events += batch.length;
+    if (counter.events > expected) throw new Error(`Expected ${expected} events in the task, read more`);
+    yield batch;
   }
   if (counter.events !== expected) throw new Error(`Expected ${expected} events in the task, read ${counter.events}`);
 }

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Pool } from 'pg';
+import pino from 'pino';
 import { AwsClientFactory } from '../../src/aws/aws-client.factory';
 import { createLogger } from '../../src/common/logger';
 import { SecretBox } from '../../src/crypto/secret-box';
@@ -103,7 +104,7 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
       new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
       createLogger('silent'),
     );
-    const runs = new ExportRunService(repository, uploader, digests, awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: request.taskMax }, createLogger('silent'));
+    const runs = new ExportRunService(repository, uploader, digests, awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: request.taskMax }, runLogger());
     await prisma.$connect();
 
     global.gc?.();
@@ -118,9 +119,18 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
       }
     }, 10);
     const started = process.hrtime.bigint();
+    const cpuBefore = process.cpuUsage();
+    const machineBefore = machineCpuSeconds();
+    const mainThreadBefore = mainThreadCpuSeconds();
     const outcome = await runs.run(request.configurationId, 'MANUAL');
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     clearInterval(sampler);
+    if (process.env.BENCH_DEBUG) {
+      const cpu = process.cpuUsage(cpuBefore);
+      process.stderr.write(
+        `  exporter CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (all threads; main thread ${(mainThreadCpuSeconds() - mainThreadBefore).toFixed(2)} s), machine CPU busy ${(machineCpuSeconds() - machineBefore).toFixed(2)} s, wall ${seconds.toFixed(2)} s\n`,
+      );
+    }
     const kernelPeakRss = hasKernelPeak ? kernelPeak() : undefined;
     if (outcome.status !== 'succeeded' || outcome.eventCount !== request.events) throw new Error(`export did not succeed: ${JSON.stringify(outcome)}`);
     global.gc?.();
@@ -130,6 +140,25 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
     await pool.end();
     await prisma.$disconnect();
   }
+}
+
+/** CPU seconds of this process's main (JavaScript) thread so far: its task's utime + stime. */
+function mainThreadCpuSeconds(): number {
+  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds all cores of the machine spent busy so far (/proc/stat: everything but idle and iowait). */
+function machineCpuSeconds(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const ticks = fields.map(Number);
+  const busy = ticks.reduce((sum, value) => sum + value, 0) - ticks[3] - ticks[4];
+  return busy / 100;
+}
+
+/** The run's own log lines on stderr with BENCH_DEBUG (when each step happened), none otherwise. */
+function runLogger() {
+  return process.env.BENCH_DEBUG ? createLogger('info', 'exporter', pino.destination(2)) : createLogger('silent');
 }
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)}M`;

@@ -42,6 +42,12 @@ describe('env schema', () => {
     expect(message).not.toContain('s3cr3t');
   });
 
+  it('reads EXPORT_COMPRESSION_CONCURRENCY (default: twice the cores) and refuses zero', () => {
+    expect(parseEnv({}).EXPORT_COMPRESSION_CONCURRENCY).toBe(2 * availableParallelism());
+    expect(parseEnv({ EXPORT_COMPRESSION_CONCURRENCY: '3' }).EXPORT_COMPRESSION_CONCURRENCY).toBe(3);
+    expect(envError({ EXPORT_COMPRESSION_CONCURRENCY: '0' }).message).toMatch(/EXPORT_COMPRESSION_CONCURRENCY/);
+  });
+
   it('reads EXPORT_TASK_CONCURRENCY (default: the cores) and refuses zero', () => {
     expect(parseEnv({}).EXPORT_TASK_CONCURRENCY).toBe(availableParallelism());
     expect(parseEnv({ EXPORT_TASK_CONCURRENCY: '4' }).EXPORT_TASK_CONCURRENCY).toBe(4);

@@ -70,17 +70,20 @@ describe('export run connections whose PostgreSQL session ends', () => {
     await next!.release();
   });
 
-  it('a streaming cursor whose session ends mid-stream fails at once instead of waiting forever', async () => {
-    await ingestEvents(db.prisma, 3_000);
+  it('an event stream (binary COPY) whose session ends mid-stream fails at once instead of waiting forever', async () => {
+    // Enough events (about 8 MB) that the server is still sending when its session ends: what
+    // the socket buffers already hold would otherwise end the stream normally.
+    await ingestEvents(db.prisma, 10_000);
     const [range] = await db.query<{ min: string; max: string }>('SELECT (min(sequence) - 1)::text AS min, max(sequence)::text AS max FROM audit_events');
-    const { rows, release } = await repository.streamEventBodies(BigInt(range.min), BigInt(range.max), 100);
+    const { batches, release } = await repository.streamEventBodies(BigInt(range.min), BigInt(range.max));
 
     let read = 0;
+    let terminated = 0;
     const reading = (async () => {
-      for await (const _row of rows) {
-        read += 1;
-        if (read === 250) expect(await terminate('SELECT body::text')).toBe(1);
-        // A slow consumer, so that later batches are still to come when the session ends.
+      for await (const batch of batches) {
+        read += batch.length;
+        if (read >= 250 && terminated === 0) terminated = await terminate('COPY (SELECT body FROM audit_events');
+        // A slow consumer, so that more of the COPY is still to come when the session ends.
         if (read > 250) await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
@@ -95,16 +98,18 @@ describe('export run connections whose PostgreSQL session ends', () => {
     clearTimeout(timer);
     // Give the connection back first, so that a failed expectation below cannot leave pool.end() waiting.
     release(outcome instanceof Object ? (outcome as Error) : new Error(String(outcome)));
+    expect(terminated).toBe(1);
     // Not toBeInstanceOf(Error): a socket error (ECONNRESET) is made by Node outside Jest's realm.
     expect(outcome).toEqual(expect.objectContaining({ message: expect.stringMatching(/terminat|ECONNRESET|Connection terminated/) }));
-    expect(read).toBeLessThan(3_000);
+    expect(read).toBeLessThan(10_000);
 
-    // The pool hands out a working connection afterwards: the same range streams whole.
-    const again = await repository.streamEventBodies(BigInt(range.min), BigInt(range.max), 100);
-    let count = 0;
-    for await (const _row of again.rows) count += 1;
+    // The pool hands out a working connection afterwards: the same range streams whole, byte for byte as stored.
+    const again = await repository.streamEventBodies(BigInt(range.min), BigInt(range.max));
+    const streamed: string[] = [];
+    for await (const batch of again.batches) for (const event of batch) streamed.push(event.toString('utf8'));
     again.release();
-    expect(count).toBe(3_000);
+    const stored = await db.query<{ text: string }>('SELECT body::text AS text FROM audit_events ORDER BY sequence');
+    expect(streamed).toEqual(stored.map((row) => row.text));
   });
 
   it('a run whose lock session ends stops, leaves its job resumable, and the next run delivers every event once', async () => {
