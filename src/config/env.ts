@@ -140,8 +140,9 @@ export const envSchema = z.object({
    */
   EXPORT_TASK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
   /**
-   * Chunks of one gzip object deflated at the same time, in libuv's thread pool (pigz's approach:
-   * src/delivery-format/parallel-gzip.ts). The bytes delivered do not depend on it. Default: twice the cores.
+   * Chunks of gzip objects one worker process deflates at the same time, over all its tasks, in
+   * libuv's thread pool (pigz's approach: src/delivery-format/parallel-gzip.ts). The bytes
+   * delivered do not depend on it. Default: twice the cores.
    */
   EXPORT_COMPRESSION_CONCURRENCY: z.coerce
     .number()

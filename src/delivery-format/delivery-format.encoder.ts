@@ -1,4 +1,5 @@
 import type { DeliveryFormat } from '../generated/prisma/enums';
+import type { CompressionSlots } from './parallel-gzip';
 
 /**
  * How one delivered object is encoded. The export uploader streams a task's events, each the
@@ -27,6 +28,6 @@ export interface DeliveryFormatEncoder {
 export interface EncoderOptions {
   /** zlib level of the gzip formats; 6 is gzip's default. */
   gzipLevel: number;
-  /** Chunks of a gzip object deflated at once (EXPORT_COMPRESSION_CONCURRENCY); default: twice the machine's cores. */
-  compressionConcurrency?: number;
+  /** The process's compression slots (EXPORT_COMPRESSION_CONCURRENCY, shared by its objects); default: a set of its own, twice the machine's cores. */
+  compressionSlots?: CompressionSlots;
 }

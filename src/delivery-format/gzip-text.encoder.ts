@@ -1,6 +1,6 @@
 import type { DeliveryFormat } from '../generated/prisma/enums';
 import type { DeliveryFormatEncoder, EncoderOptions } from './delivery-format.encoder';
-import { DEFAULT_COMPRESSION_CONCURRENCY, gzipChunksInParallel, type TextChunk } from './parallel-gzip';
+import { CompressionSlots, DEFAULT_COMPRESSION_CONCURRENCY, gzipChunksInParallel, type TextChunk } from './parallel-gzip';
 
 /**
  * The gzip text formats: every event's canonical text copied as it is, between a fixed opening,
@@ -37,14 +37,14 @@ const CHUNK_BYTES = 256 * 1024;
 /** The encoder of one gzip text format. */
 export function gzipTextEncoder(format: keyof typeof FRAMING, options: EncoderOptions): DeliveryFormatEncoder {
   const { extension, contentType, ...framing } = FRAMING[format];
-  const concurrency = options.compressionConcurrency ?? DEFAULT_COMPRESSION_CONCURRENCY;
+  const slots = options.compressionSlots ?? new CompressionSlots(DEFAULT_COMPRESSION_CONCURRENCY);
   return {
     format: format satisfies DeliveryFormat,
     extension,
     contentType,
     contentEncoding: 'gzip',
-    // One buffer per chunk being deflated, plus the one filling.
-    encode: (eventTexts) => gzipChunksInParallel(framedTextChunks(eventTexts, framing, concurrency + 1), { level: options.gzipLevel, concurrency }),
+    // One buffer per chunk this object may have waiting or being deflated, plus the one filling.
+    encode: (eventBatches) => gzipChunksInParallel(framedTextChunks(eventBatches, framing, slots.size + 1), { level: options.gzipLevel, slots }),
   };
 }
 

@@ -35,8 +35,38 @@ const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00]);
 export interface ParallelGzipOptions {
   /** zlib level; 6 is gzip's default. */
   level: number;
-  /** Chunks being deflated at once; at least 1. */
-  concurrency: number;
+  /** The process's compression slots: every chunk deflated holds one, whatever object it is of. */
+  slots: CompressionSlots;
+}
+
+/**
+ * How many chunks this process deflates at once, over all the objects it writes (pigz's `-p`).
+ * One set per process (the uploader's), so that two tasks at once share the cores instead of
+ * each queueing as many chunks as there are cores.
+ */
+export class CompressionSlots {
+  private inUse = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`compression concurrency must be a positive integer, got ${size}`);
+  }
+
+  /** Resolves once a slot is this caller's; first come, first served. */
+  async acquire(): Promise<void> {
+    if (this.inUse < this.size) {
+      this.inUse += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next)
+      next(); // the slot passes straight to the next caller
+    else this.inUse -= 1;
+  }
 }
 
 /**
@@ -56,15 +86,13 @@ export interface TextChunk {
 }
 
 /**
- * The gzip bytes of the chunks' text, in order. At most `concurrency` chunks are being deflated at
- * once; the next chunk is read only when one of them is done (backpressure on the producer).
+ * The gzip bytes of the chunks' text, in order. A chunk is deflated once it has one of the
+ * process's slots; at most as many of this object's chunks as there are slots wait or run at once,
+ * and the next chunk is read only when the oldest is done (backpressure on the producer).
  * A failure of the source or of zlib fails the iteration; the deflates still running are
  * awaited first, so no buffer is released while zlib may still read it.
  */
 export async function* gzipChunksInParallel(chunks: AsyncIterable<TextChunk>, options: ParallelGzipOptions): AsyncGenerator<Buffer> {
-  if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
-    throw new RangeError(`compression concurrency must be a positive integer, got ${options.concurrency}`);
-  }
   const pending: Array<Promise<Buffer>> = [];
   let crc = 0;
   let length = 0;
@@ -74,13 +102,13 @@ export async function* gzipChunksInParallel(chunks: AsyncIterable<TextChunk>, op
     for await (const chunk of chunks) {
       crc = crc32(chunk.bytes, crc);
       length = (length + chunk.bytes.length) % 2 ** 32;
-      const deflated = deflateChunk(chunk, dictionary, options.level);
+      const deflated = deflateChunk(chunk, dictionary, options.level, options.slots);
       // Handled when its turn comes; until then a rejection must not count as unhandled (it would end the process).
       deflated.catch(() => undefined);
       pending.push(deflated);
       // A copy: the chunk's buffer goes back to the producer while the next chunk may still be deflating.
       dictionary = Buffer.from(chunk.bytes.subarray(Math.max(0, chunk.bytes.length - DICTIONARY_BYTES)));
-      if (pending.length >= options.concurrency) yield await pending.shift()!;
+      if (pending.length >= options.slots.size) yield await pending.shift()!;
     }
     while (pending.length > 0) yield await pending.shift()!;
   } finally {
@@ -93,13 +121,18 @@ export async function* gzipChunksInParallel(chunks: AsyncIterable<TextChunk>, op
   yield Buffer.concat([FINAL_EMPTY_BLOCK, trailer]);
 }
 
-/** Deflates one chunk in the thread pool (raw, sync-flushed), then gives its buffer back. */
-function deflateChunk(chunk: TextChunk, dictionary: Buffer | undefined, level: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    deflateRaw(chunk.bytes, { level, chunkSize: DEFLATE_OUTPUT_BYTES, finishFlush: constants.Z_SYNC_FLUSH, ...(dictionary ? { dictionary } : {}) }, (error, deflated) => {
-      chunk.release();
-      if (error) reject(error);
-      else resolve(deflated);
+/** Deflates one chunk in the thread pool (raw, sync-flushed) once it has a slot, then gives its buffer and the slot back. */
+async function deflateChunk(chunk: TextChunk, dictionary: Buffer | undefined, level: number, slots: CompressionSlots): Promise<Buffer> {
+  await slots.acquire();
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      deflateRaw(chunk.bytes, { level, chunkSize: DEFLATE_OUTPUT_BYTES, finishFlush: constants.Z_SYNC_FLUSH, ...(dictionary ? { dictionary } : {}) }, (error, deflated) => {
+        if (error) reject(error);
+        else resolve(deflated);
+      });
     });
-  });
+  } finally {
+    chunk.release();
+    slots.release();
+  }
 }

@@ -2,6 +2,7 @@ import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/c
 import type { FinalizeRequestMiddleware } from '@smithy/types';
 import type { ObjectEncryption } from '../aws/server-side-encryption';
 import { encoderFor } from '../delivery-format/delivery-format.registry';
+import { CompressionSlots, DEFAULT_COMPRESSION_CONCURRENCY } from '../delivery-format/parallel-gzip';
 import type { DeliveredObject, ExportJobRepository, PlannedJob, PlannedTask } from './export-job.repository';
 import { MIN_PART_SIZE_BYTES, PartBufferPool, writeObjectInParts } from './multipart-object.writer';
 
@@ -14,7 +15,7 @@ export interface UploaderOptions {
   gzipLevel: number;
   /** EXPORT_TASK_CONCURRENCY: tasks uploading at once in this process, each with part buffers of its own. */
   concurrentTasks?: number;
-  /** EXPORT_COMPRESSION_CONCURRENCY: chunks of one gzip object deflated at once (default: twice the cores). */
+  /** EXPORT_COMPRESSION_CONCURRENCY: chunks this process deflates at once, over all its tasks (default: twice the cores). */
   compressionConcurrency?: number;
 }
 
@@ -39,6 +40,7 @@ export type UploadJob = Pick<PlannedJob, 'id' | 'configurationId' | 'format' | '
  */
 export class ExportTaskUploader {
   private readonly partBuffers: PartBufferPool;
+  private readonly compressionSlots: CompressionSlots;
 
   constructor(
     private readonly repository: ExportJobRepository,
@@ -47,6 +49,8 @@ export class ExportTaskUploader {
     // Each concurrent task's worth kept (issue #11): concurrentTasks × (queueSize + 1) part buffers
     // at most in use, since the executor runs no more tasks at once; anything beyond is dropped after use.
     this.partBuffers = new PartBufferPool(options.partSizeBytes, (options.queueSize + 1) * (options.concurrentTasks ?? 1));
+    // One set for every task of this process: together they use the cores, not each as many as there are.
+    this.compressionSlots = new CompressionSlots(options.compressionConcurrency ?? DEFAULT_COMPRESSION_CONCURRENCY);
   }
 
   /**
@@ -60,7 +64,7 @@ export class ExportTaskUploader {
     job: UploadJob,
     task: PlannedTask,
   ): Promise<{ eventCount: number; object: DeliveredObject }> {
-    const encoder = encoderFor(job.format, { gzipLevel: this.options.gzipLevel, compressionConcurrency: this.options.compressionConcurrency });
+    const encoder = encoderFor(job.format, { gzipLevel: this.options.gzipLevel, compressionSlots: this.compressionSlots });
     const { batches, stop, release } = await this.repository.streamEventBodies(task.fromSequence, task.toSequence, {
       partitionStart: task.partitionStart,
       partitionEnd: task.partitionEnd,

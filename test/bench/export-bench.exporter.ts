@@ -4,6 +4,7 @@ import { Pool } from 'pg';
 import pino from 'pino';
 import { AwsClientFactory } from '../../src/aws/aws-client.factory';
 import { createLogger } from '../../src/common/logger';
+import { parseEnv } from '../../src/config/env';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { createPrismaClient } from '../../src/database/prisma';
 import { ExportJobRepository } from '../../src/export-job/export-job.repository';
@@ -49,7 +50,7 @@ export interface ExporterResult {
   jobs: number;
   /** process.memoryUsage() after a full GC, just before the run. */
   baseline: MemoryPeaks;
-  /** The highest value of each figure sampled every 10 ms during the run. */
+  /** The highest value of each figure sampled every 50 ms during the run. */
   sampledPeak: MemoryPeaks;
   /** The kernel's own peak RSS (VmHWM) over the run, reset just before it; undefined if /proc is unavailable. */
   kernelPeakRss?: number;
@@ -81,7 +82,10 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
   // The worker process's own V8 settings, so that this process measures what a worker is.
   applyWorkerRuntimeFlags();
   const prisma = createPrismaClient(request.databaseUrl);
-  const pool = new Pool({ connectionString: request.databaseUrl, max: 4 });
+  // The worker's defaults (EXPORT_TASK_CONCURRENCY, EXPORT_COMPRESSION_CONCURRENCY: src/config/env.ts, or
+  // what the bench's environment sets), and its pool's size for them.
+  const { EXPORT_TASK_CONCURRENCY: taskConcurrency, EXPORT_COMPRESSION_CONCURRENCY: compressionConcurrency } = parseEnv({ ...process.env, DATABASE_URL: request.databaseUrl });
+  const pool = new Pool({ connectionString: request.databaseUrl, max: 2 + 2 * taskConcurrency + 2 });
   const secretBox = new SecretBox(Buffer.from(request.secretKeyHex, 'hex'));
   const awsClients = new AwsClientFactory(
     {
@@ -96,7 +100,7 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
   );
   try {
     const repository = new ExportJobRepository(prisma, pool);
-    const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, gzipLevel: request.gzipLevel });
+    const uploader = new ExportTaskUploader(repository, { ...DEFAULT_UPLOADER_OPTIONS, gzipLevel: request.gzipLevel, concurrentTasks: taskConcurrency, compressionConcurrency });
     // As the worker builds it: a configuration with integrity validation also writes its digest.
     const digests = new ExportDigestWriter(
       repository,
@@ -104,7 +108,7 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
       new DigestSigningKeyService(new DigestSigningKeyRepository(prisma), secretBox),
       createLogger('silent'),
     );
-    const runs = new ExportRunService(repository, uploader, digests, awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: request.taskMax }, runLogger());
+    const runs = new ExportRunService(repository, uploader, digests, awsClients, { ...DEFAULT_RUN_OPTIONS, maxEventsPerTask: request.taskMax, taskConcurrency }, runLogger());
     await prisma.$connect();
 
     global.gc?.();
@@ -117,7 +121,7 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
       if (process.env.BENCH_DEBUG && now.rss === sampledPeak.rss) {
         process.stderr.write(`  rss ${mib(now.rss)} heapUsed ${mib(now.heapUsed)}/${mib(now.heapTotal)} external ${mib(now.external)} arrayBuffers ${mib(now.arrayBuffers)}\n`);
       }
-    }, 10);
+    }, 50); // not every 10 ms: process.memoryUsage() then costs the main thread about 3 %, and the peak that counts is the kernel's (VmHWM)
     const started = process.hrtime.bigint();
     const cpuBefore = process.cpuUsage();
     const machineBefore = machineCpuSeconds();
@@ -144,7 +148,9 @@ async function exportOnce(request: ExporterRequest): Promise<ExporterResult> {
 
 /** CPU seconds of this process's main (JavaScript) thread so far: its task's utime + stime. */
 function mainThreadCpuSeconds(): number {
-  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 

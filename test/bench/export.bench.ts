@@ -22,7 +22,7 @@ import { measureExport, mib as mb, peakRss, type ExportMeasurement } from './exp
  * - the exporter (export-bench.exporter.ts), a fresh Node process per N, so one N's memory does
  *   not carry into the next. It reports its RSS after a GC just before the run (baseline), the
  *   kernel's peak RSS during the run (VmHWM, reset at the start), and heap/external figures
- *   sampled every 10 ms.
+ *   sampled every 50 ms.
  *
  * The references are `COPY (SELECT body::text FROM audit_events ORDER BY sequence) TO STDOUT` piped
  * into `gzip -6` and into `pigz -6 -p <cores>`, psql and the compressor as separate processes

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { encoderFor } from '../../src/delivery-format/delivery-format.registry';
-import { gzipChunksInParallel, type TextChunk } from '../../src/delivery-format/parallel-gzip';
+import { CompressionSlots, gzipChunksInParallel, type TextChunk } from '../../src/delivery-format/parallel-gzip';
 
 /** Every byte an encoder yields, joined. */
 async function collect(bytes: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -31,7 +31,7 @@ describe('gzip text formats compressed on every core (parallel-gzip)', () => {
   const ndjson = events.map((event) => `${event}\n`).join('');
 
   it('is one gzip member that zlib, gzip and pigz all read back as the exact text', async () => {
-    const object = await collect(encoderFor('NDJSON_GZIP', { gzipLevel: 6, compressionConcurrency: 2 }).encode(texts(events)));
+    const object = await collect(encoderFor('NDJSON_GZIP', { gzipLevel: 6, compressionSlots: new CompressionSlots(2) }).encode(texts(events)));
     expect(gunzipSync(object).toString('utf8')).toBe(ndjson);
     expect(execFileSync('gzip', ['-dc'], { input: object, maxBuffer: 64 << 20 }).toString('utf8')).toBe(ndjson);
     expect(execFileSync('gzip', ['-t'], { input: object }).length).toBe(0);
@@ -46,17 +46,45 @@ describe('gzip text formats compressed on every core (parallel-gzip)', () => {
   it('writes the same bytes whatever the number of chunks deflated at once, and each format its own framing', async () => {
     const digests = new Set<string>();
     for (const concurrency of [1, 2, 3, 8]) {
-      digests.add(sha256(await collect(encoderFor('NDJSON_GZIP', { gzipLevel: 6, compressionConcurrency: concurrency }).encode(texts(events)))));
+      digests.add(sha256(await collect(encoderFor('NDJSON_GZIP', { gzipLevel: 6, compressionSlots: new CompressionSlots(concurrency) }).encode(texts(events)))));
     }
     expect(digests.size).toBe(1);
-    const array = await collect(encoderFor('JSON_ARRAY_GZIP', { gzipLevel: 6, compressionConcurrency: 2 }).encode(texts(events)));
+    const array = await collect(encoderFor('JSON_ARRAY_GZIP', { gzipLevel: 6, compressionSlots: new CompressionSlots(2) }).encode(texts(events)));
     expect(gunzipSync(array).toString('utf8')).toBe(`[${events.join(',')}]`);
-    const cloudTrail = await collect(encoderFor('CLOUDTRAIL_JSON_GZIP', { gzipLevel: 6, compressionConcurrency: 2 }).encode(texts(events.slice(0, 3))));
+    const cloudTrail = await collect(encoderFor('CLOUDTRAIL_JSON_GZIP', { gzipLevel: 6, compressionSlots: new CompressionSlots(2) }).encode(texts(events.slice(0, 3))));
     expect(gunzipSync(cloudTrail).toString('utf8')).toBe(`{"Records":[${events.slice(0, 3).join(',')}]}`);
   });
 
+  it('shares one set of slots between objects: never more chunks deflating than slots, first come first served, each object still exact', async () => {
+    const slots = new CompressionSlots(2);
+    let holding = 0;
+    let most = 0;
+    const order: number[] = [];
+    await Promise.all(
+      [1, 2, 3, 4, 5].map(async (caller) => {
+        await slots.acquire();
+        order.push(caller);
+        holding += 1;
+        most = Math.max(most, holding);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        holding -= 1;
+        slots.release();
+      }),
+    );
+    expect(most).toBe(2);
+    expect(order).toEqual([1, 2, 3, 4, 5]);
+
+    const shared = new CompressionSlots(2);
+    const [ndjsonObject, arrayObject] = await Promise.all([
+      collect(encoderFor('NDJSON_GZIP', { gzipLevel: 6, compressionSlots: shared }).encode(texts(events))),
+      collect(encoderFor('JSON_ARRAY_GZIP', { gzipLevel: 6, compressionSlots: shared }).encode(texts(events))),
+    ]);
+    expect(gunzipSync(ndjsonObject).toString('utf8')).toBe(ndjson);
+    expect(gunzipSync(arrayObject).toString('utf8')).toBe(`[${events.join(',')}]`);
+  });
+
   it('encodes no events as the empty gzip zlib writes', async () => {
-    const object = await collect(encoderFor('NDJSON_GZIP', { gzipLevel: 6, compressionConcurrency: 2 }).encode(texts([])));
+    const object = await collect(encoderFor('NDJSON_GZIP', { gzipLevel: 6, compressionSlots: new CompressionSlots(2) }).encode(texts([])));
     expect(object.equals(gzipSync(Buffer.alloc(0), { level: 6 }))).toBe(true);
     const emptyArray = await collect(encoderFor('JSON_ARRAY_GZIP', { gzipLevel: 6 }).encode(texts([])));
     expect(gunzipSync(emptyArray).toString('utf8')).toBe('[]');
@@ -72,7 +100,7 @@ describe('gzip text formats compressed on every core (parallel-gzip)', () => {
       }
       throw new Error('the event stream broke');
     }
-    await expect(collect(gzipChunksInParallel(failingChunks(), { level: 6, concurrency: 3 }))).rejects.toThrow('the event stream broke');
+    await expect(collect(gzipChunksInParallel(failingChunks(), { level: 6, slots: new CompressionSlots(3) }))).rejects.toThrow('the event stream broke');
     expect(handedOut).toBe(6);
     expect(released).toBe(6);
   });
@@ -82,12 +110,12 @@ describe('gzip text formats compressed on every core (parallel-gzip)', () => {
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     try {
-      await expect(collect(encoderFor('NDJSON_GZIP', { gzipLevel: 42, compressionConcurrency: 2 }).encode(texts(events.slice(0, 2000))))).rejects.toThrow(/level/i);
+      await expect(collect(encoderFor('NDJSON_GZIP', { gzipLevel: 42, compressionSlots: new CompressionSlots(2) }).encode(texts(events.slice(0, 2000))))).rejects.toThrow(/level/i);
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
-    await expect(collect(encoderFor('NDJSON_GZIP', { gzipLevel: 6, compressionConcurrency: 0 }).encode(texts(events.slice(0, 2))))).rejects.toThrow(/compression concurrency/);
+    expect(() => new CompressionSlots(0)).toThrow(/compression concurrency/);
   });
 });
