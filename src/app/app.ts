@@ -1,5 +1,8 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
+import { availableParallelism } from 'node:os';
+import { Pool } from 'pg';
+import { connectionErrorFields } from '../database/connection-error';
 import type { AddressInfo } from 'node:net';
 import type { ApolloServer } from '@apollo/server';
 import type { Express } from 'express';
@@ -91,6 +94,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   // First, before any connection: without a usable key the process must stop at once.
   const secretBox = secretBoxFromEnv(env, logger);
   const prisma = createPrismaClient(env.DATABASE_URL, logger);
+  // Ingestion's own pool: a batch is one statement with ~1 MB of text parameters, which pg sends
+  // as they are, while Prisma would process each of them first (issue #11). As many connections as
+  // can usefully run at once on this machine; more requests wait here, not in PostgreSQL.
+  const ingestPool = new Pool({ connectionString: env.DATABASE_URL, max: 2 * availableParallelism() });
+  // An idle client whose session ends (a restart, a failover) is dropped by the pool, which then
+  // emits 'error': unheard, that would end the process. The next checkout connects afresh.
+  ingestPool.on('error', (error) => logger.warn({ err: connectionErrorFields(error) }, 'an idle ingest database connection failed; the pool dropped it'));
 
   // Ports that the export-config and api-key services call, implemented by other features.
   const auditEventRepository = new AuditEventRepository();
@@ -128,7 +138,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       lifecycleRepository: new ExportConfigurationLifecycleRepository(),
     }),
     setupPolicies: new SetupPolicyService(exportConfigurationRepository, servicePrincipal),
-    auditEvents: new AuditEventService(prisma, auditEventRepository),
+    auditEvents: new AuditEventService(ingestPool, auditEventRepository),
     exportJobs: new ExportJobService({
       history: new ExportJobHistoryRepository(prisma),
       runQueue: exportSchedule,
@@ -238,6 +248,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         await graphql.stop();
         awsClients.destroy();
         await prisma.$disconnect();
+        await ingestPool.end();
         logger.info('audit export service stopped');
       })();
       return stopping;

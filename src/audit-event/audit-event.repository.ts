@@ -1,3 +1,4 @@
+import type { Pool } from 'pg';
 import type { PrismaTransaction } from '../database/prisma';
 import type { AuditEventRecord } from './audit-event.schema';
 
@@ -8,52 +9,83 @@ export interface InsertResult {
   duplicates: number;
 }
 
+/**
+ * What an insert runs on: a Prisma transaction (a self-audit event, atomic with the change it
+ * records), a Prisma client, or a pg pool (ingestion: the statement is atomic on its own, and a
+ * pool skips Prisma's per-request work on ~1 MB of parameters).
+ */
+export type EventStoreExecutor = Pick<PrismaTransaction, '$queryRawUnsafe'> | Pick<Pool, 'query'>;
+
+/**
+ * One statement stores a batch. The events come as a few text parameters, not as one array per
+ * column: the bodies and the ids and timestamps (validated, so they hold no newline) joined by
+ * newlines and split by string_to_table, the free-text filter fields as JSON arrays. An array
+ * parameter costs an escaping pass in pg and a parsing pass in PostgreSQL over every body; these
+ * are sent as they are. JSON.stringify never writes a raw newline, so a body is never split.
+ *
+ * WITH ORDINALITY + ORDER BY keep the request's order in the sequence. Deduplication is exact
+ * across partitions: the id is claimed first in `audit_event_ids`, whose primary key is the
+ * arbiter (a concurrent insert of the same id waits for the other transaction and then skips it),
+ * and only the claimed events are stored. An id repeated within the batch counts once: its first
+ * occurrence is stored.
+ */
+const INSERT_EVENTS_SQL = `WITH input AS (
+     SELECT DISTINCT ON (e.id::uuid) e.id::uuid AS id, e.action, e.event_timestamp, e.received_timestamp, e.body, e.action_status, e.target_type, e.payload_type, e.ord
+       FROM ROWS FROM (
+              string_to_table($1::text, E'\\n'),
+              json_array_elements_text($2::json),
+              string_to_table($3::text, E'\\n'),
+              string_to_table($4::text, E'\\n'),
+              string_to_table($5::text, E'\\n'),
+              json_array_elements_text($6::json),
+              json_array_elements_text($7::json),
+              json_array_elements_text($8::json)
+            ) WITH ORDINALITY AS e(id, action, event_timestamp, received_timestamp, body, action_status, target_type, payload_type, ord)
+      ORDER BY e.id::uuid, e.ord
+   ),
+   claimed AS (
+     INSERT INTO audit_event_ids (id) SELECT id FROM input ORDER BY ord ON CONFLICT (id) DO NOTHING RETURNING id
+   ),
+   stored AS (
+     INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body, action_status, target_type, payload_type)
+     SELECT i.id, i.action, i.event_timestamp::timestamptz, i.received_timestamp::timestamptz, i.body::json, i.action_status, i.target_type, i.payload_type
+       FROM input i JOIN claimed c ON c.id = i.id
+      ORDER BY i.ord
+     RETURNING 1
+   )
+   SELECT count(*)::int AS inserted FROM stored`;
+
 /** The audit event store. All writes go through here, never around it. */
 export class AuditEventRepository {
   /**
-   * Stores events in the given order, skipping ids that are already stored, in one statement.
+   * Stores events in the given order, skipping ids that are already stored, in one statement
+   * (INSERT_EVENTS_SQL).
    *
    * No lock: concurrent batches draw interleaved sequence values and may commit out of order. An
    * export never skips a late commit all the same, because it plans only up to the watermark
    * (AuditEventWatermarkRepository; docs/delivery-guarantees.md), below which every transaction
    * has finished. The one thing a writer must do for it, take its transaction id before it draws a
    * sequence value, is done by the column's default.
-   *
-   * Deduplication is exact across partitions: the id is claimed first in `audit_event_ids`, whose
-   * primary key is the arbiter (a concurrent insert of the same id waits for the other transaction
-   * and then skips it), and only the claimed events are stored. An id repeated within the batch
-   * counts once: its first occurrence is stored.
    */
-  async insertMany(tx: PrismaTransaction, events: readonly AuditEventRecord[]): Promise<InsertResult> {
+  async insertMany(executor: EventStoreExecutor, events: readonly AuditEventRecord[]): Promise<InsertResult> {
     if (events.length === 0) return { inserted: 0, duplicates: 0 };
-    // WITH ORDINALITY + ORDER BY keep the request's order in the sequence.
-    const rows = await tx.$queryRawUnsafe<Array<{ inserted: bigint }>>(
-      `WITH input AS (
-         SELECT DISTINCT ON (e.id::uuid) e.id::uuid AS id, e.action, e.event_timestamp, e.received_timestamp, e.body, e.action_status, e.target_type, e.payload_type, e.ord
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-                WITH ORDINALITY AS e(id, action, event_timestamp, received_timestamp, body, action_status, target_type, payload_type, ord)
-          ORDER BY e.id::uuid, e.ord
-       ),
-       claimed AS (
-         INSERT INTO audit_event_ids (id) SELECT id FROM input ORDER BY ord ON CONFLICT (id) DO NOTHING RETURNING id
-       ),
-       stored AS (
-         INSERT INTO audit_events (id, action, event_timestamp, received_timestamp, body, action_status, target_type, payload_type)
-         SELECT i.id, i.action, i.event_timestamp::timestamptz, i.received_timestamp::timestamptz, i.body::json, i.action_status, i.target_type, i.payload_type
-           FROM input i JOIN claimed c ON c.id = i.id
-          ORDER BY i.ord
-         RETURNING 1
-       )
-       SELECT count(*) AS inserted FROM stored`,
-      events.map((event) => event.id),
-      events.map((event) => event.action),
-      events.map((event) => event.eventTimestamp.toISOString()),
-      events.map((event) => event.receivedTimestamp.toISOString()),
+    const [actionStatuses, targetTypes, payloadTypes] = filterColumns(events);
+    const parameters = [
+      events.map((event) => event.id).join('\n'),
+      JSON.stringify(events.map((event) => event.action)),
+      events.map((event) => event.eventTimestamp.toISOString()).join('\n'),
+      events.map((event) => event.receivedTimestamp.toISOString()).join('\n'),
       // The canonical text: serialised here, once; stored and delivered verbatim (the column is json, not jsonb).
-      events.map((event) => canonicalEventText(event.body)),
+      events.map((event) => canonicalEventText(event.body)).join('\n'),
       // The event filter's fields (docs/delivery-formats.md), so exports filter on columns, never on bodies.
-      ...filterColumns(events),
-    );
+      JSON.stringify(actionStatuses),
+      JSON.stringify(targetTypes),
+      JSON.stringify(payloadTypes),
+    ];
+    const rows =
+      'query' in executor
+        ? (await executor.query<{ inserted: number }>(INSERT_EVENTS_SQL, parameters)).rows
+        : await executor.$queryRawUnsafe<Array<{ inserted: number }>>(INSERT_EVENTS_SQL, ...parameters);
     const inserted = Number(rows[0]?.inserted ?? 0);
     return { inserted, duplicates: events.length - inserted };
   }

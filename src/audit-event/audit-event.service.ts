@@ -1,6 +1,5 @@
 import { DomainError } from '../common/errors';
-import type { PrismaClient } from '../database/prisma';
-import type { AuditEventRepository, InsertResult } from './audit-event.repository';
+import type { AuditEventRepository, EventStoreExecutor, InsertResult } from './audit-event.repository';
 import { auditEventSchema, describeIssues, type AuditEventRecord, type RejectedLine } from './audit-event.schema';
 
 /** How the body of an ingest request is framed. */
@@ -32,7 +31,8 @@ export interface IngestResult {
 /** Validates and stores batches of UAM events: all of a request or none of it. */
 export class AuditEventService {
   constructor(
-    private readonly prisma: PrismaClient,
+    /** A pg pool in the service (src/app/app.ts); any executor of the store's statement works. */
+    private readonly store: EventStoreExecutor,
     private readonly repository: AuditEventRepository,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -65,11 +65,8 @@ export class AuditEventService {
     if (records.length === 0) {
       throw new DomainError('BAD_USER_INPUT', 'The request contains no events', { lines: [] });
     }
-    const result: InsertResult = await this.prisma.$transaction((tx) => this.repository.insertMany(tx, records), {
-      // Large requests (INGEST_MAX_BODY_BYTES) need more than Prisma's 5 s default.
-      timeout: 60_000,
-      maxWait: 30_000,
-    });
+    // One statement: all of the request or none of it, without a transaction around it.
+    const result: InsertResult = await this.repository.insertMany(this.store, records);
     return { accepted: result.inserted, duplicates: result.duplicates };
   }
 }
