@@ -61,10 +61,10 @@ export class CompressionSlots {
     await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
+  /** Gives a slot back: straight to the longest waiting caller, if any. */
   release(): void {
     const next = this.waiting.shift();
-    if (next)
-      next(); // the slot passes straight to the next caller
+    if (next) next();
     else this.inUse -= 1;
   }
 }
