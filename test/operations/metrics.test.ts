@@ -207,8 +207,7 @@ describe('GET /metrics with METRICS_TOKEN, and with Redis down', () => {
   let harness: ExportHarness;
   let t: TestApp;
 
-  // The API alone, without a worker: the scrape-time readings are the API's, and BullMQ's
-  // Worker.close() does not return when called while its connections are still reconnecting.
+  // The API alone, without a worker: the scrape-time readings are the API's.
   beforeAll(async () => {
     redis = await startTestRedisServer();
     harness = await startExportHarness();
