@@ -12,7 +12,8 @@ import { ExportDigestChainRepository } from '../src/export-job/export-digest-cha
 import { ExportDigestWriter } from '../src/export-job/export-digest.writer';
 import type { DigestSigningKeyService } from '../src/digest-signing-key/digest-signing-key.service';
 import { redisTargetFromEnv } from '../src/config/redis-target';
-import { closeOwnedConnection, createExportQueue, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
+import { REDIS_RECONNECT_MAX_DELAY_MS, RedisReconnection, untilNoneReconnecting } from '../src/config/redis-reconnection';
+import { createExportQueue, endOwnedConnection, EXPORT_QUEUE_NAME, redisConnection, type ExportJobName, type ExportJobPayload } from '../src/export-schedule/export-queue';
 import { ExportScheduleRepository } from '../src/export-schedule/export-schedule.repository';
 import { BullmqExportSchedule } from '../src/export-schedule/export-schedule.service';
 import { ExportScheduleReconcileLoop } from '../src/export-schedule/export-schedule.loop';
@@ -133,7 +134,9 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
   await maintenanceLoop.start();
 
   const handlers = createJobHandlers(runs, logger);
-  const workerConnection = redisConnection(redisTargetFromEnv(env));
+  // Stopped by close(): see there.
+  const reconnection = new RedisReconnection();
+  const workerConnection = redisConnection(redisTargetFromEnv(env), reconnection);
   const worker = new Worker<ExportJobPayload, void, ExportJobName>(queueName, (job) => dispatchJob(handlers, job), {
     connection: workerConnection,
     prefix: env.BULLMQ_PREFIX,
@@ -161,8 +164,16 @@ export async function startExportWorker(deps: ExportWorkerDependencies): Promise
       await reconcileLoop.stop();
       await maintenanceLoop.stop();
       runs.stopHelping();
+      // BullMQ's Worker.close() never ends when it finds one of the worker's connections
+      // reconnecting (Redis down, or just back: src/config/redis-reconnection.ts). From here on a
+      // lost connection is not tried again; one between attempts ends at its next one, which this
+      // waits for before closing. A running export that then cannot record its end in Redis is
+      // resumed from PostgreSQL by the next worker.
+      reconnection.stop();
+      const backend = worker.getBackend();
+      await untilNoneReconnecting([backend.client, backend.blockingClient], REDIS_RECONNECT_MAX_DELAY_MS + 1_000);
       await worker.close();
-      await closeOwnedConnection(workerConnection);
+      await endOwnedConnection(workerConnection);
       await queue.close().catch((error: unknown) => logger.warn({ err: error }, 'export worker queue did not close cleanly'));
       await pool.end();
     },

@@ -241,7 +241,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         for (const hook of [...stopHooks].reverse()) await hook();
         await healthCheckLoop.stop();
         await notificationLoop.stop();
-        // A queue still reconnecting after a Redis outage refuses QUIT; stopping must go on.
+        // Ends the queue's Redis client even while Redis is down (createExportQueue); whatever else
+        // goes wrong in closing it, stopping must go on. The readiness probe's client ends at once.
         await exportQueue.close().catch((error: unknown) => logger.warn({ err: error }, 'export queue did not close cleanly'));
         redisProbe.close();
         servicePrincipal.destroy();

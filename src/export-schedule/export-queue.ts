@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type QueueOptions } from 'bullmq';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { endRedisClient, reconnectDelayMs, type RedisReconnection } from '../config/redis-reconnection';
 import { createRedisClient, type RedisTarget } from '../config/redis-target';
 import type { Logger } from '../common/logger';
 import type { ExportInterval } from '../generated/prisma/enums';
@@ -74,61 +75,58 @@ export const QUEUE_COMMAND_TIMEOUT_MS = 3_000;
 
 /**
  * BullMQ's connection for a Worker: its blocking connection needs `maxRetriesPerRequest: null`.
- * On a Redis Cluster, a cluster client the caller owns: BullMQ never closes a client it was
- * given (it closes the blocking duplicate it makes), so close it after the worker (`closeOwnedConnection`).
+ * BullMQ makes the worker's connections from these options (or duplicates the cluster client), so
+ * they reconnect with `reconnection`'s strategy: stop it before closing the worker, or a connection
+ * that is reconnecting keeps the close from ending (src/config/redis-reconnection.ts). On a Redis
+ * Cluster, a cluster client the caller owns: BullMQ never ends a client it was given (it ends the
+ * duplicates it makes), so end it after the worker (`endOwnedConnection`).
  */
-export function redisConnection(target: string | RedisTarget): ConnectionOptions {
+export function redisConnection(target: string | RedisTarget, reconnection: RedisReconnection): ConnectionOptions {
   const { redisUrl, redisClusterNodes } = typeof target === 'string' ? { redisUrl: target, redisClusterNodes: undefined } : target;
-  if (redisClusterNodes) return createRedisClient({ redisUrl, redisClusterNodes }, { maxRetriesPerRequest: null });
-  return { url: redisUrl, maxRetriesPerRequest: null };
-}
-
-/**
- * A queue's connection fails fast while Redis is unreachable (BullMQ's "failing fast when Redis is
- * down" pattern): no offline queue, and a bound on every command. ioredis still reconnects by
- * itself; callers treat a failure as "Redis will be repaired from PostgreSQL by the reconcile loop".
- */
-export function queueConnection(target: string | RedisTarget): ConnectionOptions {
-  const { redisUrl, redisClusterNodes } = typeof target === 'string' ? { redisUrl: target, redisClusterNodes: undefined } : target;
-  const options = { maxRetriesPerRequest: null, enableOfflineQueue: false, commandTimeout: QUEUE_COMMAND_TIMEOUT_MS };
+  const options = { maxRetriesPerRequest: null, retryStrategy: reconnection.retryStrategy };
   if (redisClusterNodes) return createRedisClient({ redisUrl, redisClusterNodes }, options);
   return { url: redisUrl, ...options };
 }
 
-/** Closes a connection made by {@link redisConnection} or {@link queueConnection} when it is a client of ours (a cluster's). */
-export async function closeOwnedConnection(connection: ConnectionOptions): Promise<void> {
-  if (!(connection instanceof Cluster)) return;
-  await connection.quit().catch(() => connection.disconnect());
+/** Ends the client {@link redisConnection} made, when it made one (a cluster's), in whatever state it is. */
+export async function endOwnedConnection(connection: ConnectionOptions): Promise<void> {
+  if (connection instanceof Cluster || connection instanceof Redis) await endRedisClient(connection);
 }
 
 /**
- * The export queue; closing it also closes the cluster client it was given, if any, so callers
- * close a queue the same way whatever Redis is behind it.
+ * The export queue, on a Redis client of its own that it ends when it closes, in whatever state
+ * the client is. BullMQ leaves a client it is given open (it ends only the connections it makes),
+ * and cannot end one of those while it is reconnecting (src/config/redis-reconnection.ts).
  */
 class ExportQueue extends Queue<ExportJobPayload, void, ExportJobName> {
   constructor(
     name: string,
-    options: QueueOptions,
-    private readonly ownedConnection: ConnectionOptions,
+    options: Omit<QueueOptions, 'connection'>,
+    private readonly ownRedis: Redis | Cluster,
   ) {
-    super(name, options);
+    super(name, { ...options, connection: ownRedis });
   }
 
   override async close(): Promise<void> {
     try {
       await super.close();
     } finally {
-      await closeOwnedConnection(this.ownedConnection);
+      await endRedisClient(this.ownRedis);
     }
   }
 }
 
 export function createExportQueue(options: ExportQueueOptions): Queue<ExportJobPayload, void, ExportJobName> {
-  const connection = queueConnection(options);
+  // Fails fast while Redis is unreachable (BullMQ's "failing fast when Redis is down" pattern): no
+  // offline queue, and a bound on every command. ioredis still reconnects by itself; callers treat
+  // a failure as "Redis will be repaired from PostgreSQL by the reconcile loop".
+  const client = createRedisClient(
+    { redisUrl: options.redisUrl, redisClusterNodes: options.redisClusterNodes },
+    { maxRetriesPerRequest: null, enableOfflineQueue: false, commandTimeout: QUEUE_COMMAND_TIMEOUT_MS, retryStrategy: reconnectDelayMs },
+  );
   const queue = new ExportQueue(
     options.queueName ?? EXPORT_QUEUE_NAME,
     {
-      connection,
       prefix: options.prefix,
       defaultJobOptions: {
         // Runs are idempotent and resumable; the export_jobs table is the history, so Redis keeps
@@ -137,7 +135,7 @@ export function createExportQueue(options: ExportQueueOptions): Queue<ExportJobP
         removeOnFail: 500,
       },
     },
-    connection,
+    client,
   );
   const { logger } = options;
   // A Redis outage fails the calls that need Redis (a schedule change, a manual run), not the process.

@@ -3,6 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createExportQueue, schedulerIdFor } from '../../src/export-schedule/export-queue';
 import { ingestEvents } from '../export-job/export-fixtures';
+import { parsePrometheusText, sampleValue, scrapeMetrics } from '../support/prometheus-text';
 import { accessKeyInput, eventually, startFaultService, type FaultService } from './fault.fixture';
 
 jest.setTimeout(120_000);
@@ -85,6 +86,28 @@ async function createWithTargets(service: FaultService, receiverUrl: string): Pr
   return id;
 }
 
+/**
+ * The running service's /metrics (docs/metrics.md) as the figures this test follows for one
+ * configuration. Job and task outcomes carry no configuration label (docs/metrics.md keeps labels
+ * bounded); the service of the failure test exports that one configuration only, so they are its own.
+ */
+async function exportMetrics(service: FaultService, configurationId: string) {
+  const answer = await scrapeMetrics(service.t.url);
+  expect(answer.status).toBe(200);
+  const families = parsePrometheusText(answer.text);
+  const value = (name: string, labels: Record<string, string> = {}) => sampleValue(families, name, labels) ?? 0;
+  return {
+    jobsFailed: value('audit_export_jobs_total', { outcome: 'failed' }),
+    jobsSucceeded: value('audit_export_jobs_total', { outcome: 'succeeded' }),
+    tasksFailed: value('audit_export_tasks_total', { outcome: 'failed' }),
+    tasksSucceeded: value('audit_export_tasks_total', { outcome: 'succeeded' }),
+    runsFailed: value('audit_export_run_duration_seconds_count', { outcome: 'failed' }),
+    eventsExported: value('audit_export_events_exported_total', { configuration_id: configurationId }),
+    // Absent (not 0) when the scrape could not read it: a missing lag must not pass for "none".
+    deliveryLagSeconds: sampleValue(families, 'audit_export_delivery_lag_seconds', { configuration_id: configurationId }),
+  };
+}
+
 const FAST = { EXPORT_RETRY_BASE_DELAY_MS: '1000', HEALTH_CHECK_PERIOD_MS: '3600000', SCHEDULE_RECONCILE_PERIOD_MS: '3600000', NOTIFICATION_POLL_PERIOD_MS: '100' };
 
 describe('alerts of a configuration whose bucket starts refusing writes', () => {
@@ -117,6 +140,10 @@ describe('alerts of a configuration whose bucket starts refusing writes', () => 
     const [stored] = await db.query<{ secret_ciphertext: string }>('SELECT secret_ciphertext FROM notification_targets WHERE configuration_id = $1 AND position = 0', [id]);
     expect(stored.secret_ciphertext).not.toContain(SECRET);
     const [{ updated_at: updatedAt, version }] = await db.query<{ updated_at: Date; version: number }>('SELECT updated_at, version FROM export_configurations WHERE id = $1', [id]);
+    // The first export's figures: what the failures below are counted from.
+    const before = await exportMetrics(service, id);
+    expect(before).toMatchObject({ jobsFailed: 0, tasksFailed: 0, runsFailed: 0 });
+    expect(before.jobsSucceeded).toBeGreaterThanOrEqual(1);
 
     await ingestEvents(db.prisma, 50);
     sandbox.setFaults({ s3FailureRatio: 1, status: 403, code: 'AccessDenied' });
@@ -162,6 +189,24 @@ describe('alerts of a configuration whose bucket starts refusing writes', () => 
     });
     expect(receiver.received.filter((r) => r.path === '/hook' && r.body.event === 'export.failed')).toHaveLength(1);
 
+    // /metrics shows the failures: failed jobs, tasks and runs counted (at least one per failure
+    // the API shows; the run's counters follow its status update), nothing exported meanwhile,
+    // and the configuration's delivery lag growing.
+    const whileFailing = await eventually(
+      'the failures in /metrics',
+      async () => {
+        const metrics = await exportMetrics(service, id);
+        return metrics.jobsFailed >= failing.consecutiveFailures ? metrics : undefined;
+      },
+      5_000,
+    );
+    expect(whileFailing.jobsFailed).toBeGreaterThanOrEqual(2);
+    expect(whileFailing.tasksFailed).toBeGreaterThanOrEqual(2);
+    expect(whileFailing.runsFailed).toBeGreaterThanOrEqual(2);
+    expect(whileFailing.jobsSucceeded).toBe(before.jobsSucceeded);
+    expect(whileFailing.eventsExported).toBe(before.eventsExported);
+    expect(whileFailing.deliveryLagSeconds).toBeGreaterThan(0);
+
     sandbox.setFaults(null);
     const recovered = await eventually(
       'a signed recovery notification',
@@ -176,6 +221,21 @@ describe('alerts of a configuration whose bucket starts refusing writes', () => 
     const [{ cursor }] = await db.query<{ cursor: string }>('SELECT cursor::text FROM export_configurations WHERE id = $1', [id]);
     expect(healthy.lastDeliveredSequence).toBe(cursor);
     expect(Date.parse(healthy.lastDeliveredAt)).toBeGreaterThan(Date.parse(failed.body.at));
+
+    // And /metrics shows the recovery: a succeeded job with its tasks, the 50 events exported, the lag back near zero.
+    const recoveredMetrics = await eventually(
+      'the recovery in /metrics',
+      async () => {
+        const metrics = await exportMetrics(service, id);
+        return metrics.jobsSucceeded > before.jobsSucceeded ? metrics : undefined;
+      },
+      5_000,
+    );
+    expect(recoveredMetrics.tasksSucceeded).toBeGreaterThan(before.tasksSucceeded);
+    expect(recoveredMetrics.eventsExported - before.eventsExported).toBeGreaterThanOrEqual(50);
+    expect(recoveredMetrics.jobsFailed).toBeGreaterThanOrEqual(whileFailing.jobsFailed);
+    expect(recoveredMetrics.deliveryLagSeconds).toBeDefined();
+    expect(recoveredMetrics.deliveryLagSeconds).toBeLessThan(2);
 
     // The job history charts the lag: endTimestamp - oldestEventReceivedAt.
     const [newest] = (await service.gql(JOBS, { id })).data.getAllExportJobs;

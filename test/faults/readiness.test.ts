@@ -3,9 +3,11 @@ import type { Server } from 'node:http';
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createApp, type App } from '../../src/app/app';
+import { REDIS_RECONNECT_MAX_DELAY_MS } from '../../src/config/redis-reconnection';
 import { createExportQueue } from '../../src/export-schedule/export-queue';
 import { startTestApp, type TestApp } from '../http/app.fixture';
 import { freePort, startTestRedisServer, waitUntil, type TestRedisServer } from '../support/redis-server';
+import { startFaultService, type FaultService } from './fault.fixture';
 
 jest.setTimeout(90_000);
 
@@ -162,5 +164,54 @@ describe('readiness probes tell the truth about PostgreSQL, migrations and Redis
       await app?.stop();
     }
     expect(logs.join('\n')).not.toContain(password);
+  });
+});
+
+/**
+ * The service's stop() ends every Redis connection it opened (its queue, the in-process worker's
+ * queue and two connections, the readiness probe) even while Redis is down. A connection that
+ * went on reconnecting would keep the process alive after it "stopped" (this file's runner once
+ * never exited), and would be seen connected again once Redis is back.
+ */
+describe('stopping the service while Redis is down', () => {
+  it.each([
+    ['lost while the service runs', true],
+    ['down since before the service started', false],
+  ])('ends every Redis connection it opened, Redis %s: none is back once Redis is', async (_case, connectedFirst) => {
+    const redis = await startTestRedisServer();
+    let service: FaultService | undefined;
+    try {
+      if (!connectedFirst) await redis.stop();
+      service = await startFaultService({ redisUrl: redis.url });
+      const { t } = service;
+      if (connectedFirst) {
+        await waitUntil(async () => (await probe(`${t.url}/readyz`)).status === 200, 10_000, 'the service to be ready');
+        // Something to see: the check below can fail for the right reason.
+        expect((await redis.otherClients()).length).toBeGreaterThanOrEqual(4);
+        await redis.stop();
+      }
+      // Every connection has failed to reach Redis at least once, and is waiting for its next try.
+      await waitUntil(async () => /ECONNREFUSED/.test((await probe(`${t.url}/readyz`)).body.checks?.redis ?? ''), 10_000, 'the refused connection as the reason');
+
+      // Bounded: a stop that waits for Redis would not end (until Redis is back, in the finally below).
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([
+        t.app.stop().then(() => 'stopped'),
+        new Promise((resolve) => {
+          timer = setTimeout(() => resolve('still stopping after 10 s'), 10_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      expect(stopped).toBe('stopped');
+
+      // Redis back on the same port, for longer than any reconnection delay: a connection that was
+      // still trying would be connected again by now.
+      await redis.start();
+      await new Promise((resolve) => setTimeout(resolve, REDIS_RECONNECT_MAX_DELAY_MS + 1_500));
+      expect(await redis.otherClients()).toEqual([]);
+    } finally {
+      await redis.start();
+      await service?.close();
+      await redis.close();
+    }
   });
 });

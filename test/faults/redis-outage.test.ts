@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildSchema, Kind, parse, type OperationDefinitionNode } from 'graphql';
 import { createExportQueue, schedulerIdFor } from '../../src/export-schedule/export-queue';
 import { startTestRedisServer, type TestRedisServer } from '../support/redis-server';
 import { accessKeyInput, CREATE_ACCESS_KEY, eventually, startFaultService, type FaultService } from './fault.fixture';
@@ -9,6 +12,23 @@ const EVERY_MS: Record<string, number> = { EVERY_2_HOURS: 7_200_000, EVERY_4_HOU
 const RECONCILE_PERIOD_MS = 2_000;
 // ioredis waits up to 2 s between reconnection attempts; the pass itself takes a few milliseconds.
 const RECONNECT_ALLOWANCE_MS = 3_000;
+
+/**
+ * Every mutation of the API, read from the committed schema.graphql (test/graphql/schema.test.ts
+ * holds it equal to the executable schema): a mutation added later is in this list at once, and
+ * the outage test below fails until it sends it too.
+ */
+function schemaMutationNames(): string[] {
+  const schema = buildSchema(readFileSync(join(__dirname, '../../schema.graphql'), 'utf8'));
+  return Object.keys(schema.getMutationType()?.getFields() ?? {}).sort();
+}
+
+/** The top-level fields of a mutation document: what it asks the API to do. */
+function mutationFieldsOf(document: string): string[] {
+  const operation = parse(document).definitions.find((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
+  if (operation?.operation !== 'mutation') throw new Error(`not a mutation: ${document}`);
+  return operation.selectionSet.selections.flatMap((selection) => (selection.kind === Kind.FIELD ? [selection.name.value] : []));
+}
 
 describe('Redis stopped, restarted and flushed under a running service', () => {
   let redis: TestRedisServer;
@@ -53,38 +73,62 @@ describe('Redis stopped, restarted and flushed under a running service', () => {
 
     await redis.stop();
 
-    const answers: Array<{ name: string; ms: number; errors: unknown }> = [];
-    const record = async (name: string, pending: Promise<{ data: any; errors?: unknown; ms: number }>) => {
-      const answer = await pending;
-      answers.push({ name, ms: answer.ms, errors: answer.errors });
+    const answers: Array<{ name: string; mutations: string[]; ms: number; errors: unknown }> = [];
+    const record = async (name: string, query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) => {
+      const answer = await service.gql(query, variables, headers);
+      answers.push({ name, mutations: mutationFieldsOf(query), ms: answer.ms, errors: answer.errors });
       return answer;
     };
     // A client that did not get its answer retries with the same Idempotency-Key: one configuration.
     const input = accessKeyInput(service.harness, { interval: 'EVERY_12_HOURS' });
-    const created = await record('create', service.gql(CREATE_ACCESS_KEY, { data: input }, { 'idempotency-key': 'create-during-outage' }));
-    const retried = await record('create (retry)', service.gql(CREATE_ACCESS_KEY, { data: input }, { 'idempotency-key': 'create-during-outage' }));
+    const created = await record('create', CREATE_ACCESS_KEY, { data: input }, { 'idempotency-key': 'create-during-outage' });
+    const retried = await record('create (retry)', CREATE_ACCESS_KEY, { data: input }, { 'idempotency-key': 'create-during-outage' });
     const createdId = created.data.createS3AccessKeyExportConfiguration.id as string;
     expect(retried.data.createS3AccessKeyExportConfiguration.id).toBe(createdId);
     expect(await service.t.db.query('SELECT id FROM export_configurations WHERE path = $1', [input.path])).toEqual([{ id: createdId }]);
-    await record(
-      'update',
-      service.gql(`mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id interval } }`, {
-        data: { id: kept.data.createS3AccessKeyExportConfiguration.id, interval: 'EVERY_24_HOURS' },
-      }),
+    await record('update', `mutation($data: UpdateS3AccessKeyExportConfigurationInput!) { updateS3AccessKeyExportConfiguration(data: $data) { id interval } }`, {
+      data: { id: kept.data.createS3AccessKeyExportConfiguration.id, interval: 'EVERY_24_HOURS' },
+    });
+    await record('disable', `mutation($id: String!) { disableExportConfiguration(id: $id) { id enabled } }`, { id: toDisable.data.createS3AccessKeyExportConfiguration.id });
+    await record('delete', `mutation($id: String!) { deleteExportConfiguration(id: $id) { id } }`, { id: toDelete.data.createS3AccessKeyExportConfiguration.id });
+    await record('test', `mutation($id: String!) { testExportConfigurationConnection(id: $id) { id connectionStatus } }`, { id: createdId });
+    const run = await record('run', `mutation($id: String!) { runExportConfiguration(id: $id) { id runRequestedAt } }`, { id: createdId });
+    await record('disable+enable', `mutation($id: String!) { disableExportConfiguration(id: $id) { id } }`, { id: createdId });
+    await record('enable', `mutation($id: String!) { enableExportConfiguration(id: $id) { id enabled } }`, { id: createdId });
+
+    // An assumed-role configuration: its connection test cannot pass yet (no trust policy names its
+    // id), which the answer says in connectionStatus, in time, without a GraphQL error.
+    const { sandbox } = service.harness;
+    const assumed = await record(
+      'create assumed role',
+      `mutation($data: S3AssumedRoleExportConfigurationInput!) { createS3AssumedRoleExportConfiguration(data: $data) { id interval connectionStatus } }`,
+      { data: { interval: 'EVERY_2_HOURS', bucket: 'your-s3-bucket', path: 'faults/outage-assumed-role', region: sandbox.region, roleArn: sandbox.role('immuta-export').arn } },
     );
-    await record(
-      'disable',
-      service.gql(`mutation($id: String!) { disableExportConfiguration(id: $id) { id enabled } }`, { id: toDisable.data.createS3AccessKeyExportConfiguration.id }),
+    const assumedId = assumed.data.createS3AssumedRoleExportConfiguration.id as string;
+    expect(assumed.data.createS3AssumedRoleExportConfiguration.connectionStatus).toMatch(/not authorized to perform: sts:AssumeRole/);
+    const assumedUpdate = await record(
+      'update assumed role',
+      `mutation($data: UpdateS3AssumedRoleExportConfigurationInput!) { updateS3AssumedRoleExportConfiguration(data: $data) { id interval } }`,
+      { data: { id: assumedId, interval: 'EVERY_4_HOURS' } },
     );
-    await record('delete', service.gql(`mutation($id: String!) { deleteExportConfiguration(id: $id) { id } }`, { id: toDelete.data.createS3AccessKeyExportConfiguration.id }));
-    await record('test', service.gql(`mutation($id: String!) { testExportConfigurationConnection(id: $id) { id connectionStatus } }`, { id: createdId }));
-    const run = await record('run', service.gql(`mutation($id: String!) { runExportConfiguration(id: $id) { id runRequestedAt } }`, { id: createdId }));
-    await record('disable+enable', service.gql(`mutation($id: String!) { disableExportConfiguration(id: $id) { id } }`, { id: createdId }));
-    await record('enable', service.gql(`mutation($id: String!) { enableExportConfiguration(id: $id) { id enabled } }`, { id: createdId }));
+    expect(assumedUpdate.data.updateS3AssumedRoleExportConfiguration.interval).toBe('EVERY_4_HOURS');
+
+    // API keys and the digest signing key live in PostgreSQL only: Redis being down changes nothing.
+    const key = await record('create API key', `mutation($data: CreateApiKeyInput!) { createApiKey(data: $data) { key apiKey { id revokedAt } } }`, {
+      data: { name: 'outage-key', permissions: ['AUDIT'] },
+    });
+    const keyId = key.data.createApiKey.apiKey.id as string;
+    const revoked = await record('revoke API key', `mutation($id: String!) { revokeApiKey(id: $id) { id revokedAt } }`, { id: keyId });
+    expect(revoked.data.revokeApiKey).toEqual({ id: keyId, revokedAt: expect.any(String) });
+    const rotated = await record('rotate digest signing key', `mutation { rotateDigestSigningKey { fingerprint retiredAt } }`);
+    expect(rotated.data.rotateDigestSigningKey).toEqual({ fingerprint: expect.any(String), retiredAt: null });
+
     for (const answer of answers) {
       expect({ name: answer.name, errors: answer.errors }).toEqual({ name: answer.name, errors: undefined });
       expect({ name: answer.name, withinBound: answer.ms < 5_000 }).toEqual({ name: answer.name, withinBound: true });
     }
+    // Every mutation of the schema was among them.
+    expect([...new Set(answers.flatMap((answer) => answer.mutations))].sort()).toEqual(schemaMutationNames());
     // The run request is kept in PostgreSQL, not lost with the queue.
     expect(run.data.runExportConfiguration.runRequestedAt).toEqual(expect.any(String));
 
@@ -99,6 +143,7 @@ describe('Redis stopped, restarted and flushed under a running service', () => {
     expect(schedulers.get(schedulerIdFor(createdId))).toBe(43_200_000);
     expect(schedulers.has(schedulerIdFor(toDisable.data.createS3AccessKeyExportConfiguration.id))).toBe(false);
     expect(schedulers.has(schedulerIdFor(toDelete.data.createS3AccessKeyExportConfiguration.id))).toBe(false);
+    expect(schedulers.get(schedulerIdFor(assumedId))).toBe(14_400_000);
     expect(restoredAfterMs).toBeLessThanOrEqual(RECONCILE_PERIOD_MS + RECONNECT_ALLOWANCE_MS);
 
     // Flushed while everything runs (no restart of the service): back within one period.
@@ -106,9 +151,9 @@ describe('Redis stopped, restarted and flushed under a running service', () => {
     expect((await schedulersInRedis()).size).toBe(0);
     await eventually('the schedulers after a flush', schedulersMatchPostgres, RECONCILE_PERIOD_MS + 500, 25);
 
-    // The process kept serving throughout.
+    // The process kept serving throughout: the three access-key configurations and the assumed-role one.
     const list = await service.gql(`{ getAllExportConfigurations { id } }`);
-    expect(list.data.getAllExportConfigurations).toHaveLength(3);
+    expect(list.data.getAllExportConfigurations).toHaveLength(4);
   });
 });
 

@@ -6,17 +6,12 @@ import { BUCKET, createAccessKeyConfiguration, ingestEvents, readExports, startE
 import { startTestApp, type TestApp } from '../http/app.fixture';
 import { accessKeyInput, CREATE_ACCESS_KEY, eventually, startFaultService, type FaultService } from '../faults/fault.fixture';
 import { startTestRedisServer, type TestRedisServer } from '../support/redis-server';
-import { parsePrometheusText, sampleValue, type MetricFamily } from './prometheus-text';
+import { parsePrometheusText, sampleValue, scrapeMetrics, type MetricFamily } from '../support/prometheus-text';
 
 jest.setTimeout(120_000);
 
 const JOBS = `query($id: String!) { getAllExportJobs(exportConfigurationId: $id) { id status eventCount } }`;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
-
-async function scrape(url: string, authorization?: string): Promise<{ status: number; text: string; contentType: string | null }> {
-  const response = await fetch(`${url}/metrics`, { headers: authorization ? { authorization } : {}, signal: AbortSignal.timeout(15_000) });
-  return { status: response.status, text: await response.text(), contentType: response.headers.get('content-type') };
-}
 
 /** Sizes of the exported objects under `prefix`, read back as the sandbox's `auditor`. */
 async function objectSizes(harness: ExportHarness, prefix: string): Promise<number[]> {
@@ -136,7 +131,7 @@ describe('GET /metrics of the running service (API, in-process worker, sandbox S
     for (let index = 0; index < 3; index += 1) expect((await gql(`query MetricsProbe { getAllExportConfigurations { id } }`)).errors).toBeUndefined();
     expect((await gql(`query { noSuchField }`)).errors?.[0].extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
 
-    const { status, text, contentType } = await scrape(t.url);
+    const { status, text, contentType } = await scrapeMetrics(t.url);
     expect(status).toBe(200);
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     const metrics = parsePrometheusText(text);
@@ -212,8 +207,7 @@ describe('GET /metrics with METRICS_TOKEN, and with Redis down', () => {
   let harness: ExportHarness;
   let t: TestApp;
 
-  // The API alone, without a worker: the scrape-time readings are the API's, and BullMQ's
-  // Worker.close() does not return when called while its connections are still reconnecting.
+  // The API alone, without a worker: the scrape-time readings are the API's.
   beforeAll(async () => {
     redis = await startTestRedisServer();
     harness = await startExportHarness();
@@ -233,12 +227,12 @@ describe('GET /metrics with METRICS_TOKEN, and with Redis down', () => {
   it('answers 401 in the service error shape without the token, and the metrics with it', async () => {
     const apiKey = await t.createKey('admin', ['AUDIT']);
     for (const authorization of [undefined, 'Bearer wrong-token', `Basic ${token}`, `Bearer ${apiKey}`, `Bearer ${token}x`]) {
-      const answer = await scrape(t.url, authorization);
+      const answer = await scrapeMetrics(t.url, authorization);
       expect(answer.status).toBe(401);
       expect(JSON.parse(answer.text)).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'UNAUTHENTICATED' } }] });
       expect(answer.text).not.toContain('audit_export_');
     }
-    const answer = await scrape(t.url, `Bearer ${token}`);
+    const answer = await scrapeMetrics(t.url, `Bearer ${token}`);
     expect(answer.status).toBe(200);
     expect(sampleValue(parsePrometheusText(answer.text), 'audit_export_scrape_collector_up', { collector: 'queue_depth' })).toBe(1);
   });
@@ -249,7 +243,7 @@ describe('GET /metrics with METRICS_TOKEN, and with Redis down', () => {
     await redis.stop();
     redisDown = true;
     const started = Date.now();
-    const answer = await scrape(t.url, `Bearer ${token}`);
+    const answer = await scrapeMetrics(t.url, `Bearer ${token}`);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(answer.status).toBe(200);
     const metrics = parsePrometheusText(answer.text);
@@ -266,7 +260,7 @@ describe('GET /metrics with METRICS_TOKEN, and with Redis down', () => {
     await eventually(
       'the queue depth to be read again',
       async () => {
-        const again = parsePrometheusText((await scrape(t.url, `Bearer ${token}`)).text);
+        const again = parsePrometheusText((await scrapeMetrics(t.url, `Bearer ${token}`)).text);
         return sampleValue(again, 'audit_export_scrape_collector_up', { collector: 'queue_depth' }) === 1 ? again : undefined;
       },
       15_000,

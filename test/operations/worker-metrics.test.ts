@@ -2,7 +2,7 @@ import { createLogger } from '../../src/common/logger';
 import { ExportMetrics } from '../../src/metrics/export.metrics';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/metrics.endpoint';
 import { createMetricsRegistry } from '../../src/metrics/metrics.registry';
-import { parsePrometheusText, sampleValue } from './prometheus-text';
+import { parsePrometheusText, sampleValue } from '../support/prometheus-text';
 
 /**
  * The /metrics a separate worker process serves on METRICS_PORT (workers/export.worker.ts wires

@@ -20,6 +20,8 @@ export interface TestRedisServer {
   start(): Promise<void>;
   /** FLUSHALL while everything keeps running (a replaced or wiped Redis). */
   flush(): Promise<void>;
+  /** The server's CLIENT LIST, one line per connection, without the connection that asks. */
+  otherClients(): Promise<string[]>;
   /** Stops it for good and removes its directory. */
   close(): Promise<void>;
 }
@@ -55,6 +57,16 @@ export async function startTestRedisServer(): Promise<TestRedisServer> {
       try {
         await client.connect();
         await client.flushall();
+      } finally {
+        client.disconnect();
+      }
+    },
+    async otherClients() {
+      const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        await client.connect();
+        const [own, list] = await Promise.all([client.client('ID'), client.client('LIST') as Promise<string>]);
+        return list.split('\n').filter((line) => line !== '' && !line.startsWith(`id=${own} `));
       } finally {
         client.disconnect();
       }

@@ -1,6 +1,6 @@
 /**
- * A strict reader of the Prometheus text exposition format (0.0.4), for tests: prom-client has a
- * writer but no parser. Every line must be `# HELP`, `# TYPE`, a sample, or blank; every sample
+ * A strict reader of the Prometheus text exposition format (0.0.4), for tests that scrape the
+ * service's `/metrics` (docs/metrics.md): prom-client has a writer but no parser. Every line must be `# HELP`, `# TYPE`, a sample, or blank; every sample
  * must belong to a family declared (HELP and TYPE) before it; anything else throws.
  */
 export interface Sample {
@@ -95,4 +95,10 @@ export function sampleValue(families: Map<string, MetricFamily>, name: string, l
     .filter((sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value));
   if (matches.length > 1) throw new Error(`${matches.length} samples of ${name} match ${JSON.stringify(labels)}`);
   return matches[0]?.value;
+}
+
+/** GET `<url>/metrics` as Prometheus would, with `authorization` as the header when given. */
+export async function scrapeMetrics(url: string, authorization?: string): Promise<{ status: number; text: string; contentType: string | null }> {
+  const response = await fetch(`${url}/metrics`, { headers: authorization ? { authorization } : {}, signal: AbortSignal.timeout(15_000) });
+  return { status: response.status, text: await response.text(), contentType: response.headers.get('content-type') };
 }
