@@ -700,7 +700,7 @@ export class ExportJobRepository {
     fromSequence: bigint,
     toSequence: bigint,
     selection: EventSelection = { partitionStart: null, partitionEnd: null, eventFilter: null },
-  ): Promise<{ batches: AsyncIterable<Buffer[]>; stop: (error: Error) => void; release: (error?: Error) => void }> {
+  ): Promise<{ batches: AsyncIterable<Buffer[]>; stop: (error: Error) => void; release: (error?: Error) => Promise<void> }> {
     const { partitionStart, partitionEnd, eventFilter } = selection;
     const client: PoolClient = await this.pool.connect();
     // COPY takes no bind parameters: the bounds are a bigint's digits and Date.toISOString()'s
@@ -725,15 +725,37 @@ export class ExportJobRepository {
     return {
       batches: binaryCopyColumnBatches(copyOutput),
       stop: (error: Error) => copyOutput.destroy(error),
-      release: (error?: Error) => {
+      release: async (error?: Error) => {
         if (released) return;
         released = true;
-        // A dead connection, or one left in the middle of a COPY, is not handed back to the pool.
+        // The COPY's output ends before the server's ReadyForQuery: a connection handed back before
+        // it would make its next user queue behind the COPY (which pg 9 refuses). A dead one, or one
+        // left in the middle of a COPY, is not handed back at all.
+        if (!error && !lost) await untilIdle(client);
         client.release(error ?? lost);
         client.off('error', onError);
       },
     };
   }
+}
+
+/**
+ * Resolves once the client has finished its query (pg's 'drain', after the server's ReadyForQuery),
+ * or its connection has ended or failed: either way nothing of that query is left in flight.
+ */
+function untilIdle(client: PoolClient): Promise<void> {
+  if ((client as PoolClient & { readyForQuery?: boolean }).readyForQuery) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      client.off('drain', done);
+      client.off('end', done);
+      client.off('error', done);
+      resolve();
+    };
+    client.on('drain', done);
+    client.on('end', done);
+    client.on('error', done);
+  });
 }
 
 /**

@@ -92,12 +92,12 @@ export class ExportTaskUploader {
         pool: this.partBuffers,
         concurrency: this.options.queueSize,
       });
-      release();
+      await release();
       return { eventCount: counter.events, object: { bytes, sha256 } };
     } catch (error) {
       // The connection may be mid-query: stop the stream and drop it rather than hand it back to the pool.
       stop(asError(error));
-      release(asError(error));
+      await release(asError(error));
       throw error;
     }
   }

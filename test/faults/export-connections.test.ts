@@ -97,7 +97,7 @@ describe('export run connections whose PostgreSQL session ends', () => {
     ]);
     clearTimeout(timer);
     // Give the connection back first, so that a failed expectation below cannot leave pool.end() waiting.
-    release(outcome instanceof Object ? (outcome as Error) : new Error(String(outcome)));
+    await release(outcome instanceof Object ? (outcome as Error) : new Error(String(outcome)));
     expect(terminated).toBe(1);
     // Not toBeInstanceOf(Error): a socket error (ECONNRESET) is made by Node outside Jest's realm.
     expect(outcome).toEqual(expect.objectContaining({ message: expect.stringMatching(/terminat|ECONNRESET|Connection terminated/) }));
@@ -107,7 +107,7 @@ describe('export run connections whose PostgreSQL session ends', () => {
     const again = await repository.streamEventBodies(BigInt(range.min), BigInt(range.max));
     const streamed: string[] = [];
     for await (const batch of again.batches) for (const event of batch) streamed.push(event.toString('utf8'));
-    again.release();
+    await again.release();
     const stored = await db.query<{ text: string }>('SELECT body::text AS text FROM audit_events ORDER BY sequence');
     expect(streamed).toEqual(stored.map((row) => row.text));
   });
