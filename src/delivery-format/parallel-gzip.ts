@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { constants, crc32, deflateRaw } from 'node:zlib';
+import { Slots } from '../common/slots';
 
 /**
  * gzip on every core, as pigz does it: the text is cut into chunks, each chunk is deflated on its
@@ -44,28 +45,9 @@ export interface ParallelGzipOptions {
  * One set per process (the uploader's), so that two tasks at once share the cores instead of
  * each queueing as many chunks as there are cores.
  */
-export class CompressionSlots {
-  private inUse = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`compression concurrency must be a positive integer, got ${size}`);
-  }
-
-  /** Resolves once a slot is this caller's; first come, first served. */
-  async acquire(): Promise<void> {
-    if (this.inUse < this.size) {
-      this.inUse += 1;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  /** Gives a slot back: straight to the longest waiting caller, if any. */
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.inUse -= 1;
+export class CompressionSlots extends Slots {
+  constructor(size: number) {
+    super(size, 'compression concurrency');
   }
 }
 
@@ -123,7 +105,7 @@ export async function* gzipChunksInParallel(chunks: AsyncIterable<TextChunk>, op
 
 /** Deflates one chunk in the thread pool (raw, sync-flushed) once it has a slot, then gives its buffer and the slot back. */
 async function deflateChunk(chunk: TextChunk, dictionary: Buffer | undefined, level: number, slots: CompressionSlots): Promise<Buffer> {
-  await slots.acquire();
+  const freeSlot = await slots.acquire();
   try {
     return await new Promise<Buffer>((resolve, reject) => {
       deflateRaw(chunk.bytes, { level, chunkSize: DEFLATE_OUTPUT_BYTES, finishFlush: constants.Z_SYNC_FLUSH, ...(dictionary ? { dictionary } : {}) }, (error, deflated) => {
@@ -133,6 +115,6 @@ async function deflateChunk(chunk: TextChunk, dictionary: Buffer | undefined, le
     });
   } finally {
     chunk.release();
-    slots.release();
+    freeSlot();
   }
 }

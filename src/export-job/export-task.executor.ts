@@ -1,5 +1,6 @@
 import { objectEncryption } from '../aws/server-side-encryption';
 import type { Logger } from '../common/logger';
+import { Slots } from '../common/slots';
 import { RefreshingCredentials } from './export-credentials';
 import { ExportTaskFailure, failureReason } from './export-failure';
 import type { ExportJobRepository, PlannedJob, PlannedTask, RunConfiguration } from './export-job.repository';
@@ -49,7 +50,7 @@ export class ExportTaskExecutor {
     private readonly logger: Logger,
     private readonly metrics: ExportRunMetrics,
   ) {
-    this.slots = new Slots(concurrency);
+    this.slots = new Slots(concurrency, 'Task concurrency');
   }
 
   /**
@@ -168,30 +169,5 @@ export class ExportTaskExecutor {
       }
       throw failure;
     }
-  }
-}
-
-/** A counting semaphore: `acquire` resolves with the function that frees the slot. */
-class Slots {
-  private free: number;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new Error(`Task concurrency must be a positive integer, got ${size}`);
-    this.free = size;
-  }
-
-  async acquire(): Promise<() => void> {
-    if (this.free > 0) this.free -= 1;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    let freed = false;
-    return () => {
-      if (freed) return;
-      freed = true;
-      const next = this.waiting.shift();
-      // The slot passes straight to the next waiter, so nobody can overtake it.
-      if (next) next();
-      else this.free += 1;
-    };
   }
 }

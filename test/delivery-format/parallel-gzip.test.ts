@@ -62,13 +62,13 @@ describe('gzip text formats compressed on every core (parallel-gzip)', () => {
     const order: number[] = [];
     await Promise.all(
       [1, 2, 3, 4, 5].map(async (caller) => {
-        await slots.acquire();
+        const freeSlot = await slots.acquire();
         order.push(caller);
         holding += 1;
         most = Math.max(most, holding);
         await new Promise((resolve) => setTimeout(resolve, 10));
         holding -= 1;
-        slots.release();
+        freeSlot();
       }),
     );
     expect(most).toBe(2);
