@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitUntil } from './redis-server';
+import { freePort, waitUntil, withRedisClient } from './redis-server';
 
 /**
  * A real three-master Redis Cluster of a test's own (issue #11): three `redis-server
@@ -78,15 +78,7 @@ export async function startTestRedisCluster(): Promise<TestRedisCluster> {
     nodes: ports.map((port) => `127.0.0.1:${port}`).join(','),
     ports,
     async flush() {
-      for (const port of ports) {
-        const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-        try {
-          await client.connect();
-          await client.flushall();
-        } finally {
-          client.disconnect();
-        }
-      }
+      for (const port of ports) await withRedisClient(port, (client) => client.flushall());
     },
     close,
   };

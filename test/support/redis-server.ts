@@ -53,23 +53,13 @@ export async function startTestRedisServer(): Promise<TestRedisServer> {
     start,
     stop,
     async flush() {
-      const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-      try {
-        await client.connect();
-        await client.flushall();
-      } finally {
-        client.disconnect();
-      }
+      await withRedisClient(port, (client) => client.flushall());
     },
     async otherClients() {
-      const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-      try {
-        await client.connect();
+      return withRedisClient(port, async (client) => {
         const [own, list] = await Promise.all([client.client('ID'), client.client('LIST') as Promise<string>]);
         return list.split('\n').filter((line) => line !== '' && !line.startsWith(`id=${own} `));
-      } finally {
-        client.disconnect();
-      }
+      });
     },
     async close() {
       await stop();
@@ -106,4 +96,15 @@ export function freePort(): Promise<number> {
 /** Polls `check` until it is true; fails with `what` after `timeoutMs`. */
 export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<void> {
   await eventually(what, async () => ((await check()) ? true : undefined), timeoutMs, everyMs);
+}
+
+/** Runs `work` on a connection of its own to the Redis on loopback `port`, then disconnects it. */
+export async function withRedisClient<T>(port: number, work: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    return await work(client);
+  } finally {
+    client.disconnect();
+  }
 }
